@@ -28,11 +28,13 @@ pub struct ParamSpec {
     /// part of the state but not of the count, as in PyTorch's `parameters()`.
     pub trainable: bool,
     pub init: Init,
+    /// An int64 counter (`num_batches_tracked`) rather than a float tensor.
+    pub integer: bool,
 }
 
 impl ParamSpec {
     fn new(leaf: &'static str, shape: Vec<usize>, trainable: bool, init: Init) -> Self {
-        ParamSpec { leaf, shape, trainable, init }
+        ParamSpec { leaf, shape, trainable, init, integer: false }
     }
 
     pub fn numel(&self) -> usize {
@@ -218,6 +220,8 @@ impl BatchNorm {
             ParamSpec::new("bias", c.clone(), true, Init::Const(0.0)),
             ParamSpec::new("running_mean", c.clone(), false, Init::Const(0.0)),
             ParamSpec::new("running_var", c, false, Init::Const(1.0)),
+            // PyTorch keeps this counter in the state dict; it only matters with momentum=None.
+            ParamSpec { integer: true, ..ParamSpec::new("num_batches_tracked", vec![], false, Init::Const(0.0)) },
         ]
     }
 

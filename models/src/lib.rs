@@ -22,6 +22,7 @@ mod error;
 pub mod hybridsn;
 pub mod layers;
 pub mod resnet;
+pub mod run;
 pub mod summary;
 pub mod zoo;
 

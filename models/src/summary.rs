@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use crate::backend::{Backend, Path};
-use crate::layers::{broadcast_shapes, BatchNorm, Conv, Linear, ParamSpec, Pool};
+use crate::layers::{broadcast_shapes, BatchNorm, Conv, Init, Linear, ParamSpec, Pool};
 use crate::zoo::ModelConfig;
 use crate::{Error, Result};
 
@@ -28,6 +28,12 @@ pub struct ParamInfo {
     pub name: String,
     pub shape: Vec<usize>,
     pub trainable: bool,
+    /// An int64 counter rather than a float32 tensor.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub integer: bool,
+    /// How training from scratch initialises it.
+    #[serde(skip)]
+    pub init: Init,
 }
 
 /// A backend that tracks shapes and records every operation and tensor.
@@ -49,7 +55,13 @@ impl ShapeWalker {
             if !self.names.insert(name.clone()) {
                 return Err(Error::shape(p, format!("parameter `{name}` is defined twice")));
             }
-            self.params.push(ParamInfo { name, shape: spec.shape.clone(), trainable: spec.trainable });
+            self.params.push(ParamInfo {
+                name,
+                shape: spec.shape.clone(),
+                trainable: spec.trainable,
+                integer: spec.integer,
+                init: spec.init,
+            });
         }
         let params = specs.iter().filter(|s| s.trainable).map(ParamSpec::numel).sum();
         let output_shape = std::iter::once(-1).chain(shape[1..].iter().map(|&d| d as i64)).collect();
@@ -177,8 +189,12 @@ impl Summary {
         let output = config.forward(&mut walker, &input)?;
         let trainable_params =
             walker.params.iter().filter(|p| p.trainable).map(|p| p.shape.iter().product::<usize>()).sum();
-        let buffer_elements =
-            walker.params.iter().filter(|p| !p.trainable).map(|p| p.shape.iter().product::<usize>()).sum();
+        let buffer_elements = walker
+            .params
+            .iter()
+            .filter(|p| !p.trainable && !p.integer)
+            .map(|p| p.shape.iter().product::<usize>())
+            .sum();
         let batched = |s: &[usize]| std::iter::once(-1).chain(s[1..].iter().map(|&d| d as i64)).collect();
         Ok(Summary {
             model: config.name(),
