@@ -1,0 +1,789 @@
+//! MATLAB 5 (Level 5) MAT-files, as MATLAB writes with `save -v7` (the default before R2006b
+//! was `-v6`, same format without compression) and as `scipy.io.savemat` writes.
+//!
+//! The file is a 128-byte header (text, subsystem offset, version `0x0100`, endian indicator
+//! `IM` for little-endian) followed by one data element per variable: an 8-byte tag (data type,
+//! byte count) and the data, either `miMATRIX` or `miCOMPRESSED` (a zlib stream holding an
+//! `miMATRIX` element). An `miMATRIX` holds sub-elements: array flags (class, complex, logical),
+//! dimensions, name and, for numeric classes, the real part. MATLAB stores the real part in the
+//! smallest type that holds the values (a `double` array of small integers as `miUINT8`), and
+//! short sub-elements (up to 4 bytes) in the "small data element" format, data in the tag.
+//! Values are stored column-major; [`read_mat`] returns them row-major, with MATLAB's shape.
+
+use std::borrow::Cow;
+use std::fs;
+use std::io::Read;
+use std::path::Path;
+
+use flate2::read::ZlibDecoder;
+
+use super::array::{NumArray, NumData, decode, element_count, with_values};
+use crate::{Error, Result};
+
+const HEADER_LEN: usize = 128;
+const HDF5_SIGNATURE: &[u8] = b"\x89HDF\r\n\x1a\n";
+/// Where a MATLAB v7.3 file (an HDF5 file with a MAT-file header in its user block) has the
+/// HDF5 signature.
+const HDF5_OFFSET: usize = 512;
+/// Bytes of a compressed variable decompressed to read its name, class and dimensions.
+const HEADER_PREFIX: usize = 1024;
+/// Deflate expands at most ~1032 times; a compressed variable claiming more is corrupt.
+const MAX_INFLATE_RATIO: usize = 1100;
+
+// Data types of elements.
+const MI_INT8: u32 = 1;
+const MI_UINT8: u32 = 2;
+const MI_INT16: u32 = 3;
+const MI_UINT16: u32 = 4;
+const MI_INT32: u32 = 5;
+const MI_UINT32: u32 = 6;
+const MI_SINGLE: u32 = 7;
+const MI_DOUBLE: u32 = 9;
+const MI_INT64: u32 = 12;
+const MI_UINT64: u32 = 13;
+const MI_MATRIX: u32 = 14;
+const MI_COMPRESSED: u32 = 15;
+const MI_UTF8: u32 = 16;
+
+// Array classes (the low byte of the array flags).
+const MX_DOUBLE: u8 = 6;
+const MX_SINGLE: u8 = 7;
+const MX_INT8: u8 = 8;
+const MX_UINT8: u8 = 9;
+const MX_INT16: u8 = 10;
+const MX_UINT16: u8 = 11;
+const MX_INT32: u8 = 12;
+const MX_UINT32: u8 = 13;
+const MX_INT64: u8 = 14;
+const MX_UINT64: u8 = 15;
+const MX_OPAQUE: u8 = 17;
+
+const FLAG_COMPLEX: u32 = 0x0800;
+const FLAG_LOGICAL: u32 = 0x0200;
+
+/// A variable of a MAT-file, as listed by [`list_mat_variables`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MatVariable {
+    pub name: String,
+    /// MATLAB's dimensions (at least two; empty for opaque objects, whose size is not stored).
+    pub shape: Vec<usize>,
+    /// MATLAB's class as `whos` (and `scipy.io.whosmat`) names it: `"double"`, `"single"`,
+    /// `"uint16"`... `"logical"`, or for variables [`read_mat`] cannot read: `"char"`,
+    /// `"cell"`, `"struct"`, `"sparse"`, `"object"`, `"function"`, `"opaque"`.
+    pub class: &'static str,
+}
+
+/// Reads a numeric variable of a MATLAB 5 MAT-file (`save -v6` or `-v7`, compressed or not).
+///
+/// `key` names the variable; `None` takes the only numeric variable (names starting with
+/// `__` are ignored). The array has MATLAB's shape and the element type of MATLAB's class
+/// (`double` gives `F64` even when the file stores the values as bytes), in row-major order:
+/// element `[i][j][k]` is MATLAB's `A(i+1, j+1, k+1)`. Logical arrays are read as `uint8`.
+///
+/// # Errors
+/// [`Error::Io`] when the file cannot be read; [`Error::MissingKey`] when there is no variable
+/// `key`; [`Error::Format`] when the file is not a little-endian MATLAB 5 MAT-file (MATLAB
+/// v7.3 files are HDF5), is truncated or corrupt, when the variable is not a real numeric
+/// array (char, cell, struct, sparse, complex...), or when `key` is `None` and the file does
+/// not hold exactly one numeric variable.
+pub fn read_mat(path: &Path, key: Option<&str>) -> Result<NumArray> {
+    let bytes = fs::read(path).map_err(|e| Error::io(path, e))?;
+    read_mat_bytes(path, &bytes, key)
+}
+
+/// Lists the variables of a MATLAB 5 MAT-file, numeric or not, in file order, without
+/// reading their values.
+///
+/// # Errors
+/// [`Error::Io`] when the file cannot be read; [`Error::Format`] when it is not a
+/// little-endian MATLAB 5 MAT-file, or is truncated or corrupt.
+pub fn list_mat_variables(path: &Path) -> Result<Vec<MatVariable>> {
+    let bytes = fs::read(path).map_err(|e| Error::io(path, e))?;
+    let variables = scan(&bytes).map_err(|reason| Error::format(path, reason))?;
+    Ok(variables
+        .iter()
+        .map(|v| MatVariable {
+            name: v.header.name.clone(),
+            shape: v.header.shape.clone(),
+            class: v.header.class_name(),
+        })
+        .collect())
+}
+
+fn read_mat_bytes(path: &Path, bytes: &[u8], key: Option<&str>) -> Result<NumArray> {
+    let variables = scan(bytes).map_err(|reason| Error::format(path, reason))?;
+    let visible = || variables.iter().filter(|v| !v.header.name.starts_with("__"));
+    let names = |list: Vec<&Variable<'_>>| list.iter().map(|v| v.header.name.as_str()).collect::<Vec<_>>().join(", ");
+    let variable = match key {
+        Some(key) => variables.iter().find(|v| v.header.name == key).ok_or_else(|| Error::MissingKey {
+            path: path.to_path_buf(),
+            key: key.to_string(),
+            available: names(visible().collect()),
+        })?,
+        None => {
+            let numeric: Vec<&Variable<'_>> = visible().filter(|v| v.header.is_numeric()).collect();
+            match numeric.as_slice() {
+                [only] => *only,
+                [] => {
+                    return Err(Error::format(
+                        path,
+                        format!("no numeric variable (variables: {})", names(visible().collect())),
+                    ));
+                }
+                _ => {
+                    return Err(Error::format(
+                        path,
+                        format!("several numeric variables ({}); name the one to read", names(numeric)),
+                    ));
+                }
+            }
+        }
+    };
+    variable.read().map_err(|reason| Error::format(path, format!("variable `{}`: {reason}", variable.header.name)))
+}
+
+/// A top-level element of the file: a variable, compressed or not.
+#[derive(Debug, Clone, Copy)]
+enum Element<'a> {
+    /// The content of an `miMATRIX` element.
+    Matrix(&'a [u8]),
+    /// The zlib stream of an `miCOMPRESSED` element.
+    Compressed(&'a [u8]),
+}
+
+impl<'a> Element<'a> {
+    /// The content of the `miMATRIX` element, decompressed if need be, and the full length of
+    /// that content. With `limit`, a compressed element is decompressed only that far.
+    fn matrix(self, limit: Option<usize>) -> Result<(Cow<'a, [u8]>, usize), String> {
+        let stream = match self {
+            Element::Matrix(content) => return Ok((Cow::Borrowed(content), content.len())),
+            Element::Compressed(stream) => stream,
+        };
+        let corrupt = |e: std::io::Error| format!("corrupt compressed data ({e})");
+        let mut decoder = ZlibDecoder::new(stream);
+        let mut tag = [0u8; 8];
+        decoder.read_exact(&mut tag).map_err(corrupt)?;
+        let [t0, t1, t2, t3, n0, n1, n2, n3] = tag;
+        let data_type = u32::from_le_bytes([t0, t1, t2, t3]);
+        if data_type != MI_MATRIX {
+            return Err(format!("compressed element holds data type {data_type}, not a matrix (14)"));
+        }
+        let full = to_usize(u32::from_le_bytes([n0, n1, n2, n3]));
+        if full > stream.len().saturating_mul(MAX_INFLATE_RATIO) {
+            return Err(format!(
+                "compressed element claims {full} bytes, more than its {} compressed bytes can hold",
+                stream.len()
+            ));
+        }
+        let wanted = limit.map_or(full, |limit| limit.min(full));
+        // Reserve what the stream surely holds; the rest grows only as data actually comes out.
+        let mut content = Vec::with_capacity(wanted.min(stream.len().saturating_mul(16)));
+        (&mut decoder).take(wanted as u64).read_to_end(&mut content).map_err(corrupt)?;
+        if content.len() < wanted {
+            return Err(format!("compressed data ends after {} of {full} bytes", content.len()));
+        }
+        if wanted == full {
+            // Read to the end of the stream, which checks the zlib checksum.
+            let extra = std::io::copy(&mut decoder, &mut std::io::sink()).map_err(corrupt)?;
+            if extra > 0 {
+                return Err(format!("compressed data holds {extra} bytes more than the {full} declared"));
+            }
+        }
+        Ok((Cow::Owned(content), full))
+    }
+}
+
+/// A variable found by [`scan`]: where it is and what its header says.
+#[derive(Debug)]
+struct Variable<'a> {
+    element: Element<'a>,
+    header: MatrixHeader,
+}
+
+impl Variable<'_> {
+    /// Decodes the values of a numeric variable; the error is the reason, without the path.
+    fn read(&self) -> Result<NumArray, String> {
+        let header = &self.header;
+        if !header.is_numeric() {
+            return Err(format!("is not a numeric array (class {})", mx_class_name(header.class)));
+        }
+        if header.complex {
+            return Err("complex arrays are not supported".into());
+        }
+        let (content, _) = self.element.matrix(None)?;
+        let count =
+            element_count(&header.shape).ok_or_else(|| format!("dimensions {:?} are too large", header.shape))?;
+        let mut elements = SubElements { buf: &content, pos: header.data_start };
+        let (data_type, raw) = elements.next("real part")?;
+        let stored = decode_stored(data_type, raw)?;
+        if stored.len() != count {
+            return Err(format!(
+                "the real part holds {} values, dimensions {:?} need {count}",
+                stored.len(),
+                header.shape
+            ));
+        }
+        let values = to_class(stored, header.class)?;
+        let data = values.fortran_to_c(&header.shape);
+        Ok(NumArray { shape: header.shape.clone(), data })
+    }
+}
+
+/// Checks the file header and finds the variables, reading the header of each; the error is
+/// the reason, without the path.
+fn scan(bytes: &[u8]) -> Result<Vec<Variable<'_>>, String> {
+    check_file_header(bytes)?;
+    let mut variables = Vec::new();
+    let mut pos = HEADER_LEN;
+    while pos < bytes.len() {
+        let at = |reason: String| format!("variable at byte {pos}: {reason}");
+        let tag = bytes
+            .get(pos..)
+            .and_then(|rest| rest.get(..8))
+            .ok_or_else(|| at(format!("truncated tag ({} bytes at the end of the file)", bytes.len() - pos)))?;
+        let data_type = u32_at(tag, 0);
+        let declared = to_usize(u32_at(tag, 4));
+        let start = pos + 8;
+        let content = bytes.get(start..).and_then(|rest| rest.get(..declared)).ok_or_else(|| {
+            at(format!("truncated file: the variable declares {declared} bytes, {} remain", bytes.len() - start))
+        })?;
+        let element = match data_type {
+            MI_MATRIX => Element::Matrix(content),
+            MI_COMPRESSED => Element::Compressed(content),
+            other => return Err(at(format!("unexpected data type {other} (expected miMATRIX or miCOMPRESSED)"))),
+        };
+        let header = read_matrix_header(element).map_err(at)?;
+        variables.push(Variable { element, header });
+        // Compressed elements are not padded; matrix contents are a whole number of 8-byte units.
+        pos = start + declared;
+        if data_type == MI_MATRIX {
+            pos = (pos + padding(declared)).min(bytes.len());
+        }
+    }
+    Ok(variables)
+}
+
+/// Checks the 128-byte header: a MATLAB 5 MAT-file, version 0x0100, little-endian.
+fn check_file_header(bytes: &[u8]) -> Result<(), String> {
+    let text = bytes.get(..116).unwrap_or(bytes);
+    let says_v73 = text.windows(10).any(|w| w == b"MATLAB 7.3");
+    if says_v73 || bytes.get(HDF5_OFFSET..HDF5_OFFSET + HDF5_SIGNATURE.len()) == Some(HDF5_SIGNATURE) {
+        return Err("MATLAB v7.3 (HDF5) files are not supported; save with -v7".into());
+    }
+    let header = bytes
+        .get(..HEADER_LEN)
+        .ok_or_else(|| format!("not a MAT-file: {} bytes, shorter than the {HEADER_LEN}-byte header", bytes.len()))?;
+    match header.get(126..128) {
+        Some(b"IM") => {}
+        Some(b"MI") => {
+            return Err("big-endian MAT-files are not supported; save it again on a little-endian machine".into());
+        }
+        _ => return Err("not a MATLAB 5 MAT-file (no 'IM' endian indicator at byte 126)".into()),
+    }
+    let version = header.get(124..126).map_or(0, |v| u16_at(v, 0));
+    if version != 0x0100 {
+        return Err(format!("unsupported MAT-file version 0x{version:04x} (expected 0x0100)"));
+    }
+    Ok(())
+}
+
+/// What the first sub-elements of an `miMATRIX` say.
+#[derive(Debug)]
+struct MatrixHeader {
+    class: u8,
+    complex: bool,
+    logical: bool,
+    shape: Vec<usize>,
+    name: String,
+    /// Offset in the matrix content of the sub-element after the name (the real part).
+    data_start: usize,
+}
+
+impl MatrixHeader {
+    /// Parses the array flags, dimensions and name at the start of a matrix content.
+    fn parse(content: &[u8]) -> Result<MatrixHeader, String> {
+        let mut elements = SubElements { buf: content, pos: 0 };
+        let (data_type, flags) = elements.next("array flags")?;
+        if data_type != MI_UINT32 || flags.len() < 4 {
+            return Err(format!("bad array flags (data type {data_type}, {} bytes)", flags.len()));
+        }
+        let flags = u32_at(flags, 0);
+        let class = flags.to_le_bytes()[0];
+        // Opaque objects (MATLAB strings, tables...) store their name right after the flags.
+        let shape = if class == MX_OPAQUE {
+            Vec::new()
+        } else {
+            let (data_type, dims) = elements.next("dimensions")?;
+            if !matches!(data_type, MI_INT32 | MI_UINT32) || dims.len() % 4 != 0 {
+                return Err(format!("bad dimensions (data type {data_type}, {} bytes)", dims.len()));
+            }
+            dims.chunks_exact(4)
+                .map(|d| usize::try_from(i32::from_le_bytes([d[0], d[1], d[2], d[3]])).ok())
+                .collect::<Option<Vec<usize>>>()
+                .ok_or("negative dimension")?
+        };
+        let (data_type, name) = elements.next("array name")?;
+        if !matches!(data_type, MI_INT8 | MI_UINT8 | MI_UTF8) {
+            return Err(format!("bad array name (data type {data_type})"));
+        }
+        let name = match String::from_utf8_lossy(name) {
+            // MATLAB's only unnamed variable holds the workspace of anonymous functions.
+            n if n.is_empty() => "__function_workspace__".to_string(),
+            n => n.into_owned(),
+        };
+        Ok(MatrixHeader {
+            class,
+            complex: flags & FLAG_COMPLEX != 0,
+            logical: flags & FLAG_LOGICAL != 0,
+            shape,
+            name,
+            data_start: elements.pos,
+        })
+    }
+
+    fn is_numeric(&self) -> bool {
+        (MX_DOUBLE..=MX_UINT64).contains(&self.class)
+    }
+
+    /// The class as `whos` names it: MATLAB's class, or `"logical"` for logical arrays.
+    fn class_name(&self) -> &'static str {
+        if self.logical { "logical" } else { mx_class_name(self.class) }
+    }
+}
+
+/// The name of an array class (the low byte of the array flags).
+fn mx_class_name(class: u8) -> &'static str {
+    match class {
+        1 => "cell",
+        2 => "struct",
+        3 => "object",
+        4 => "char",
+        5 => "sparse",
+        MX_DOUBLE => "double",
+        MX_SINGLE => "single",
+        MX_INT8 => "int8",
+        MX_UINT8 => "uint8",
+        MX_INT16 => "int16",
+        MX_UINT16 => "uint16",
+        MX_INT32 => "int32",
+        MX_UINT32 => "uint32",
+        MX_INT64 => "int64",
+        MX_UINT64 => "uint64",
+        16 => "function",
+        MX_OPAQUE => "opaque",
+        _ => "unknown",
+    }
+}
+
+/// Reads the header of a variable, decompressing only the start of a compressed one when that
+/// is enough.
+fn read_matrix_header(element: Element<'_>) -> Result<MatrixHeader, String> {
+    let (prefix, full) = element.matrix(Some(HEADER_PREFIX))?;
+    match MatrixHeader::parse(&prefix) {
+        Err(_) if prefix.len() < full => MatrixHeader::parse(&element.matrix(None)?.0),
+        parsed => parsed,
+    }
+}
+
+/// The sub-elements of a matrix content, one after the other.
+struct SubElements<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> SubElements<'a> {
+    /// The data type and data of the next sub-element; `what` names it in errors.
+    fn next(&mut self, what: &str) -> Result<(u32, &'a [u8]), String> {
+        let buf = self.buf;
+        let tag =
+            buf.get(self.pos..).and_then(|rest| rest.get(..8)).ok_or_else(|| format!("truncated before the {what}"))?;
+        let first = u32_at(tag, 0);
+        let (data_type, data, next) = if first >> 16 != 0 {
+            // Small data element: byte count in the upper half of the first word, data in the
+            // second word.
+            let count = to_usize(first >> 16);
+            let data =
+                tag.get(4..4 + count).ok_or_else(|| format!("bad small element for the {what} ({count} bytes)"))?;
+            (first & 0xffff, data, self.pos + 8)
+        } else {
+            let count = to_usize(u32_at(tag, 4));
+            let start = self.pos + 8;
+            let data = buf
+                .get(start..)
+                .and_then(|rest| rest.get(..count))
+                .ok_or_else(|| format!("truncated {what}: declares {count} bytes, {} remain", buf.len() - start))?;
+            (first, data, start + count + padding(count))
+        };
+        self.pos = next.min(buf.len());
+        Ok((data_type, data))
+    }
+}
+
+/// Decodes a real part in its stored data type.
+fn decode_stored(data_type: u32, raw: &[u8]) -> Result<NumData, String> {
+    let size = match data_type {
+        MI_INT8 | MI_UINT8 => 1,
+        MI_INT16 | MI_UINT16 => 2,
+        MI_INT32 | MI_UINT32 | MI_SINGLE => 4,
+        MI_DOUBLE | MI_INT64 | MI_UINT64 => 8,
+        other => return Err(format!("unsupported data type {other} for the values")),
+    };
+    if raw.len() % size != 0 {
+        return Err(format!("{} bytes of values are not a whole number of {size}-byte values", raw.len()));
+    }
+    Ok(match data_type {
+        MI_INT8 => NumData::I8(decode(raw, i8::from_le_bytes)),
+        MI_UINT8 => NumData::U8(raw.to_vec()),
+        MI_INT16 => NumData::I16(decode(raw, i16::from_le_bytes)),
+        MI_UINT16 => NumData::U16(decode(raw, u16::from_le_bytes)),
+        MI_INT32 => NumData::I32(decode(raw, i32::from_le_bytes)),
+        MI_UINT32 => NumData::U32(decode(raw, u32::from_le_bytes)),
+        MI_SINGLE => NumData::F32(decode(raw, f32::from_le_bytes)),
+        MI_DOUBLE => NumData::F64(decode(raw, f64::from_le_bytes)),
+        MI_INT64 => NumData::I64(decode(raw, i64::from_le_bytes)),
+        _ => NumData::U64(decode(raw, u64::from_le_bytes)),
+    })
+}
+
+/// Converts values from their stored type to the type of the array's class.
+fn to_class(stored: NumData, class: u8) -> Result<NumData, String> {
+    let target = match class {
+        MX_DOUBLE => "float64",
+        MX_SINGLE => "float32",
+        MX_INT8 => "int8",
+        MX_UINT8 => "uint8",
+        MX_INT16 => "int16",
+        MX_UINT16 => "uint16",
+        MX_INT32 => "int32",
+        MX_UINT32 => "uint32",
+        MX_INT64 => "int64",
+        _ => "uint64",
+    };
+    if stored.dtype() == target {
+        return Ok(stored);
+    }
+    let converted = match class {
+        MX_DOUBLE => convert(&stored).map(NumData::F64),
+        MX_SINGLE => convert(&stored).map(NumData::F32),
+        MX_INT8 => convert(&stored).map(NumData::I8),
+        MX_UINT8 => convert(&stored).map(NumData::U8),
+        MX_INT16 => convert(&stored).map(NumData::I16),
+        MX_UINT16 => convert(&stored).map(NumData::U16),
+        MX_INT32 => convert(&stored).map(NumData::I32),
+        MX_UINT32 => convert(&stored).map(NumData::U32),
+        MX_INT64 => convert(&stored).map(NumData::I64),
+        _ => convert(&stored).map(NumData::U64),
+    };
+    converted.ok_or_else(|| format!("a value stored as {} does not fit its class ({target})", stored.dtype()))
+}
+
+/// Every value converted to `T`, or `None` if one does not fit exactly.
+fn convert<T: ClassValue>(stored: &NumData) -> Option<Vec<T>> {
+    with_values!(stored, values => values.iter().map(|&v| v.stored_into()).collect())
+}
+
+/// A type of an array class, which stored values convert into.
+trait ClassValue: Sized {
+    fn from_int(v: i128) -> Option<Self>;
+    fn from_float(v: f64) -> Option<Self>;
+}
+
+macro_rules! int_class {
+    ($($t:ty),*) => {$(
+        impl ClassValue for $t {
+            fn from_int(v: i128) -> Option<Self> {
+                Self::try_from(v).ok()
+            }
+            fn from_float(v: f64) -> Option<Self> {
+                // NaN and infinities have no zero fraction; huge values fail `try_from`.
+                if v.fract() == 0.0 { Self::from_int(v as i128) } else { None }
+            }
+        }
+    )*};
+}
+int_class!(u8, i8, u16, i16, u32, i32, u64, i64);
+
+macro_rules! float_class {
+    ($($t:ty),*) => {$(
+        impl ClassValue for $t {
+            fn from_int(v: i128) -> Option<Self> {
+                Some(v as $t)
+            }
+            fn from_float(v: f64) -> Option<Self> {
+                Some(v as $t)
+            }
+        }
+    )*};
+}
+float_class!(f32, f64);
+
+/// A stored value, converted into the class type.
+trait StoredValue: Copy {
+    fn stored_into<T: ClassValue>(self) -> Option<T>;
+}
+
+macro_rules! stored_int {
+    ($($t:ty),*) => {$(
+        impl StoredValue for $t {
+            fn stored_into<T: ClassValue>(self) -> Option<T> {
+                T::from_int(i128::from(self))
+            }
+        }
+    )*};
+}
+stored_int!(u8, i8, u16, i16, u32, i32, u64, i64);
+
+macro_rules! stored_float {
+    ($($t:ty),*) => {$(
+        impl StoredValue for $t {
+            fn stored_into<T: ClassValue>(self) -> Option<T> {
+                T::from_float(f64::from(self))
+            }
+        }
+    )*};
+}
+stored_float!(f32, f64);
+
+/// The bytes that pad `len` bytes of data to a multiple of 8.
+fn padding(len: usize) -> usize {
+    (8 - len % 8) % 8
+}
+
+/// The little-endian `u32` at `at` in `bytes`; the caller has checked the length.
+fn u32_at(bytes: &[u8], at: usize) -> u32 {
+    let mut word = [0u8; 4];
+    word.copy_from_slice(&bytes[at..at + 4]);
+    u32::from_le_bytes(word)
+}
+
+/// The little-endian `u16` at `at` in `bytes`; the caller has checked the length.
+fn u16_at(bytes: &[u8], at: usize) -> u16 {
+    u16::from_le_bytes([bytes[at], bytes[at + 1]])
+}
+
+fn to_usize(n: u32) -> usize {
+    usize::try_from(n).unwrap_or(usize::MAX)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::io::npy::tests::{assert_matches, expected_fixtures, expected_json, fixtures, temp_dir};
+    use std::path::PathBuf;
+
+    fn fixture(name: &str) -> PathBuf {
+        fixtures().join(name)
+    }
+
+    fn format_error(result: Result<NumArray>) -> String {
+        match result {
+            Err(err @ Error::Format { .. }) => err.to_string(),
+            other => panic!("expected a format error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn indian_pines_gt_needs_shared() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/indian_pines/Indian_pines_gt.mat");
+        assert!(path.exists(), "{} is missing: this test needs ../shared (the data CI has)", path.display());
+        let variables = list_mat_variables(&path).unwrap();
+        assert_eq!(variables, [MatVariable { name: "indian_pines_gt".into(), shape: vec![145, 145], class: "double" }]);
+        // MATLAB stores this double array as miUINT8; it reads as its class, double.
+        let gt = read_mat(&path, Some("indian_pines_gt")).unwrap();
+        assert_eq!(gt, read_mat(&path, None).unwrap());
+        assert_eq!(gt.shape, [145, 145]);
+        assert_eq!(gt.dtype(), "float64");
+        let labels = gt.to_i64().unwrap();
+        let mut counts = [0usize; 17];
+        for &label in &labels {
+            counts[usize::try_from(label).unwrap()] += 1;
+        }
+        let expected = [46, 1428, 830, 237, 483, 730, 28, 478, 20, 972, 2455, 593, 205, 1265, 386, 93];
+        assert_eq!(counts[1..], expected);
+        assert_eq!(counts[0], 145 * 145 - expected.iter().sum::<usize>());
+        // Orientation: sums of label x row and label x column, computed by scipy.io.loadmat
+        // (a transposed reader would swap them).
+        let weighted =
+            |axis: usize| -> i64 { labels.iter().enumerate().map(|(i, &l)| l * [i / 145, i % 145][axis] as i64).sum() };
+        assert_eq!((weighted(0), weighted(1)), (5_935_274, 6_241_734));
+    }
+
+    #[test]
+    fn mat_fixtures_match_scipy() {
+        let entries: Vec<_> =
+            expected_fixtures().into_iter().filter(|e| e["file"].as_str().unwrap().ends_with(".mat")).collect();
+        assert!(entries.len() >= 30, "expected.json lists only {} MAT-file arrays", entries.len());
+        for entry in &entries {
+            let file = entry["file"].as_str().unwrap();
+            let key = entry["key"].as_str().unwrap();
+            let array = read_mat(&fixture(file), Some(key)).unwrap_or_else(|e| panic!("{e}"));
+            assert_matches(&array, entry, &format!("{file} `{key}`"));
+        }
+    }
+
+    #[test]
+    fn listings_match_scipy_whosmat() {
+        let json = expected_json();
+        let listings = json["mat_variables"].as_object().unwrap();
+        assert!(listings.len() >= 19);
+        for (file, expected) in listings {
+            let listed = list_mat_variables(&fixture(file)).unwrap_or_else(|e| panic!("{e}"));
+            let listed: Vec<serde_json::Value> =
+                listed.iter().map(|v| serde_json::json!([v.name, v.shape, v.class])).collect();
+            assert_eq!(&serde_json::Value::from(listed), expected, "{file}");
+        }
+    }
+
+    #[test]
+    fn key_none_takes_the_only_numeric_variable() {
+        for file in ["mixed.mat", "mixed_z.mat"] {
+            let path = fixture(file);
+            assert_eq!(read_mat(&path, None).unwrap(), read_mat(&path, Some("labels")).unwrap());
+        }
+        for file in ["cube_u16.mat", "f32_z.mat"] {
+            assert!(read_mat(&fixture(file), None).is_ok(), "{file}");
+        }
+        let message = format_error(read_mat(&fixture("several_z.mat"), None));
+        assert!(
+            message.contains("several.mat") || message.contains("several_z.mat"),
+            "the message names the file: {message}"
+        );
+        assert!(message.contains("several numeric variables (first, second, wide, huge, mask)"), "{message}");
+    }
+
+    #[test]
+    fn missing_key_lists_the_names() {
+        let err = read_mat(&fixture("mixed_z.mat"), Some("nope")).unwrap_err();
+        assert!(matches!(&err, Error::MissingKey { key, .. } if key == "nope"), "{err:?}");
+        let message = err.to_string();
+        assert!(message.contains("mixed_z.mat"), "{message}");
+        assert!(message.contains("`nope`") && message.contains("title, labels, cells, meta, sp"), "{message}");
+    }
+
+    #[test]
+    fn non_numeric_and_complex_variables_are_refused() {
+        for (key, class) in [("title", "char"), ("cells", "cell"), ("meta", "struct"), ("sp", "sparse")] {
+            for file in ["mixed.mat", "mixed_z.mat"] {
+                let message = format_error(read_mat(&fixture(file), Some(key)));
+                assert!(message.contains(&format!("`{key}`: is not a numeric array (class {class})")), "{message}");
+            }
+        }
+        let json = expected_json();
+        let errors = json["mat_errors"].as_object().unwrap();
+        assert!(!errors.is_empty());
+        for (file, word) in errors {
+            let message = format_error(read_mat(&fixture(file), None));
+            assert!(message.contains(word.as_str().unwrap()), "{file}: {message}");
+        }
+    }
+
+    #[test]
+    fn truncated_mat_is_a_format_error() {
+        let dir = temp_dir("mat-truncated");
+        for file in ["cube_u16.mat", "cube_u16_z.mat"] {
+            let original = fs::read(fixture(file)).unwrap();
+            let path = dir.join(file);
+            fs::write(&path, &original[..original.len() / 2]).unwrap();
+            let message = format_error(read_mat(&path, Some("cube")));
+            assert!(message.contains(file), "{message}");
+            assert!(message.contains("variable at byte 128: truncated file"), "{message}");
+            assert!(list_mat_variables(&path).is_err());
+        }
+        fs::remove_dir_all(&dir).unwrap();
+
+        // Every cut of a one-variable file fails (no panic), in the header or in the variable.
+        let path = Path::new("cut.mat");
+        for file in ["cube_u16.mat", "cube_u16_z.mat", "f64.mat", "f64_z.mat"] {
+            let original = fs::read(fixture(file)).unwrap();
+            let key = if file.starts_with("cube") { "cube" } else { "double" };
+            assert!(read_mat_bytes(path, &original, Some(key)).is_ok());
+            for len in 0..original.len() {
+                let result = read_mat_bytes(path, &original[..len], Some(key));
+                assert!(result.is_err(), "{file} cut at {len} accepted");
+            }
+        }
+    }
+
+    #[test]
+    fn corrupt_bytes_never_panic() {
+        // Every byte of a few fixtures set to values that break lengths, types and flags.
+        let path = Path::new("corrupt.mat");
+        for file in ["matlab_style.mat", "matlab_style_z.mat", "mixed.mat", "several_z.mat"] {
+            let original = fs::read(fixture(file)).unwrap();
+            let keys: Vec<String> = list_mat_variables(&fixture(file)).unwrap().into_iter().map(|v| v.name).collect();
+            for i in HEADER_LEN..original.len() {
+                for byte in [0x00, 0x01, 0x0f, 0x80, 0xff] {
+                    let mut corrupt = original.clone();
+                    corrupt[i] = byte;
+                    let _ = scan(&corrupt);
+                    for key in &keys {
+                        let _ = read_mat_bytes(path, &corrupt, Some(key));
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn other_files_are_named() {
+        let path = Path::new("other.mat");
+        // Random bytes, from a fixed linear congruential generator.
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let random: Vec<u8> = (0..2000)
+            .map(|_| {
+                state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+                state.to_le_bytes()[7]
+            })
+            .collect();
+        let message = format_error(read_mat_bytes(path, &random, None));
+        assert!(message.contains("other.mat: not a MATLAB 5 MAT-file"), "{message}");
+        let message = format_error(read_mat_bytes(path, b"MATLAB 5.0", None));
+        assert!(message.contains("shorter than the 128-byte header"), "{message}");
+
+        // MATLAB v7.3: an HDF5 file whose user block starts with a MAT-file header.
+        let mut v73 =
+            b"MATLAB 7.3 MAT-file, Platform: GLNXA64, Created on: Fri Jun  7 12:00:00 2024 HDF5 schema 1.00 .".to_vec();
+        v73.resize(600, 0);
+        v73[512..520].copy_from_slice(HDF5_SIGNATURE);
+        let message = format_error(read_mat_bytes(path, &v73, None));
+        assert!(message.contains("MATLAB v7.3 (HDF5) files are not supported; save with -v7"), "{message}");
+
+        // A big-endian file, and a header of another version.
+        let mut header = fs::read(fixture("u8.mat")).unwrap();
+        header[126..128].copy_from_slice(b"MI");
+        assert!(format_error(read_mat_bytes(path, &header, None)).contains("big-endian"));
+        header[126..128].copy_from_slice(b"IM");
+        header[124] = 0x02;
+        assert!(format_error(read_mat_bytes(path, &header, None)).contains("version 0x0102"));
+
+        // Corrupt zlib data in a compressed variable.
+        let mut compressed = fs::read(fixture("u8_z.mat")).unwrap();
+        let middle = compressed.len() - 30;
+        compressed[middle..].iter_mut().for_each(|b| *b ^= 0x5a);
+        let message = format_error(read_mat_bytes(path, &compressed, Some("bytes")));
+        assert!(message.contains("variable") && message.contains("compressed data"), "{message}");
+
+        // A file with no variable at all.
+        let empty = &fs::read(fixture("u8.mat")).unwrap()[..HEADER_LEN];
+        assert!(format_error(read_mat_bytes(path, empty, None)).contains("no numeric variable"));
+    }
+
+    #[test]
+    fn stored_types_convert_to_the_class() {
+        assert_eq!(to_class(NumData::U8(vec![0, 255]), MX_DOUBLE).unwrap(), NumData::F64(vec![0.0, 255.0]));
+        assert_eq!(to_class(NumData::I16(vec![-5]), MX_SINGLE).unwrap(), NumData::F32(vec![-5.0]));
+        assert_eq!(to_class(NumData::U32(vec![7]), MX_INT32).unwrap(), NumData::I32(vec![7]));
+        assert_eq!(to_class(NumData::F64(vec![3.0]), MX_UINT8).unwrap(), NumData::U8(vec![3]));
+        for (stored, class) in [
+            (NumData::I16(vec![-1]), MX_UINT8),
+            (NumData::U32(vec![300]), MX_UINT8),
+            (NumData::F64(vec![0.5]), MX_INT32),
+            (NumData::F64(vec![f64::NAN]), MX_INT16),
+            (NumData::U64(vec![u64::MAX]), MX_INT64),
+        ] {
+            let err = to_class(stored, class).unwrap_err();
+            assert!(err.contains("does not fit its class"), "{err}");
+        }
+    }
+}

@@ -1,0 +1,659 @@
+//! NumPy `.npy` files: reading format versions 1.0, 2.0 and 3.0, writing version 1.0.
+//!
+//! A `.npy` file is the magic `\x93NUMPY`, a two-byte version, the length of the header
+//! (2 bytes little-endian in version 1, 4 bytes in versions 2 and 3), the header (a Python
+//! dict literal such as `{'descr': '<f4', 'fortran_order': False, 'shape': (3, 4), }`, padded
+//! with spaces and ended by a newline) and then the raw values.
+
+use std::fs;
+use std::io::Write;
+use std::path::Path;
+
+use super::array::{NumArray, NumData, decode, element_count};
+use super::write_atomic;
+use crate::{Error, Result};
+
+const MAGIC: &[u8; 6] = b"\x93NUMPY";
+/// NumPy aligns the start of the data to this many bytes.
+const ALIGN: usize = 64;
+
+/// Reads a `.npy` file.
+///
+/// Supported: format versions 1.0, 2.0 and 3.0; the dtypes `u1 i1 u2 i2 u4 i4 u8 i8 f4 f8`
+/// little- or big-endian (big-endian values are converted), and `|b1` (booleans, read as
+/// `uint8` 0/1); C and Fortran order (Fortran order is converted to row-major, same shape).
+///
+/// # Errors
+/// [`Error::Io`] when the file cannot be read; [`Error::Format`] when it is not a `.npy` file,
+/// is truncated, or holds a dtype outside the list above (complex, structured, object...).
+pub fn read_npy(path: &Path) -> Result<NumArray> {
+    let bytes = fs::read(path).map_err(|e| Error::io(path, e))?;
+    parse_npy(&bytes).map_err(|reason| Error::format(path, reason))
+}
+
+/// Writes `array` as a `.npy` file, format version 1.0, C order, little-endian, atomically
+/// (see [`write_atomic`]).
+///
+/// # Errors
+/// [`Error::Shape`] when the shape does not hold the number of values; [`Error::Io`] when the
+/// file cannot be written.
+pub fn write_npy(path: &Path, array: &NumArray) -> Result<()> {
+    if element_count(&array.shape) != Some(array.len()) {
+        return Err(Error::Shape(format!(
+            "{}: shape {:?} does not hold the {} values of the array",
+            path.display(),
+            array.shape,
+            array.len()
+        )));
+    }
+    let header = header_bytes(array).ok_or_else(|| {
+        Error::Shape(format!("{}: shape {:?} too long for a .npy header", path.display(), array.shape))
+    })?;
+    write_atomic(path, |out| {
+        out.write_all(&header).map_err(|e| Error::io(path, e))?;
+        write_values(out, &array.data).map_err(|e| Error::io(path, e))
+    })
+}
+
+/// The magic, version, header length and header of a version 1.0 file holding `array`, or
+/// `None` if the header does not fit in version 1.0's 65535 bytes.
+fn header_bytes(array: &NumArray) -> Option<Vec<u8>> {
+    let descr = match &array.data {
+        NumData::U8(_) => "|u1",
+        NumData::I8(_) => "|i1",
+        NumData::U16(_) => "<u2",
+        NumData::I16(_) => "<i2",
+        NumData::U32(_) => "<u4",
+        NumData::I32(_) => "<i4",
+        NumData::U64(_) => "<u8",
+        NumData::I64(_) => "<i8",
+        NumData::F32(_) => "<f4",
+        NumData::F64(_) => "<f8",
+    };
+    // Python's tuple syntax, as NumPy writes it: `()`, `(3,)`, `(3, 4)`.
+    let dims: Vec<String> = array.shape.iter().map(ToString::to_string).collect();
+    let shape = match dims.len() {
+        1 => format!("({},)", dims[0]),
+        _ => format!("({})", dims.join(", ")),
+    };
+    let mut dict = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
+    // Pad with spaces so that the data starts on an ALIGN boundary; the newline ends it.
+    let prefix = MAGIC.len() + 2 + 2;
+    let unpadded = prefix + dict.len() + 1;
+    dict.extend(std::iter::repeat_n(' ', (ALIGN - unpadded % ALIGN) % ALIGN));
+    dict.push('\n');
+    let len = u16::try_from(dict.len()).ok()?;
+
+    let mut header = Vec::with_capacity(prefix + dict.len());
+    header.extend_from_slice(MAGIC);
+    header.extend_from_slice(&[1, 0]);
+    header.extend_from_slice(&len.to_le_bytes());
+    header.extend_from_slice(dict.as_bytes());
+    Some(header)
+}
+
+/// Writes the values little-endian, a block at a time.
+fn write_values(out: &mut dyn Write, data: &NumData) -> std::io::Result<()> {
+    const BLOCK: usize = 8192;
+    macro_rules! write_le {
+        ($values:expr) => {{
+            let mut buf = Vec::with_capacity(BLOCK * data.item_size());
+            for block in $values.chunks(BLOCK) {
+                buf.clear();
+                for v in block {
+                    buf.extend_from_slice(&v.to_le_bytes());
+                }
+                out.write_all(&buf)?;
+            }
+            Ok(())
+        }};
+    }
+    match data {
+        NumData::U8(v) => out.write_all(v),
+        NumData::I8(v) => write_le!(v),
+        NumData::U16(v) => write_le!(v),
+        NumData::I16(v) => write_le!(v),
+        NumData::U32(v) => write_le!(v),
+        NumData::I32(v) => write_le!(v),
+        NumData::U64(v) => write_le!(v),
+        NumData::I64(v) => write_le!(v),
+        NumData::F32(v) => write_le!(v),
+        NumData::F64(v) => write_le!(v),
+    }
+}
+
+/// Parses the content of a `.npy` file; the error is the reason, without the path.
+fn parse_npy(bytes: &[u8]) -> Result<NumArray, String> {
+    if bytes.get(..MAGIC.len()) != Some(MAGIC.as_slice()) {
+        return Err("not a .npy file (no \\x93NUMPY magic at the start)".into());
+    }
+    let (major, minor) = match bytes.get(6..8) {
+        Some(&[major, minor]) => (major, minor),
+        _ => return Err("truncated .npy header (no format version)".into()),
+    };
+    let (len_size, utf8) = match major {
+        1 => (2, false),
+        2 => (4, false),
+        3 => (4, true),
+        _ => return Err(format!("unsupported .npy format version {major}.{minor} (supported: 1.0, 2.0, 3.0)")),
+    };
+    let len_bytes = bytes.get(8..8 + len_size).ok_or("truncated .npy header (no header length)")?;
+    let header_len = len_bytes.iter().rev().fold(0usize, |n, &b| (n << 8) | usize::from(b));
+    let header_start = 8 + len_size;
+    let data_start = header_start.checked_add(header_len).filter(|&end| end <= bytes.len()).ok_or_else(|| {
+        format!(
+            "truncated .npy header (declares {header_len} bytes, {} remain)",
+            bytes.len().saturating_sub(header_start)
+        )
+    })?;
+    let raw_header = bytes.get(header_start..data_start).unwrap_or_default();
+    let header = std::str::from_utf8(raw_header)
+        .ok()
+        .filter(|text| utf8 || text.is_ascii())
+        .ok_or("the .npy header is not text")?;
+    let header = Header::parse(header)?;
+
+    let count = element_count(&header.shape).ok_or_else(|| format!("shape {:?} is too large", header.shape))?;
+    let data = &bytes[data_start..];
+    let needed =
+        count.checked_mul(header.dtype.size()).ok_or_else(|| format!("shape {:?} is too large", header.shape))?;
+    if data.len() < needed {
+        return Err(format!(
+            "truncated .npy data: shape {:?} of {} needs {needed} bytes, {} present",
+            header.shape,
+            header.descr,
+            data.len()
+        ));
+    }
+    if data.len() > needed {
+        return Err(format!(
+            "{} unexpected bytes after the data (shape {:?} of {} needs {needed})",
+            data.len() - needed,
+            header.shape,
+            header.descr
+        ));
+    }
+    let values = header.dtype.decode(data);
+    let values = if header.fortran_order { values.fortran_to_c(&header.shape) } else { values };
+    Ok(NumArray { shape: header.shape, data: values })
+}
+
+/// The element types a `.npy` file may hold here.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Dtype {
+    Bool,
+    U8,
+    I8,
+    U16 { big: bool },
+    I16 { big: bool },
+    U32 { big: bool },
+    I32 { big: bool },
+    U64 { big: bool },
+    I64 { big: bool },
+    F32 { big: bool },
+    F64 { big: bool },
+}
+
+impl Dtype {
+    /// Parses a NumPy type string such as `<f4` or `|u1`.
+    fn parse(descr: &str) -> Result<Dtype, String> {
+        let unsupported = || {
+            format!(
+                "unsupported dtype '{descr}' (supported: |b1 |u1 |i1 and <u2 <i2 <u4 <i4 <u8 <i8 <f4 <f8, or big-endian '>')"
+            )
+        };
+        let (big, code) = match descr.as_bytes().first() {
+            Some(b'>') => (true, &descr[1..]),
+            Some(b'<' | b'|' | b'=') => (false, &descr[1..]),
+            _ => (false, descr),
+        };
+        Ok(match code {
+            "b1" => Dtype::Bool,
+            "u1" => Dtype::U8,
+            "i1" => Dtype::I8,
+            "u2" => Dtype::U16 { big },
+            "i2" => Dtype::I16 { big },
+            "u4" => Dtype::U32 { big },
+            "i4" => Dtype::I32 { big },
+            "u8" => Dtype::U64 { big },
+            "i8" => Dtype::I64 { big },
+            "f4" => Dtype::F32 { big },
+            "f8" => Dtype::F64 { big },
+            _ => return Err(unsupported()),
+        })
+    }
+
+    fn size(self) -> usize {
+        match self {
+            Dtype::Bool | Dtype::U8 | Dtype::I8 => 1,
+            Dtype::U16 { .. } | Dtype::I16 { .. } => 2,
+            Dtype::U32 { .. } | Dtype::I32 { .. } | Dtype::F32 { .. } => 4,
+            Dtype::U64 { .. } | Dtype::I64 { .. } | Dtype::F64 { .. } => 8,
+        }
+    }
+
+    /// Decodes `bytes` (a whole number of values) in this type.
+    fn decode(self, bytes: &[u8]) -> NumData {
+        macro_rules! either {
+            ($big:expr, $t:ty) => {
+                if $big { decode(bytes, <$t>::from_be_bytes) } else { decode(bytes, <$t>::from_le_bytes) }
+            };
+        }
+        match self {
+            Dtype::Bool => NumData::U8(bytes.iter().map(|&b| u8::from(b != 0)).collect()),
+            Dtype::U8 => NumData::U8(bytes.to_vec()),
+            Dtype::I8 => NumData::I8(decode(bytes, i8::from_le_bytes)),
+            Dtype::U16 { big } => NumData::U16(either!(big, u16)),
+            Dtype::I16 { big } => NumData::I16(either!(big, i16)),
+            Dtype::U32 { big } => NumData::U32(either!(big, u32)),
+            Dtype::I32 { big } => NumData::I32(either!(big, i32)),
+            Dtype::U64 { big } => NumData::U64(either!(big, u64)),
+            Dtype::I64 { big } => NumData::I64(either!(big, i64)),
+            Dtype::F32 { big } => NumData::F32(either!(big, f32)),
+            Dtype::F64 { big } => NumData::F64(either!(big, f64)),
+        }
+    }
+}
+
+/// The three entries of a `.npy` header.
+#[derive(Debug)]
+struct Header {
+    descr: String,
+    dtype: Dtype,
+    fortran_order: bool,
+    shape: Vec<usize>,
+}
+
+impl Header {
+    fn parse(text: &str) -> Result<Header, String> {
+        let bad = |what: &str| format!("bad .npy header ({what}): {}", text.trim_end());
+        let mut parser = Literal::parser(text);
+        let dict = match parser.value().map_err(|e| bad(&e))? {
+            Literal::Dict(entries) => entries,
+            _ => return Err(bad("not a dict")),
+        };
+        if !parser.rest().trim().is_empty() {
+            return Err(bad("text after the dict"));
+        }
+        let entry = |key: &str| {
+            dict.iter()
+                .find(|(k, _)| matches!(k, Literal::Str(s) if s == key))
+                .map(|(_, v)| v)
+                .ok_or_else(|| bad(&format!("no '{key}'")))
+        };
+        let descr = match entry("descr")? {
+            Literal::Str(s) => s.clone(),
+            _ => return Err("structured dtypes are not supported".into()),
+        };
+        let fortran_order = match entry("fortran_order")? {
+            Literal::Bool(b) => *b,
+            _ => return Err(bad("'fortran_order' is not True or False")),
+        };
+        let shape = match entry("shape")? {
+            Literal::Tuple(items) => items
+                .iter()
+                .map(|item| match item {
+                    Literal::Int(n) => usize::try_from(*n).ok(),
+                    _ => None,
+                })
+                .collect::<Option<Vec<usize>>>()
+                .ok_or_else(|| bad("'shape' is not a tuple of sizes"))?,
+            _ => return Err(bad("'shape' is not a tuple")),
+        };
+        let dtype = Dtype::parse(&descr)?;
+        Ok(Header { descr, dtype, fortran_order, shape })
+    }
+}
+
+/// The subset of Python literals that `.npy` headers use.
+#[derive(Debug, PartialEq)]
+enum Literal {
+    Str(String),
+    Int(i128),
+    Bool(bool),
+    None,
+    Tuple(Vec<Literal>),
+    List(Vec<Literal>),
+    Dict(Vec<(Literal, Literal)>),
+}
+
+/// A recursive-descent parser over the header text.
+struct LiteralParser<'a> {
+    text: &'a str,
+    pos: usize,
+    depth: usize,
+}
+
+impl Literal {
+    fn parser(text: &str) -> LiteralParser<'_> {
+        LiteralParser { text, pos: 0, depth: 0 }
+    }
+}
+
+impl<'a> LiteralParser<'a> {
+    /// Nesting beyond this is not a NumPy header; the limit keeps recursion bounded.
+    const MAX_DEPTH: usize = 32;
+
+    fn rest(&self) -> &'a str {
+        self.text.get(self.pos..).unwrap_or_default()
+    }
+
+    fn peek(&mut self) -> Option<char> {
+        let rest = self.rest();
+        let trimmed = rest.trim_start();
+        self.pos += rest.len() - trimmed.len();
+        trimmed.chars().next()
+    }
+
+    fn eat(&mut self, c: char) -> bool {
+        if self.peek() == Some(c) {
+            self.pos += c.len_utf8();
+            true
+        } else {
+            false
+        }
+    }
+
+    fn value(&mut self) -> Result<Literal, String> {
+        self.depth += 1;
+        if self.depth > Self::MAX_DEPTH {
+            return Err("nested too deeply".into());
+        }
+        let value = match self.peek() {
+            Some('{') => self.dict(),
+            Some('(') => self.sequence('(', ')').map(Literal::Tuple),
+            Some('[') => self.sequence('[', ']').map(Literal::List),
+            Some(quote @ ('\'' | '"')) => self.string(quote),
+            Some(c) if c == '-' || c.is_ascii_digit() => self.int(),
+            Some(c) if c.is_ascii_alphabetic() => self.word(),
+            Some(c) => Err(format!("unexpected '{c}'")),
+            None => Err("unexpected end".into()),
+        };
+        self.depth -= 1;
+        value
+    }
+
+    fn dict(&mut self) -> Result<Literal, String> {
+        self.eat('{');
+        let mut entries = Vec::new();
+        while !self.eat('}') {
+            let key = self.value()?;
+            if !self.eat(':') {
+                return Err("expected ':'".into());
+            }
+            let value = self.value()?;
+            entries.push((key, value));
+            if !self.eat(',') && self.peek() != Some('}') {
+                return Err("expected ',' or '}'".into());
+            }
+        }
+        Ok(Literal::Dict(entries))
+    }
+
+    fn sequence(&mut self, open: char, close: char) -> Result<Vec<Literal>, String> {
+        self.eat(open);
+        let mut items = Vec::new();
+        while !self.eat(close) {
+            items.push(self.value()?);
+            if !self.eat(',') && self.peek() != Some(close) {
+                return Err(format!("expected ',' or '{close}'"));
+            }
+        }
+        Ok(items)
+    }
+
+    fn string(&mut self, quote: char) -> Result<Literal, String> {
+        self.eat(quote);
+        let mut out = String::new();
+        let mut chars = self.rest().char_indices();
+        while let Some((i, c)) = chars.next() {
+            match c {
+                '\\' => match chars.next() {
+                    Some((_, escaped)) => out.push(escaped),
+                    None => break,
+                },
+                c if c == quote => {
+                    self.pos += i + c.len_utf8();
+                    return Ok(Literal::Str(out));
+                }
+                c => out.push(c),
+            }
+        }
+        Err("unterminated string".into())
+    }
+
+    fn int(&mut self) -> Result<Literal, String> {
+        let rest = self.rest();
+        let sign = usize::from(rest.starts_with('-'));
+        let digits = rest[sign..].bytes().take_while(u8::is_ascii_digit).count();
+        let literal = &rest[..sign + digits];
+        let n = literal.parse().map_err(|_| format!("bad integer '{literal}'"))?;
+        self.pos += literal.len();
+        // Python 2 wrote long integers with an `L` suffix.
+        if self.rest().starts_with('L') {
+            self.pos += 1;
+        }
+        Ok(Literal::Int(n))
+    }
+
+    fn word(&mut self) -> Result<Literal, String> {
+        let rest = self.rest();
+        let word = &rest[..rest.bytes().take_while(|b| b.is_ascii_alphanumeric() || *b == b'_').count()];
+        let value = match word {
+            "True" => Literal::Bool(true),
+            "False" => Literal::Bool(false),
+            "None" => Literal::None,
+            _ => return Err(format!("unexpected '{word}'")),
+        };
+        self.pos += word.len();
+        Ok(value)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+pub(super) mod tests {
+    use super::*;
+    use serde_json::Value;
+    use std::path::PathBuf;
+
+    pub(crate) fn fixtures() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/arrays")
+    }
+
+    pub(crate) fn temp_dir(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("prism-arrays-{name}-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    /// Checks `array` against a fixture entry of expected.json: dtype, shape, every value.
+    pub(crate) fn assert_matches(array: &NumArray, expected: &Value, what: &str) {
+        let dtype = expected["dtype"].as_str().unwrap();
+        let dtype = if dtype == "bool" { "uint8" } else { dtype };
+        assert_eq!(array.dtype(), dtype, "{what}: dtype");
+        let shape: Vec<usize> =
+            expected["shape"].as_array().unwrap().iter().map(|d| d.as_u64().unwrap() as usize).collect();
+        assert_eq!(array.shape, shape, "{what}: shape");
+        let values = expected["values"].as_array().unwrap();
+        assert_eq!(array.len(), values.len(), "{what}: number of values");
+        // Integers are JSON numbers; floats are Python reprs in strings, so they parse exactly.
+        let int = |i: usize| values[i].as_i64();
+        let float = |i: usize| values[i].as_str().unwrap().parse::<f64>().unwrap();
+        for i in 0..values.len() {
+            let ok = match &array.data {
+                NumData::U8(v) => int(i) == Some(i64::from(v[i])),
+                NumData::I8(v) => int(i) == Some(i64::from(v[i])),
+                NumData::U16(v) => int(i) == Some(i64::from(v[i])),
+                NumData::I16(v) => int(i) == Some(i64::from(v[i])),
+                NumData::U32(v) => int(i) == Some(i64::from(v[i])),
+                NumData::I32(v) => int(i) == Some(i64::from(v[i])),
+                NumData::I64(v) => int(i) == Some(v[i]),
+                NumData::U64(v) => values[i].as_u64() == Some(v[i]),
+                NumData::F32(v) => f64::from(v[i]).to_bits() == float(i).to_bits(),
+                NumData::F64(v) => v[i].to_bits() == float(i).to_bits(),
+            };
+            assert!(ok, "{what}: value {i} differs: expected {}, got {:?}", values[i], array.data);
+        }
+    }
+
+    /// expected.json, written by tests/fixtures/make_arrays.py.
+    pub(crate) fn expected_json() -> Value {
+        let path = fixtures().join("expected.json");
+        let text = fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        serde_json::from_str(&text).unwrap()
+    }
+
+    /// The "arrays" entries of expected.json.
+    pub(crate) fn expected_fixtures() -> Vec<Value> {
+        expected_json()["arrays"].as_array().unwrap().clone()
+    }
+
+    #[test]
+    fn npy_fixtures_match_numpy() {
+        let entries: Vec<Value> =
+            expected_fixtures().into_iter().filter(|e| e["file"].as_str().unwrap().ends_with(".npy")).collect();
+        assert!(entries.len() >= 20, "expected.json lists only {} .npy fixtures", entries.len());
+        let mut fortran = 0;
+        for entry in &entries {
+            let file = entry["file"].as_str().unwrap();
+            fortran += usize::from(file.contains("_f."));
+            let array = read_npy(&fixtures().join(file)).unwrap_or_else(|e| panic!("{e}"));
+            assert_matches(&array, entry, file);
+        }
+        assert!(fortran >= 5, "only {fortran} Fortran-order fixtures");
+    }
+
+    #[test]
+    fn written_headers_match_numpy() {
+        // np.save writes version 1.0 with the same header text and padding as write_npy.
+        let dir = temp_dir("same");
+        for entry in expected_fixtures() {
+            let file = entry["file"].as_str().unwrap();
+            if !entry["numpy_v1_c_little"].as_bool().unwrap_or(false) {
+                continue;
+            }
+            let original = fs::read(fixtures().join(file)).unwrap();
+            let array = parse_npy(&original).unwrap();
+            let copy = dir.join("copy.npy");
+            write_npy(&copy, &array).unwrap();
+            assert_eq!(fs::read(&copy).unwrap(), original, "{file}: write_npy differs from np.save");
+        }
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn write_then_read_round_trip() {
+        let dir = temp_dir("round-trip");
+        let arrays = [
+            NumArray::new(vec![2, 3], NumData::U8(vec![0, 1, 2, 253, 254, 255])).unwrap(),
+            NumArray::new(vec![3], NumData::I8(vec![-128, 0, 127])).unwrap(),
+            NumArray::new(vec![2, 1, 2], NumData::U16(vec![0, 1, 65534, 65535])).unwrap(),
+            NumArray::new(vec![2], NumData::I16(vec![-32768, 32767])).unwrap(),
+            NumArray::new(vec![1, 2], NumData::U32(vec![u32::MAX, 7])).unwrap(),
+            NumArray::new(vec![2], NumData::I32(vec![i32::MIN, i32::MAX])).unwrap(),
+            NumArray::new(vec![2], NumData::U64(vec![u64::MAX, 1 << 60])).unwrap(),
+            NumArray::new(vec![2], NumData::I64(vec![i64::MIN, -1])).unwrap(),
+            NumArray::new(vec![], NumData::F32(vec![-1.25])).unwrap(),
+            NumArray::new(vec![0, 4], NumData::F32(vec![])).unwrap(),
+            NumArray::new(vec![2, 2], NumData::F64(vec![0.1, -0.0, f64::INFINITY, 1e-300])).unwrap(),
+            NumArray::new(vec![3, 4, 5], NumData::F32((0..60).map(|i| i as f32 / 7.0).collect())).unwrap(),
+        ];
+        for array in &arrays {
+            let path = dir.join(format!("{}.npy", array.dtype()));
+            write_npy(&path, array).unwrap();
+            let back = read_npy(&path).unwrap();
+            assert_eq!(&back, array);
+            let bytes = fs::read(&path).unwrap();
+            assert_eq!(bytes.get(6..8), Some([1u8, 0].as_slice()), "version 1.0");
+            let header_len = usize::from(u16::from_le_bytes([bytes[8], bytes[9]]));
+            assert_eq!((10 + header_len) % ALIGN, 0, "data aligned to {ALIGN} bytes");
+        }
+        // NaN does not compare equal: check the bits.
+        let nan = NumArray::new(vec![1], NumData::F64(vec![f64::NAN])).unwrap();
+        let path = dir.join("nan.npy");
+        write_npy(&path, &nan).unwrap();
+        match read_npy(&path).unwrap().data {
+            NumData::F64(v) => assert_eq!(v[0].to_bits(), f64::NAN.to_bits()),
+            other => panic!("read back {other:?}"),
+        }
+        // A shape that does not hold the values is refused, and nothing is written.
+        let wrong = NumArray { shape: vec![5], data: NumData::U8(vec![1, 2]) };
+        assert!(matches!(write_npy(&dir.join("wrong.npy"), &wrong), Err(Error::Shape(_))));
+        assert!(!dir.join("wrong.npy").exists());
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn bad_magic_is_named() {
+        let dir = temp_dir("magic");
+        let path = dir.join("bad.npy");
+        fs::write(&path, b"\x93NUMPZ\x01\x00\x10\x00{'descr': '<f4'}").unwrap();
+        let err = read_npy(&path).unwrap_err();
+        assert!(matches!(err, Error::Format { .. }), "{err:?}");
+        let message = err.to_string();
+        assert!(message.contains("bad.npy") && message.contains("not a .npy file"), "{message}");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn truncated_npy_is_an_error() {
+        let original = fs::read(fixtures().join("f4_c.npy")).unwrap();
+        let dir = temp_dir("truncated");
+        let path = dir.join("cut.npy");
+        fs::write(&path, &original[..original.len() - 5]).unwrap();
+        let message = read_npy(&path).unwrap_err().to_string();
+        assert!(message.contains("cut.npy") && message.contains("truncated .npy data"), "{message}");
+        fs::write(&path, &original[..40]).unwrap();
+        let message = read_npy(&path).unwrap_err().to_string();
+        assert!(message.contains("truncated .npy header"), "{message}");
+        fs::remove_dir_all(&dir).unwrap();
+
+        // Every cut, and every single-byte corruption, gives an error or an array; no panic.
+        for len in 0..original.len() {
+            assert!(parse_npy(&original[..len]).is_err(), "cut at {len} accepted");
+        }
+        for i in 0..original.len() {
+            for byte in [0x00, 0x7f, 0xff, b'(', b'\''] {
+                let mut corrupt = original.clone();
+                corrupt[i] = byte;
+                let _ = parse_npy(&corrupt);
+            }
+        }
+    }
+
+    #[test]
+    fn bad_headers_are_named() {
+        let npy = |header: &str, data: &[u8]| {
+            let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+            bytes.extend_from_slice(&(header.len() as u16).to_le_bytes());
+            bytes.extend_from_slice(header.as_bytes());
+            bytes.extend_from_slice(data);
+            parse_npy(&bytes)
+        };
+        let ok = npy("{'descr': '<i2', 'fortran_order': False, 'shape': (2L,), }\n", &[1, 0, 0xff, 0xff]).unwrap();
+        assert_eq!(ok.data, NumData::I16(vec![1, -1]));
+        let big = npy("{'descr': '>u4', 'fortran_order': False, 'shape': (1,), }\n", &[0, 0, 1, 2]).unwrap();
+        assert_eq!(big.data, NumData::U32(vec![0x0102]));
+        let cases = [
+            ("{'descr': '<c8', 'fortran_order': False, 'shape': (1,), }", "unsupported dtype '<c8'"),
+            ("{'descr': '|O', 'fortran_order': False, 'shape': (1,), }", "unsupported dtype '|O'"),
+            ("{'descr': [('a', '<i4')], 'fortran_order': False, 'shape': (1,), }", "structured"),
+            ("{'descr': '<f4', 'shape': (1,), }", "no 'fortran_order'"),
+            ("{'descr': '<f4', 'fortran_order': False, 'shape': (-1,), }", "not a tuple of sizes"),
+            ("{'descr': '<f4', 'fortran_order': False, 'shape': (1,)", "bad .npy header"),
+            ("{'descr': '<f4', 'fortran_order': False, 'shape': (4294967296, 4294967296, 4294967296), }", "too large"),
+            ("['descr']", "not a dict"),
+            ("{'descr': '<f4', 'fortran_order': Maybe}", "unexpected 'Maybe'"),
+            (&"(".repeat(100), "nested too deeply"),
+        ];
+        for (header, expected) in cases {
+            let err = npy(header, &[0; 8]).unwrap_err();
+            assert!(err.contains(expected), "{header}: {err}");
+        }
+        let err = npy("{'descr': '<f4', 'fortran_order': False, 'shape': (1,), }", &[0; 6]).unwrap_err();
+        assert!(err.contains("2 unexpected bytes"), "{err}");
+        let err = parse_npy(b"\x93NUMPY\x04\x00\x00\x00").unwrap_err();
+        assert!(err.contains("version 4.0"), "{err}");
+    }
+}
