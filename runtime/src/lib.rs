@@ -1,0 +1,9 @@
+//! Prism's runtime: runs exported ONNX models on ONNX Runtime or tract, as a library that edge
+//! applications embed and as the `runtime` CLI. It also holds the data formats and the
+//! preprocessing that the trainer shares, so what is trained is fed exactly as what is deployed.
+
+mod error;
+pub mod io;
+pub mod render;
+
+pub use error::{Error, Result};
