@@ -180,10 +180,4 @@ impl HybridSnConfig {
         }
         b.relu(&(root / format!("relu{n}")), &y)
     }
-
-    /// Parameter names of the fully connected layers, in order (`fc1`, `fc2`, `fc3`): the
-    /// exporter's whole-scene graph turns them into convolutions.
-    pub fn classifier_layers(&self) -> Vec<String> {
-        (1..=FC.len() + 1).map(|n| format!("fc{n}")).collect()
-    }
 }

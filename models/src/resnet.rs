@@ -107,11 +107,6 @@ impl ResNetConfig {
         Ok(())
     }
 
-    /// The name of the classifier layer, replaced when fine-tuning to another class count.
-    pub fn classifier(&self) -> &'static str {
-        "fc"
-    }
-
     pub fn forward<B: Backend>(&self, b: &mut B, x: &B::Tensor) -> Result<B::Tensor> {
         self.validate()?;
         let (kind, blocks) = self.layout()?;

@@ -187,6 +187,16 @@ impl ModelConfig {
         }
     }
 
+    /// The scope of the final classifier layer (`fc` for ResNet, `fc3` for HybridSN), which
+    /// fine-tuning replaces when the class count differs and trains alone with a frozen backbone.
+    pub fn classifier(&self) -> Option<&'static str> {
+        match self {
+            ModelConfig::HybridSn(_) => Some("fc3"),
+            ModelConfig::ResNet(_) => Some("fc"),
+            ModelConfig::Block(_) => None,
+        }
+    }
+
     /// Input shape without the batch dimension.
     pub fn input_shape(&self) -> Vec<usize> {
         match self {

@@ -6,6 +6,8 @@ use clap::{Parser, Subcommand};
 
 mod cli;
 
+use prism_trainer::{data, fit, model, optim, report};
+
 #[derive(Parser)]
 #[command(name = "trainer", version, about = "Train Prism's models with libtorch (CUDA when present, CPU otherwise)")]
 #[command(after_help = "Run `trainer <command> --help` for each command's options and examples.")]
@@ -16,7 +18,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    Fit(Box<cli::fit::Args>),
+    Eval(cli::eval::Args),
     Summary(cli::summary::Args),
+    Sweep(cli::sweep::Args),
 }
 
 fn main() -> ExitCode {
@@ -25,10 +30,13 @@ fn main() -> ExitCode {
         Err(e) => return cli::clap_error(e),
     };
     let result = match cli.command {
-        Command::Summary(args) => cli::summary::run(args),
+        Command::Fit(args) => cli::fit::run(*args).map(|finished| if finished { ExitCode::SUCCESS } else { ExitCode::from(130) }),
+        Command::Eval(args) => cli::eval::run(args).map(|()| ExitCode::SUCCESS),
+        Command::Summary(args) => cli::summary::run(args).map(|()| ExitCode::SUCCESS),
+        Command::Sweep(args) => cli::sweep::run(args).map(|finished| if finished { ExitCode::SUCCESS } else { ExitCode::from(130) }),
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("error: {}", cli::one_line(&e));
             ExitCode::FAILURE

@@ -2,7 +2,10 @@
 
 use std::process::ExitCode;
 
+pub mod eval;
+pub mod fit;
 pub mod summary;
+pub mod sweep;
 
 /// An error chain on one line: `reading x.mat: no variable ...`.
 pub fn one_line(e: &anyhow::Error) -> String {

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Runs every test: each crate's unit tests and the end-to-end tests that check Prism against
+# PyTorch, torchvision, scikit-learn, ONNX's checker and onnxruntime. Installs what it needs
+# first (scripts/setup.sh --test). Extra arguments go to `cargo test`, e.g. a test name filter.
+#
+# Tests whose names end in `_needs_shared` read ../shared/data (present in CI).
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+"$root/scripts/setup.sh" --test
+cd "$root"
+exec cargo test --release --locked --workspace "$@"

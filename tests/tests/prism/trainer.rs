@@ -1,0 +1,154 @@
+//! The trainer on real data: its PCA against scikit-learn, a short training far above
+//! chance, exact resumption, and one-line errors on bad input.
+
+use std::path::Path;
+
+use prism_runtime::io::{read_npy, write_npy, NumArray, NumData};
+use prism_runtime::scene::Scene;
+use prism_tests::{assert_close, assert_one_line_error, run, run_python, Tolerance};
+use prism_trainer::data::indian_pines;
+use prism_trainer::data::scene::{fit_pca, project};
+
+/// The trainer's PCA with whitening equals scikit-learn's `PCA(whiten=True)` on every pixel of
+/// Indian Pines.
+#[test]
+fn pca_matches_scikit_learn_on_indian_pines() {
+    let (cube, _) = indian_pines::fetch().unwrap();
+    let scene = Scene::read(&cube, None).unwrap();
+    let pca = fit_pca(&scene, 30, true).unwrap();
+    let ours = project(&scene, &pca).unwrap(); // [30, H, W]
+    let ours: Vec<f32> = ours.permute([1, 2, 0]).contiguous().view([-1]).try_into().unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("sklearn.npy");
+    run_python("pca.py", &[cube.to_str().unwrap(), "30", out.to_str().unwrap()]);
+    let theirs = read_npy(&out).unwrap();
+    assert_eq!(theirs.shape, vec![145 * 145, 30]);
+    // Whitened components have unit variance: an absolute tolerance of 1e-3 is 0.1 % of it.
+    assert_close("PCA", &ours, &theirs.to_f32(), Tolerance { atol: 1e-3, rtol: 1e-3 });
+}
+
+/// A small random scene (20 x 20 pixels, 16 bands) with three classes, as .npy files.
+fn write_scene(dir: &Path, gt_height: usize) -> (String, String) {
+    let cube: Vec<f32> = (0..20 * 20 * 16).map(|i| ((i * 7919) % 1000) as f32).collect();
+    let labels: Vec<i64> = (0..gt_height * 20).map(|i| (i % 4) as i64).collect();
+    let data = dir.join("scene.npy");
+    let gt = dir.join("gt.npy");
+    write_npy(&data, &NumArray::new(vec![20, 20, 16], NumData::F32(cube)).unwrap()).unwrap();
+    write_npy(&gt, &NumArray::new(vec![gt_height, 20], NumData::I64(labels)).unwrap()).unwrap();
+    (data.to_str().unwrap().to_string(), gt.to_str().unwrap().to_string())
+}
+
+fn write_png(path: &Path) {
+    image::RgbImage::from_pixel(8, 8, image::Rgb([10, 200, 30])).save(path).unwrap();
+}
+
+/// Bad input is a one-line error with a non-zero exit, before any training.
+#[test]
+fn bad_training_input_is_a_one_line_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let fixtures = prism_tests::root().join("tests/fixtures/arrays");
+    let (scene, gt) = write_scene(d, 20);
+    let (_, short_gt) = write_scene(&d.join("short"), 19);
+    let out = d.join("run");
+    let out = out.to_str().unwrap();
+    let cube_mat = fixtures.join("cube_u16.mat");
+    let fit = |extra: &[&str]| {
+        let mut args = vec!["fit", "--out", out, "--epochs", "1", "--bands", "13", "--window", "9", "--force"];
+        args.extend(extra);
+        run("trainer", &args)
+    };
+    assert_one_line_error(&fit(&["--data", cube_mat.to_str().unwrap(), "--key", "nope", "--gt", &gt]), "no variable `nope`");
+    assert_one_line_error(&fit(&["--data", &scene, "--gt", &short_gt]), "20 x 20 pixels but the ground truth is 19 x 20");
+    assert_one_line_error(&fit(&["--data", &scene, "--gt", &gt, "--window", "25"]), "larger than the 20 x 20 scene");
+    assert_one_line_error(&fit(&["--data", "missing.mat", "--gt", &gt]), "missing.mat: no such file");
+    assert_one_line_error(&fit(&["--data", &scene, "--gt", &gt, "--model", "resnet18"]), "resnet18 is an image model");
+
+    let images = d.join("images");
+    for class in ["glass", "metal"] {
+        std::fs::create_dir_all(images.join(class)).unwrap();
+    }
+    write_png(&images.join("glass/a.png"));
+    assert_one_line_error(&fit(&["--images", images.to_str().unwrap()]), "class folder without JPEG or PNG images");
+    std::fs::write(images.join("metal/broken.jpg"), b"\xff\xd8\xff\xe0 not really a jpeg").unwrap();
+    assert_one_line_error(&fit(&["--images", images.to_str().unwrap()]), "broken.jpg");
+}
+
+fn load_weights(path: &Path) -> std::collections::HashMap<String, tch::Tensor> {
+    prism_trainer::tensors::load(path).unwrap().0
+}
+
+/// A run stopped in the middle of an epoch (as by Ctrl-C) and resumed ends with exactly the
+/// weights and metrics of the same run left alone: nothing of the training state is lost.
+#[test]
+fn a_resumed_run_continues_where_it_stopped() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    let args = |out: &Path| -> Vec<String> {
+        [
+            "fit", "--model", "hybridsn-bn", "--dataset", "indian-pines", "--bands", "15", "--window", "9",
+            "--test-ratio", "0.95", "--val-ratio", "0.2", "--epochs", "2", "--batch-size", "64", "--seed", "5",
+            "--no-scene-map", "--device", "cpu", "--out",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .chain([out.to_str().unwrap().to_string()])
+        .collect()
+    };
+    let run_with = |args: &[String], env: Option<(&str, &str)>| {
+        let mut cmd = std::process::Command::new(prism_tests::bin("trainer"));
+        cmd.args(args).stdin(std::process::Stdio::null());
+        if let Some((k, v)) = env {
+            cmd.env(k, v);
+        }
+        cmd.output().unwrap()
+    };
+    let whole = run_with(&args(&a), None);
+    assert!(whole.status.success(), "{}", String::from_utf8_lossy(&whole.stderr));
+
+    // 410 training samples make 7 batches an epoch: stop after 5 steps, mid-epoch.
+    let stopped = run_with(&args(&b), Some(("PRISM_INTERRUPT_AFTER_STEPS", "5")));
+    let stderr = String::from_utf8_lossy(&stopped.stderr);
+    assert_eq!(stopped.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("stopped at epoch 1 batch 5"), "{stderr}");
+    assert!(!b.join("model.safetensors").exists());
+    let resumed = run_with(&["fit".into(), "--resume".into(), b.to_str().unwrap().into()], None);
+    assert!(resumed.status.success(), "{}", String::from_utf8_lossy(&resumed.stderr));
+
+    let (wa, wb) = (load_weights(&a.join("model.safetensors")), load_weights(&b.join("model.safetensors")));
+    assert_eq!(wa.len(), wb.len());
+    for (name, t) in &wa {
+        assert!(t.equal(&wb[name]), "{name} differs after resuming");
+    }
+    let metrics = |d: &Path| -> serde_json::Value { serde_json::from_slice(&std::fs::read(d.join("metrics.json")).unwrap()).unwrap() };
+    let (ma, mb) = (metrics(&a), metrics(&b));
+    assert_eq!(ma["oa"], mb["oa"]);
+    let losses = |m: &serde_json::Value| -> Vec<f64> {
+        m["history"].as_array().unwrap().iter().map(|r| r["train_loss"].as_f64().unwrap()).collect()
+    };
+    assert_eq!(losses(&ma), losses(&mb));
+}
+
+/// A short CPU training on the real Indian Pines scene (20 % of it, small windows, 5 epochs)
+/// reaches an overall accuracy far above chance (the largest class is 24 % of the pixels).
+#[test]
+fn short_training_on_indian_pines_is_far_above_chance() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(
+        "trainer",
+        &[
+            "fit", "--model", "hybridsn", "--dataset", "indian-pines", "--bands", "15", "--window", "11",
+            "--test-ratio", "0.8", "--epochs", "5", "--batch-size", "32", "--no-scene-map", "--device", "cpu",
+            "--json", "--out", dir.path().join("run").to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let metrics: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let oa = metrics["oa"].as_f64().unwrap();
+    assert!(oa > 0.6, "OA {oa} after 5 epochs");
+    assert_eq!(metrics["samples"], 8198);
+    for file in ["model.safetensors", "preprocessing.json", "metrics.json", "sample.safetensors", "curves.png", "map.png"] {
+        assert!(dir.path().join("run").join(file).exists(), "{file} missing");
+    }
+}

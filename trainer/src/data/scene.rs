@@ -1,0 +1,242 @@
+//! Hyperspectral scenes prepared as in the HybridSN paper: PCA with whitening fitted on all
+//! pixels, zero padding (after the projection), windows around labelled pixels, labels
+//! remapped to 0..K-1. Windows are cut per batch, so memory stays that of the padded scene
+//! whatever the number of samples.
+
+use anyhow::{bail, Context, Result};
+use prism_models::run::{Pca, ScenePreprocessing};
+use prism_runtime::scene::{GroundTruth, Scene};
+use tch::{Device, Kind, Tensor};
+
+/// A labelled pixel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Sample {
+    pub y: usize,
+    pub x: usize,
+    /// Class index in 0..K-1.
+    pub class: usize,
+}
+
+/// Fits PCA on every pixel of the scene, as scikit-learn's `PCA(n_components, whiten)`:
+/// the covariance (divisor n - 1) in float64, its leading eigenvectors with the sign that
+/// makes each one's largest-magnitude entry positive.
+///
+/// # Errors
+/// More components than bands, or a scene with a single pixel.
+pub fn fit_pca(scene: &Scene, components: usize, whiten: bool) -> Result<Pca> {
+    let (bands, n) = (scene.bands, scene.pixels());
+    if components == 0 || components > bands {
+        bail!("cannot keep {components} PCA components of a scene with {bands} bands");
+    }
+    if n < 2 {
+        bail!("PCA needs at least 2 pixels");
+    }
+    let x = Tensor::from_slice(&scene.data).view([bands as i64, n as i64]).to_kind(Kind::Double);
+    let mean = x.mean_dim(1, true, Kind::Double);
+    let centred = &x - &mean;
+    let cov = centred.matmul(&centred.tr()) / (n as f64 - 1.0);
+    let (values, vectors) = cov.f_linalg_eigh("L").context("eigendecomposition of the covariance")?;
+    // eigh sorts ascending: take the last `components` columns, largest first.
+    let order = Tensor::arange_start_step(bands as i64 - 1, bands as i64 - 1 - components as i64, -1, (Kind::Int64, Device::Cpu));
+    let values = values.index_select(0, &order);
+    let vectors = vectors.index_select(1, &order).tr().contiguous(); // [components, bands]
+    let largest = vectors.abs().argmax(1, true);
+    let signs = vectors.gather(1, &largest, false).sign();
+    let vectors = (vectors * signs).to_kind(Kind::Float).contiguous();
+    let values = values.clamp_min(f64::MIN_POSITIVE).to_kind(Kind::Float);
+    let flat: Vec<f32> = vectors.view([-1]).try_into()?;
+    Ok(Pca {
+        mean: mean.to_kind(Kind::Float).view([-1]).try_into()?,
+        components: flat.chunks(bands).map(<[f32]>::to_vec).collect(),
+        explained_variance: values.try_into()?,
+        whiten,
+    })
+}
+
+/// Projects every pixel: `[components, height, width]`, computed in float64.
+pub fn project(scene: &Scene, pca: &Pca) -> Result<Tensor> {
+    let (bands, k) = (scene.bands, pca.n_components());
+    if pca.mean.len() != bands {
+        bail!("the PCA was fitted on {} bands, the scene has {bands}", pca.mean.len());
+    }
+    let (weight, bias) = pca.affine();
+    let w = Tensor::from_slice(&weight).view([k as i64, bands as i64]).to_kind(Kind::Double);
+    let b = Tensor::from_slice(&bias).view([k as i64, 1]).to_kind(Kind::Double);
+    let x = Tensor::from_slice(&scene.data).view([bands as i64, scene.pixels() as i64]).to_kind(Kind::Double);
+    Ok((w.matmul(&x) + b).to_kind(Kind::Float).view([k as i64, scene.height as i64, scene.width as i64]))
+}
+
+/// A scene ready for training: the projected, zero-padded cube and the labelled pixels.
+pub struct SceneData {
+    pub preprocessing: ScenePreprocessing,
+    /// `[components, height + window - 1, width + window - 1]`, zeros around the scene.
+    padded: Tensor,
+    pub samples: Vec<Sample>,
+    pub height: usize,
+    pub width: usize,
+}
+
+impl SceneData {
+    /// Prepares `scene` and its ground truth: PCA to `components` (fitted on all pixels),
+    /// `window x window` windows, classes remapped to 0..K-1 in ascending label order.
+    ///
+    /// # Errors
+    /// Sizes that differ, no labelled pixels, fewer than two classes, a window larger than the
+    /// scene, or an even window.
+    pub fn new(scene: &Scene, truth: &GroundTruth, components: usize, window: usize, class_names: Option<Vec<String>>) -> Result<Self> {
+        let pca = fit_pca(scene, components, true)?;
+        let values = truth.classes();
+        Self::prepare(scene, truth, pca, values, window, class_names)
+    }
+
+    /// Prepares a scene with the preprocessing of a trained model (its PCA and its classes), to
+    /// evaluate it on this scene.
+    ///
+    /// # Errors
+    /// As [`SceneData::new`], and label values the model does not know.
+    pub fn with_preprocessing(scene: &Scene, truth: &GroundTruth, p: &ScenePreprocessing) -> Result<Self> {
+        if let Some(v) = truth.classes().iter().find(|v| !p.class_values.contains(v)) {
+            bail!("the ground truth has label {v}, which the model was not trained on (labels {:?})", p.class_values);
+        }
+        Self::prepare(scene, truth, p.pca.clone(), p.class_values.clone(), p.window, Some(p.class_names.clone()))
+    }
+
+    fn prepare(
+        scene: &Scene,
+        truth: &GroundTruth,
+        pca: Pca,
+        values: Vec<i64>,
+        window: usize,
+        class_names: Option<Vec<String>>,
+    ) -> Result<Self> {
+        truth.check_matches(scene)?;
+        if window % 2 == 0 {
+            bail!("the window must be odd to have a centre pixel, got {window}");
+        }
+        if window > scene.height.min(scene.width) {
+            bail!("a {window} x {window} window is larger than the {} x {} scene", scene.height, scene.width);
+        }
+        if values.len() < 2 {
+            bail!("the ground truth has {} labelled class(es); at least 2 are needed", values.len());
+        }
+        let class_names = match class_names {
+            Some(names) if names.len() != values.len() => {
+                bail!("{} class names given for {} classes (label values {values:?})", names.len(), values.len())
+            }
+            Some(names) => names,
+            None => values.iter().map(|v| format!("class {v}")).collect(),
+        };
+        let samples = (0..scene.height)
+            .flat_map(|y| (0..scene.width).map(move |x| (y, x)))
+            .filter_map(|(y, x)| {
+                let v = truth.labels[y * scene.width + x];
+                (v != 0).then(|| Sample { y, x, class: values.binary_search(&v).unwrap_or(0) })
+            })
+            .collect();
+        let half = (window / 2) as i64;
+        let padded = project(scene, &pca)?.constant_pad_nd([half, half, half, half]);
+        Ok(SceneData {
+            preprocessing: ScenePreprocessing { raw_bands: scene.bands, window, pca, class_names, class_values: values },
+            padded,
+            samples,
+            height: scene.height,
+            width: scene.width,
+        })
+    }
+
+    pub fn classes(&self) -> usize {
+        self.preprocessing.class_names.len()
+    }
+
+    /// The model inputs of the samples at `indices`: `[N, 1, components, window, window]`.
+    pub fn windows(&self, indices: &[usize]) -> Tensor {
+        let w = self.preprocessing.window as i64;
+        let crops: Vec<Tensor> = indices
+            .iter()
+            .map(|&i| {
+                let s = self.samples[i];
+                self.padded.narrow(1, s.y as i64, w).narrow(2, s.x as i64, w)
+            })
+            .collect();
+        Tensor::stack(&crops, 0).unsqueeze(1)
+    }
+
+    /// Model inputs for arbitrary pixels (the whole-scene map): `[N, 1, components, w, w]`.
+    pub fn windows_at(&self, pixels: &[(usize, usize)]) -> Tensor {
+        let w = self.preprocessing.window as i64;
+        let crops: Vec<Tensor> = pixels.iter().map(|&(y, x)| self.padded.narrow(1, y as i64, w).narrow(2, x as i64, w)).collect();
+        Tensor::stack(&crops, 0).unsqueeze(1)
+    }
+
+    /// Class indices of the samples at `indices`, as an int64 tensor.
+    pub fn labels(&self, indices: &[usize]) -> Tensor {
+        let labels: Vec<i64> = indices.iter().map(|&i| self.samples[i].class as i64).collect();
+        Tensor::from_slice(&labels)
+    }
+}
+
+/// The raw windows (as read from the file) around the given samples, outside the scene filled
+/// with the PCA mean: what the exported graph takes. `[N, bands, window, window]`.
+pub fn raw_windows(scene: &Scene, preprocessing: &ScenePreprocessing, pixels: &[(usize, usize)]) -> Tensor {
+    let w = preprocessing.window;
+    let size = scene.bands * w * w;
+    let mut data = vec![0f32; pixels.len() * size];
+    for (out, &(y, x)) in data.chunks_exact_mut(size).zip(pixels) {
+        scene.window_into(y, x, w, &preprocessing.pca.mean, out);
+    }
+    Tensor::from_slice(&data).view([pixels.len() as i64, scene.bands as i64, w as i64, w as i64])
+}
+
+/// Indices of a stratified split into train, validation and test sets.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Split {
+    pub train: Vec<usize>,
+    pub val: Vec<usize>,
+    pub test: Vec<usize>,
+}
+
+/// Splits samples class by class: `test_ratio` of each class to the test set, then
+/// `val_ratio` of the rest to validation, the remainder to training; each class with two or
+/// more samples keeps at least one for training. Deterministic for a seed.
+pub fn stratified_split(classes: &[usize], test_ratio: f64, val_ratio: f64, seed: u64) -> Split {
+    use rand::seq::SliceRandom;
+    use rand::SeedableRng;
+    let k = classes.iter().max().map_or(0, |m| m + 1);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut split = Split::default();
+    for class in 0..k {
+        let mut members: Vec<usize> = (0..classes.len()).filter(|&i| classes[i] == class).collect();
+        members.shuffle(&mut rng);
+        let n = members.len();
+        let n_test = ((n as f64 * test_ratio).round() as usize).min(n.saturating_sub(1));
+        let rest = n - n_test;
+        let n_val = ((rest as f64 * val_ratio).round() as usize).min(rest.saturating_sub(1));
+        split.test.extend(&members[..n_test]);
+        split.val.extend(&members[n_test..n_test + n_val]);
+        split.train.extend(&members[n_test + n_val..]);
+    }
+    for set in [&mut split.train, &mut split.val, &mut split.test] {
+        set.sort_unstable();
+    }
+    split
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_is_stratified_disjoint_and_deterministic() {
+        let classes: Vec<usize> = (0..1000).map(|i| if i < 20 { 0 } else if i < 300 { 1 } else { 2 }).collect();
+        let s = stratified_split(&classes, 0.9, 0.1, 3);
+        assert_eq!(s, stratified_split(&classes, 0.9, 0.1, 3));
+        assert_ne!(s, stratified_split(&classes, 0.9, 0.1, 4));
+        let count = |set: &[usize], c| set.iter().filter(|&&i| classes[i] == c).count();
+        assert_eq!((count(&s.test, 0), count(&s.val, 0), count(&s.train, 0)), (18, 0, 2));
+        assert_eq!(count(&s.test, 1), 252);
+        assert_eq!(count(&s.test, 2), 630);
+        let mut all: Vec<usize> = s.train.iter().chain(&s.val).chain(&s.test).copied().collect();
+        all.sort_unstable();
+        assert_eq!(all, (0..1000).collect::<Vec<_>>());
+    }
+}

@@ -1,0 +1,415 @@
+//! The training loop: epochs of shuffled batches, validation every epoch, best and last
+//! checkpoints, early stopping, exact resumption, and a clean stop on Ctrl-C.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use prism_models::{ModelConfig, ModelOptions, Task};
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use serde::{Deserialize, Serialize};
+use tch::{Device, Kind, Tensor};
+
+use crate::data::scene::{stratified_split, Split};
+use crate::data::{Data, DataSource};
+use crate::model::TchModel;
+use crate::optim::{zero_grad, Optimizer, OptimizerConfig, Schedule};
+use crate::progress;
+use crate::tensors;
+
+/// Everything that defines a training run; saved in `config.json` under `train`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FitConfig {
+    pub model: String,
+    pub data: DataSource,
+    pub test_ratio: f64,
+    /// Fraction of the non-test samples held out for validation.
+    pub val_ratio: f64,
+    pub seed: u64,
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub optimizer: OptimizerConfig,
+    pub schedule: Schedule,
+    /// Stop after this many epochs without a better validation accuracy.
+    pub patience: Option<usize>,
+    /// `auto`, `cpu`, `cuda` or `cuda:N`.
+    pub device: String,
+    /// Weights to start from (safetensors or PyTorch `.pt`, PyTorch names).
+    pub init: Option<PathBuf>,
+    /// Train only the classifier.
+    pub freeze_backbone: bool,
+    /// For scenes, also classify every pixel of the scene for the map.
+    pub scene_map: bool,
+}
+
+impl FitConfig {
+    pub fn validate(&self) -> Result<()> {
+        if !(0.0..1.0).contains(&self.test_ratio) || !(0.0..1.0).contains(&self.val_ratio) {
+            bail!("--test-ratio and --val-ratio must be in [0, 1)");
+        }
+        if self.epochs == 0 || self.batch_size == 0 {
+            bail!("--epochs and --batch-size must be positive");
+        }
+        self.optimizer.validate()
+    }
+
+    /// The model for `data`: its classes, and the scene's components and window.
+    pub fn model_config(&self, classes: usize) -> Result<ModelConfig> {
+        let named = ModelConfig::from_name(&self.model, &ModelOptions::default())?;
+        let mut options = ModelOptions { classes: Some(classes), ..Default::default() };
+        match (&self.data, named.task()) {
+            (DataSource::Scene { components, window, .. }, Task::Scene) => {
+                options.bands = Some(*components);
+                options.window = Some(*window);
+            }
+            (DataSource::Images { crop, .. }, Task::Image) => options.image_size = Some(*crop),
+            (_, Task::Image) => bail!("{} is an image model: train it on an image folder with --images DIR", named.name()),
+            (_, Task::Scene) => bail!("{} is a scene model: train it on a scene (--dataset, or --data with --gt)", named.name()),
+            (_, Task::Features) => bail!("{} is a block, not a classifier: it cannot be trained alone", named.name()),
+        }
+        Ok(ModelConfig::from_name(&self.model, &options)?)
+    }
+}
+
+/// One epoch's figures.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EpochRecord {
+    pub epoch: usize,
+    pub lr: f64,
+    pub train_loss: f64,
+    pub train_acc: f64,
+    pub val_loss: Option<f64>,
+    pub val_acc: Option<f64>,
+    pub seconds: f64,
+}
+
+/// Where training stands: saved in every checkpoint, restored by `--resume`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct TrainState {
+    /// Next epoch to run (0-based) and the batches of it already done.
+    pub epoch: usize,
+    pub batch: usize,
+    pub step: i64,
+    /// Running sums of the interrupted epoch.
+    pub partial: (f64, usize, usize),
+    pub history: Vec<EpochRecord>,
+    pub best_val_acc: Option<f64>,
+    pub best_epoch: Option<usize>,
+    pub epochs_without_improvement: usize,
+    pub train_seconds: f64,
+    pub finished: bool,
+}
+
+pub const CHECKPOINTS: &str = "checkpoints";
+const LAST: &str = "last.safetensors";
+const BEST: &str = "best.safetensors";
+const STATE_KEY: &str = "prism.train_state";
+
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// Makes Ctrl-C stop training at the end of the current batch, after a checkpoint.
+pub fn install_interrupt_handler() {
+    let _ = ctrlc::set_handler(|| {
+        if INTERRUPTED.swap(true, Ordering::SeqCst) {
+            eprintln!("\nsecond Ctrl-C: exiting without a checkpoint");
+            std::process::exit(130);
+        }
+        eprintln!("\nCtrl-C: stopping after this batch and saving a checkpoint (Ctrl-C again to exit now)");
+    });
+}
+
+/// For tests of resumption: `PRISM_INTERRUPT_AFTER_STEPS=N` behaves as a Ctrl-C after N
+/// optimiser steps of this process.
+fn interrupt_requested(steps_this_process: usize) -> bool {
+    if INTERRUPTED.load(Ordering::SeqCst) {
+        return true;
+    }
+    std::env::var("PRISM_INTERRUPT_AFTER_STEPS").ok().and_then(|v| v.parse::<usize>().ok()).is_some_and(|n| steps_this_process >= n)
+}
+
+/// Picks the device: `auto` is the first CUDA device when libtorch sees one, else the CPU.
+pub fn resolve_device(spec: &str) -> Result<Device> {
+    let cuda = tch::Cuda::is_available();
+    match spec {
+        "auto" => Ok(if cuda { Device::Cuda(0) } else { Device::Cpu }),
+        "cpu" => Ok(Device::Cpu),
+        s if s == "cuda" || s.starts_with("cuda:") => {
+            let index: usize = s.strip_prefix("cuda:").map_or(Ok(0), str::parse).with_context(|| format!("bad device `{s}`"))?;
+            if !cuda {
+                bail!("CUDA is not available: libtorch sees no CUDA device (no NVIDIA driver, or a CPU-only libtorch); use --device cpu");
+            }
+            let count = tch::Cuda::device_count() as usize;
+            if index >= count {
+                bail!("{s}: libtorch sees {count} CUDA device(s)");
+            }
+            Ok(Device::Cuda(index))
+        }
+        other => bail!("unknown device `{other}` (auto, cpu, cuda, cuda:N)"),
+    }
+}
+
+pub fn describe_device(device: Device) -> String {
+    match device {
+        Device::Cuda(i) => format!("cuda:{i}"),
+        _ => format!("cpu ({} threads)", tch::get_num_threads()),
+    }
+}
+
+/// What training produced.
+pub struct Trained {
+    pub model: TchModel,
+    pub data: Data,
+    pub split: Split,
+    pub state: TrainState,
+    pub interrupted: bool,
+    /// "best" (by validation accuracy) or "last".
+    pub selected: &'static str,
+    pub device: Device,
+}
+
+/// Trains as `config` says, checkpointing into `run_dir/checkpoints`; with `resume`, continues
+/// from the last checkpoint there.
+pub fn fit(config: &FitConfig, run_dir: &Path, resume: bool) -> Result<Trained> {
+    config.validate()?;
+    let device = resolve_device(&config.device)?;
+    let data = Data::load(&config.data, None)?;
+    let model_config = config.model_config(data.class_names().len())?;
+    let split = stratified_split(&data.sample_classes(), config.test_ratio, config.val_ratio, config.seed);
+    if split.train.is_empty() {
+        bail!("no training samples left after the split (test ratio {}, validation ratio {})", config.test_ratio, config.val_ratio);
+    }
+    eprintln!(
+        "{} on {}: {} classes, {} train / {} validation / {} test samples, device {}",
+        model_config.name(),
+        config.data.display_name(),
+        data.class_names().len(),
+        split.train.len(),
+        split.val.len(),
+        split.test.len(),
+        describe_device(device)
+    );
+
+    tch::manual_seed(config.seed as i64);
+    let mut model = TchModel::new(model_config.clone(), device)?;
+    std::fs::create_dir_all(run_dir).with_context(|| format!("creating {}", run_dir.display()))?;
+    crate::report::write_config(run_dir, config, &model_config)?;
+    if let Some(init) = &config.init {
+        load_init(&mut model, init)?;
+    }
+    if config.freeze_backbone {
+        let head = model_config.classifier().context("this model has no classifier to train alone")?;
+        for (name, p) in model.parameters() {
+            if !name.starts_with(&format!("{head}.")) {
+                let _ = p.set_requires_grad(false);
+            }
+        }
+    }
+    let params = model.parameters();
+    let mut optimizer = Optimizer::new(config.optimizer.clone(), &params);
+    drop(params);
+
+    let checkpoints = run_dir.join(CHECKPOINTS);
+    let mut state = TrainState::default();
+    if resume {
+        let path = checkpoints.join(LAST);
+        let (tensors, metadata) = tensors::load(&path).context("reading the last checkpoint")?;
+        model.load_tensors(&tensors, &path, &[])?;
+        let saved = metadata.get(STATE_KEY).with_context(|| format!("{}: no training state", path.display()))?;
+        state = serde_json::from_str(saved).with_context(|| format!("{}: bad training state", path.display()))?;
+        optimizer.load_state(&tensors, state.step, device);
+        eprintln!("resuming at epoch {} batch {} (step {})", state.epoch + 1, state.batch, state.step);
+    }
+
+    let interrupted = train_loop(config, &mut model, &mut optimizer, &data, &split, &mut state, &checkpoints, device)?;
+    let selected = if !interrupted && state.best_epoch.is_some() && !split.val.is_empty() {
+        let path = checkpoints.join(BEST);
+        let (tensors, _) = tensors::load(&path)?;
+        model.load_tensors(&tensors, &path, &[])?;
+        "best"
+    } else {
+        "last"
+    };
+    Ok(Trained { model, data, split, state, interrupted, selected, device })
+}
+
+/// Loads `--init` weights; a classifier of another shape (another class count) is left at its
+/// fresh initialisation.
+fn load_init(model: &mut TchModel, path: &Path) -> Result<()> {
+    let tensors = crate::model::read_tensors(path)?;
+    let head = model.config.classifier().map(|h| format!("{h}."));
+    let mut skip = Vec::new();
+    if let Some(head) = &head {
+        let differs = model.state().iter().any(|(name, t)| {
+            name.starts_with(head.as_str()) && tensors.get(name).is_some_and(|src| src.size() != t.size())
+        });
+        if differs {
+            eprintln!("{}: the classifier `{}` has another class count: it starts fresh", path.display(), head.trim_end_matches('.'));
+            skip.push(head.as_str());
+        }
+    }
+    model.load_tensors(&tensors, path, &skip)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn train_loop(
+    config: &FitConfig,
+    model: &mut TchModel,
+    optimizer: &mut Optimizer,
+    data: &Data,
+    split: &Split,
+    state: &mut TrainState,
+    checkpoints: &Path,
+    device: Device,
+) -> Result<bool> {
+    let batches = split.train.len().div_ceil(config.batch_size);
+    let mut steps_here = 0;
+    while state.epoch < config.epochs && !state.finished {
+        let epoch = state.epoch;
+        let started = Instant::now();
+        // The order and the augmentation of an epoch depend on (seed, epoch) only, so that a
+        // resumed epoch replays the same batches.
+        let mut order = split.train.clone();
+        order.shuffle(&mut rand::rngs::StdRng::seed_from_u64(config.seed ^ (epoch as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15)));
+        let bar = progress::bar(batches as u64, &format!("epoch {}/{}", epoch + 1, config.epochs));
+        bar.set_position(state.batch as u64);
+        let (mut loss_sum, mut correct, mut seen) = state.partial;
+        let mut lr = config.optimizer.lr;
+        for (b, chunk) in order.chunks(config.batch_size).enumerate().skip(state.batch) {
+            let batch_seed = config.seed.wrapping_mul(1_000_003).wrapping_add((epoch * 100_003 + b) as u64);
+            tch::manual_seed(batch_seed as i64);
+            let mut rng = rand::rngs::StdRng::seed_from_u64(batch_seed);
+            lr = config.schedule.lr(config.optimizer.lr, epoch, b, batches, config.epochs);
+            let x = data.inputs(chunk, Some(&mut rng), device);
+            let y = data.labels(chunk, device);
+            let params = model.parameters();
+            zero_grad(&params);
+            let logits = model.forward(&x, true)?;
+            let loss = cross_entropy(&logits, &y)?;
+            loss.backward();
+            optimizer.step(&params, lr);
+            drop(params);
+            state.step += 1;
+            steps_here += 1;
+
+            let batch_loss = f64::try_from(&loss)?;
+            if !batch_loss.is_finite() {
+                bail!("the loss became {batch_loss} at epoch {} batch {}: lower --lr", epoch + 1, b + 1);
+            }
+            loss_sum += batch_loss * chunk.len() as f64;
+            correct += logits.argmax(1, false).eq_tensor(&y).sum(Kind::Int64).int64_value(&[]) as usize;
+            seen += chunk.len();
+            bar.set_message(format!(
+                "epoch {}/{} loss {:.4} acc {:.1}%",
+                epoch + 1,
+                config.epochs,
+                loss_sum / seen as f64,
+                100.0 * correct as f64 / seen as f64
+            ));
+            bar.inc(1);
+            if interrupt_requested(steps_here) {
+                state.batch = b + 1;
+                state.partial = (loss_sum, correct, seen);
+                state.train_seconds += started.elapsed().as_secs_f64();
+                bar.finish_and_clear();
+                save_checkpoint(model, optimizer, state, &checkpoints.join(LAST))?;
+                return Ok(true);
+            }
+        }
+        bar.finish_and_clear();
+
+        let (val_loss, val_acc) = if split.val.is_empty() {
+            (None, None)
+        } else {
+            let (loss, predictions) = predict(model, data, &split.val, config.batch_size, device)?;
+            let truth = data.sample_classes();
+            let hits = split.val.iter().zip(&predictions).filter(|(i, p)| truth[**i] == **p).count();
+            (Some(loss), Some(hits as f64 / split.val.len() as f64))
+        };
+        let seconds = started.elapsed().as_secs_f64();
+        state.train_seconds += seconds;
+        let record = EpochRecord {
+            epoch: epoch + 1,
+            lr,
+            train_loss: loss_sum / seen.max(1) as f64,
+            train_acc: correct as f64 / seen.max(1) as f64,
+            val_loss,
+            val_acc,
+            seconds,
+        };
+        progress::line(&bar, &format_epoch(&record, config.epochs, seen as f64 / seconds));
+        state.history.push(record);
+        state.epoch += 1;
+        state.batch = 0;
+        state.partial = (0.0, 0, 0);
+
+        if let Some(acc) = val_acc {
+            if state.best_val_acc.is_none_or(|best| acc > best) {
+                state.best_val_acc = Some(acc);
+                state.best_epoch = Some(epoch + 1);
+                state.epochs_without_improvement = 0;
+                save_checkpoint(model, optimizer, state, &checkpoints.join(BEST))?;
+            } else {
+                state.epochs_without_improvement += 1;
+            }
+        }
+        if config.patience.is_some_and(|p| state.epochs_without_improvement >= p) {
+            eprintln!("early stop: no better validation accuracy for {} epochs", state.epochs_without_improvement);
+            state.finished = true;
+        }
+        save_checkpoint(model, optimizer, state, &checkpoints.join(LAST))?;
+        if interrupt_requested(steps_here) {
+            return Ok(true);
+        }
+    }
+    state.finished = true;
+    save_checkpoint(model, optimizer, state, &checkpoints.join(LAST))?;
+    Ok(false)
+}
+
+fn format_epoch(r: &EpochRecord, epochs: usize, rate: f64) -> String {
+    let val = match (r.val_loss, r.val_acc) {
+        (Some(l), Some(a)) => format!("  val loss {l:.4} acc {:5.2}%", a * 100.0),
+        _ => String::new(),
+    };
+    format!(
+        "epoch {:>3}/{epochs}  lr {:.2e}  loss {:.4} acc {:5.2}%{val}  {:.1}s ({rate:.0} samples/s)",
+        r.epoch,
+        r.lr,
+        r.train_loss,
+        r.train_acc * 100.0,
+        r.seconds
+    )
+}
+
+/// One file: the model state, the optimiser state and the training position.
+fn save_checkpoint(model: &TchModel, optimizer: &Optimizer, state: &TrainState, path: &Path) -> Result<()> {
+    let mut named: Vec<(String, Tensor)> = model.state().iter().map(|(k, v)| (k.clone(), v.shallow_clone())).collect();
+    named.extend(optimizer.state_tensors());
+    let metadata = HashMap::from([(STATE_KEY.to_string(), serde_json::to_string(state)?)]);
+    tensors::save(path, &named, metadata).with_context(|| format!("saving checkpoint {}", path.display()))
+}
+
+/// Evaluation-mode predictions and mean cross-entropy for the samples at `indices`.
+pub fn predict(model: &TchModel, data: &Data, indices: &[usize], batch_size: usize, device: Device) -> Result<(f64, Vec<usize>)> {
+    let mut loss_sum = 0.0;
+    let mut predictions = Vec::with_capacity(indices.len());
+    tch::no_grad(|| -> Result<()> {
+        for chunk in indices.chunks(batch_size) {
+            let logits = model.forward(&data.inputs(chunk, None, device), false)?;
+            let y = data.labels(chunk, device);
+            loss_sum += f64::try_from(cross_entropy(&logits, &y)?)? * chunk.len() as f64;
+            let p: Vec<i64> = logits.argmax(1, false).to_device(Device::Cpu).try_into()?;
+            predictions.extend(p.into_iter().map(|v| v as usize));
+        }
+        Ok(())
+    })?;
+    Ok((loss_sum / indices.len().max(1) as f64, predictions))
+}
+
+/// Mean cross-entropy of logits `[N, K]` against class indices `[N]`.
+fn cross_entropy(logits: &Tensor, labels: &Tensor) -> Result<Tensor> {
+    Ok(logits.f_cross_entropy_loss(labels, None::<Tensor>, tch::Reduction::Mean, -100, 0.0)?)
+}
