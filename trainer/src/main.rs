@@ -19,9 +19,13 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     Fit(Box<cli::fit::Args>),
+    /// Print the device `--device auto` picks: `cuda:0` when libtorch sees a GPU, else `cpu`.
+    Device,
+    Fetch(cli::fetch::Args),
     Eval(cli::eval::Args),
     Summary(cli::summary::Args),
     Sweep(cli::sweep::Args),
+    Bench(cli::bench::Args),
 }
 
 fn main() -> ExitCode {
@@ -31,8 +35,14 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Fit(args) => cli::fit::run(*args).map(|finished| if finished { ExitCode::SUCCESS } else { ExitCode::from(130) }),
+        Command::Device => fit::resolve_device("auto").map(|d| {
+            println!("{}", if d.is_cuda() { "cuda:0" } else { "cpu" });
+            ExitCode::SUCCESS
+        }),
+        Command::Fetch(args) => cli::fetch::run(args).map(|()| ExitCode::SUCCESS),
         Command::Eval(args) => cli::eval::run(args).map(|()| ExitCode::SUCCESS),
         Command::Summary(args) => cli::summary::run(args).map(|()| ExitCode::SUCCESS),
+        Command::Bench(args) => cli::bench::run(args).map(|()| ExitCode::SUCCESS),
         Command::Sweep(args) => cli::sweep::run(args).map(|finished| if finished { ExitCode::SUCCESS } else { ExitCode::from(130) }),
     };
     match result {

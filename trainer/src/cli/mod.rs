@@ -2,7 +2,9 @@
 
 use std::process::ExitCode;
 
+pub mod bench;
 pub mod eval;
+pub mod fetch;
 pub mod fit;
 pub mod summary;
 pub mod sweep;
