@@ -2,8 +2,14 @@
 //! applications embed and as the `runtime` CLI. It also holds the data formats and the
 //! preprocessing that the trainer shares, so what is trained is fed exactly as what is deployed.
 
+pub mod engine;
 mod error;
 pub mod io;
+pub mod metrics;
+pub mod model;
+pub mod onnx_info;
+pub mod preprocess;
 pub mod render;
+pub mod scene;
 
 pub use error::{Error, Result};

@@ -1,6 +1,8 @@
 //! Helpers of Prism's end-to-end tests: the project's Python environment, the release
 //! binaries, and tensor comparisons that say where and by how much two results differ.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers fail loudly by design
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
@@ -38,7 +40,16 @@ pub fn bin(name: &str) -> PathBuf {
             .expect("cargo runs");
         assert!(status.success(), "building the binaries failed");
     });
-    root().join("target/release").join(name)
+    target_dir().join("release").join(name)
+}
+
+/// Cargo's target folder: `CARGO_TARGET_DIR` when set (relative to the workspace), else
+/// `<workspace>/target`. The binaries built by [`bin`] land there.
+pub fn target_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) if !dir.is_empty() => root().join(dir),
+        _ => root().join("target"),
+    }
 }
 
 /// Runs a binary with arguments, without standard input.
@@ -82,7 +93,9 @@ pub fn assert_close(what: &str, got: &[f32], expected: &[f32], tol: Tolerance) {
     for (i, (g, e)) in got.iter().zip(expected).enumerate() {
         let diff = (g - e).abs();
         largest = largest.max(diff);
-        if !(diff <= tol.atol + tol.rtol * e.abs()) {
+        // NaN differences count as out of tolerance.
+        let within = diff <= tol.atol + tol.rtol * e.abs();
+        if !within {
             outliers += 1;
             first.get_or_insert((i, *g, *e));
         }

@@ -1,0 +1,306 @@
+//! The whole export of a run directory: the window graph, the whole-scene graph where the model
+//! has one, the parity report, and the Triton repository entry.
+
+use std::path::{Path, PathBuf};
+
+use prism_models::run::Preprocessing;
+use prism_models::Task;
+use prism_runtime::engine::{EngineChoice, EngineOptions};
+use prism_runtime::io::write_bytes_atomic;
+use prost::Message;
+use serde::Serialize;
+use tract_onnx::pb;
+
+use crate::metadata::{input_name, task_name};
+use crate::model::{ir_version, window_model};
+use crate::parity::{self, EngineParity, Tolerance};
+use crate::rundir::{RunDir, Sample};
+use crate::scene::{check_scene, scene_graph_unavailable, scene_model, SceneCheck};
+use crate::triton;
+use crate::{Result, DEFAULT_OPSET};
+
+/// What to export and check.
+#[derive(Clone, Debug)]
+pub struct ExportOptions {
+    /// ONNX opset, 13 to 18.
+    pub opset: i64,
+    /// Fold batch norms into the preceding convolutions (see [`crate::ops::batch_norm`]).
+    pub fold_bn: bool,
+    /// The window graph's path; default `<run>/model.onnx`. The whole-scene graph goes next to
+    /// it as `<stem>.scene.onnx`.
+    pub out: Option<PathBuf>,
+    /// Write the whole-scene graph when the model has one.
+    pub scene_graph: bool,
+    /// Check the files on tract and ONNX Runtime against the run's sample (`None`: no check).
+    pub parity: Option<Tolerance>,
+    /// Also lay the window graph out as a Triton model repository entry here.
+    pub triton_repo: Option<PathBuf>,
+    /// The ONNX Runtime library for the parity check (default: found as the runtime finds it).
+    pub ort_library: Option<PathBuf>,
+}
+
+impl Default for ExportOptions {
+    fn default() -> Self {
+        ExportOptions {
+            opset: DEFAULT_OPSET,
+            fold_bn: true,
+            out: None,
+            scene_graph: true,
+            parity: Some(Tolerance::default()),
+            triton_repo: None,
+            ort_library: None,
+        }
+    }
+}
+
+/// A graph input or output: name and dimensions (symbolic ones by name).
+#[derive(Clone, Debug, Serialize)]
+pub struct TensorInfo {
+    pub name: String,
+    pub shape: Vec<serde_json::Value>,
+}
+
+/// The whole-scene graph: written or why not, and its pixel-by-pixel check.
+#[derive(Clone, Debug, Serialize)]
+pub struct SceneGraphReport {
+    pub written: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub check: Option<SceneCheck>,
+}
+
+/// What [`export`] did, for people ([`ExportReport::summary`]) and machines (serde).
+#[derive(Clone, Debug, Serialize)]
+pub struct ExportReport {
+    pub run_dir: PathBuf,
+    pub model: String,
+    pub task: String,
+    pub onnx: PathBuf,
+    pub bytes: usize,
+    pub opset: i64,
+    pub ir_version: i64,
+    pub fold_bn: bool,
+    pub nodes: usize,
+    pub initializers: usize,
+    /// Float values stored in initializers.
+    pub parameters: usize,
+    pub inputs: Vec<TensorInfo>,
+    pub outputs: Vec<TensorInfo>,
+    pub scene_graph: SceneGraphReport,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tolerance: Option<Tolerance>,
+    /// One entry per engine; absent with `--no-parity`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parity: Option<Vec<EngineParity>>,
+    /// Every check passed (true when none ran).
+    pub pass: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub triton: Option<PathBuf>,
+}
+
+/// Exports a run directory.
+///
+/// ```no_run
+/// use prism_exporter::{export, ExportOptions};
+///
+/// let report = export("runs/hybridsn".as_ref(), &ExportOptions::default())?;
+/// eprintln!("{}", report.summary());
+/// assert!(report.pass);
+/// # Ok::<(), prism_exporter::Error>(())
+/// ```
+///
+/// # Errors
+/// An unsupported opset; a run directory that is missing, incomplete or inconsistent (named
+/// file and tensor); a file that cannot be written; an engine that fails on the exported model.
+/// Checks that run but find differences above tolerance are not errors: see
+/// [`ExportReport::pass`].
+pub fn export(run_dir: &Path, options: &ExportOptions) -> Result<ExportReport> {
+    let ir = ir_version(options.opset)?;
+    let run = RunDir::read(run_dir)?;
+    let sample = match options.parity {
+        Some(_) => Some(run.sample()?),
+        None => None,
+    };
+    let out = options.out.clone().unwrap_or_else(|| run_dir.join("model.onnx"));
+    let window = window_model(&run, options.opset, options.fold_bn)?;
+    let bytes = window.encode_to_vec();
+    write_bytes_atomic(&out, &bytes)?;
+
+    let scene_graph = write_scene_graph(&run, options, &out, sample.as_ref())?;
+    let parity = match (options.parity, &sample) {
+        (Some(tol), Some(sample)) => Some(parity::check(&out, sample, tol, options.ort_library.as_deref())),
+        _ => None,
+    };
+    let pass = parity.iter().flatten().all(EngineParity::ok) && scene_graph.check.as_ref().is_none_or(|c| c.pass);
+
+    let graph = window.graph.as_ref();
+    let (inputs, outputs) = graph.map(|g| (infos(&g.input), infos(&g.output))).unwrap_or_default();
+    let triton = match &options.triton_repo {
+        Some(repo) => Some(write_triton(repo, &run, &bytes)?),
+        None => None,
+    };
+    Ok(ExportReport {
+        run_dir: run_dir.to_path_buf(),
+        model: run.model().name(),
+        task: task_name(run.model().task()).into(),
+        onnx: out,
+        bytes: bytes.len(),
+        opset: options.opset,
+        ir_version: ir,
+        fold_bn: options.fold_bn,
+        nodes: graph.map_or(0, |g| g.node.len()),
+        initializers: graph.map_or(0, |g| g.initializer.len()),
+        parameters: graph.map_or(0, |g| g.initializer.iter().filter(|t| t.data_type == 1).map(|t| t.raw_data.len() / 4).sum()),
+        inputs,
+        outputs,
+        scene_graph,
+        tolerance: options.parity,
+        parity,
+        pass,
+        triton,
+    })
+}
+
+/// `<dir>/<stem>.scene.onnx` for `<dir>/<stem>.onnx`.
+pub fn scene_path(out: &Path) -> PathBuf {
+    let stem = out.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "model".into());
+    out.with_file_name(format!("{stem}.scene.onnx"))
+}
+
+fn write_scene_graph(run: &RunDir, options: &ExportOptions, out: &Path, sample: Option<&Sample>) -> Result<SceneGraphReport> {
+    let mut report = SceneGraphReport { written: false, path: None, reason: None, check: None };
+    if run.model().task() != Task::Scene {
+        return Ok(report);
+    }
+    if let Some(reason) = scene_graph_unavailable(run) {
+        report.reason = Some(reason);
+        return Ok(report);
+    }
+    if !options.scene_graph {
+        report.reason = Some("not asked for (--no-scene)".into());
+        return Ok(report);
+    }
+    let path = scene_path(out);
+    write_bytes_atomic(&path, &scene_model(run, options.opset, options.fold_bn)?.encode_to_vec())?;
+    if let (Some(tol), Some(sample), Some(Preprocessing::Scene(pre))) = (options.parity, sample, &run.preprocessing) {
+        let range = value_range(&sample.input);
+        let engine = EngineOptions { engine: EngineChoice::Auto, ort_library: options.ort_library.clone(), ..Default::default() };
+        report.check = Some(check_scene(out, &path, pre, (12, 9), range, tol, &engine)?);
+    }
+    report.written = true;
+    report.path = Some(path);
+    Ok(report)
+}
+
+/// The sample's value range, so that the random test scene looks like real data.
+fn value_range(x: &ndarray::ArrayD<f32>) -> (f32, f32) {
+    let (low, high) = x.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(l, h), v| (l.min(*v), h.max(*v)));
+    if low.is_finite() && high > low { (low, high) } else { (0.0, 1.0) }
+}
+
+fn write_triton(repo: &Path, run: &RunDir, bytes: &[u8]) -> Result<PathBuf> {
+    let task = run.model().task();
+    let input = triton::Tensor { name: input_name(task).into(), dims: run.graph_input_shape() };
+    let out_dims = run.output_shape();
+    let names: &[&str] = if task == Task::Features { &["features_out"] } else { &["logits", "probabilities"] };
+    let outputs: Vec<triton::Tensor> = names.iter().map(|n| triton::Tensor { name: n.to_string(), dims: out_dims.clone() }).collect();
+    triton::write_repository(repo, &run.model().name(), bytes, &input, &outputs)
+}
+
+fn infos(values: &[pb::ValueInfoProto]) -> Vec<TensorInfo> {
+    use pb::tensor_shape_proto::dimension::Value;
+    values
+        .iter()
+        .map(|v| {
+            let dims = match v.r#type.as_ref().and_then(|t| t.value.as_ref()) {
+                Some(pb::type_proto::Value::TensorType(t)) => t.shape.as_ref().map(|s| s.dim.clone()).unwrap_or_default(),
+                None => Vec::new(),
+            };
+            let shape = dims
+                .iter()
+                .map(|d| match &d.value {
+                    Some(Value::DimValue(v)) => serde_json::json!(v),
+                    Some(Value::DimParam(p)) => serde_json::json!(p),
+                    None => serde_json::Value::Null,
+                })
+                .collect();
+            TensorInfo { name: v.name.clone(), shape }
+        })
+        .collect()
+}
+
+impl ExportReport {
+    /// A readable summary: files, sizes, and each check with its histogram.
+    pub fn summary(&self) -> String {
+        let shape = |t: &TensorInfo| {
+            let dims: Vec<String> = t.shape.iter().map(|d| d.as_str().map_or_else(|| d.to_string(), str::to_string)).collect();
+            format!("{} [{}]", t.name, dims.join(", "))
+        };
+        let mut lines = vec![
+            format!(
+                "wrote {} ({:.1} MB): {} ({}), opset {}, IR {}, {} nodes, {} initializers, {} parameters{}",
+                self.onnx.display(),
+                self.bytes as f64 / 1e6,
+                self.model,
+                self.task,
+                self.opset,
+                self.ir_version,
+                self.nodes,
+                self.initializers,
+                prism_models::summary::group_digits(self.parameters),
+                if self.fold_bn { ", batch norm folded" } else { "" }
+            ),
+            format!(
+                "  inputs: {}; outputs: {}",
+                self.inputs.iter().map(shape).collect::<Vec<_>>().join(", "),
+                self.outputs.iter().map(shape).collect::<Vec<_>>().join(", ")
+            ),
+        ];
+        match (&self.scene_graph.path, &self.scene_graph.reason) {
+            (Some(path), _) => lines.push(format!("wrote whole-scene graph {}", path.display())),
+            (None, Some(reason)) => lines.push(format!("no whole-scene graph: {reason}")),
+            (None, None) => {}
+        }
+        if let Some(check) = &self.scene_graph.check {
+            lines.push(format!(
+                "  scene graph vs window graph on a random {}x{} scene ({}): largest difference {:.2e}, {} (scene {:.3} s, windows {:.3} s)",
+                check.height,
+                check.width,
+                check.engine,
+                check.max_abs,
+                if check.pass { "pass" } else { "FAIL" },
+                check.scene_seconds,
+                check.window_seconds
+            ));
+        }
+        if let (Some(parity), Some(tol)) = (&self.parity, &self.tolerance) {
+            lines.push(format!("parity with the trainer's logits (atol {:e}, rtol {:e}):", tol.atol, tol.rtol));
+            for p in parity {
+                let mut line = format!("  {}/{}: {}", p.engine, p.provider, p.status.to_uppercase());
+                if let Some(c) = &p.comparison {
+                    line.push_str(&format!(
+                        ", {} values, largest difference {:.2e} absolute, {:.2e} relative, {} out of tolerance",
+                        c.count, c.max_abs, c.max_rel, c.outliers
+                    ));
+                }
+                if let Some(s) = p.seconds {
+                    line.push_str(&format!(", {:.3} s", s));
+                }
+                if let Some(note) = &p.note {
+                    line.push_str(&format!(" ({note})"));
+                }
+                lines.push(line);
+                if let Some(c) = &p.comparison {
+                    lines.push(c.histogram_text());
+                }
+            }
+        }
+        if let Some(triton) = &self.triton {
+            lines.push(format!("wrote Triton model {}", triton.display()));
+        }
+        lines.join("\n")
+    }
+}

@@ -1,0 +1,227 @@
+//! Engines that run an exported ONNX model: ONNX Runtime through `ort` (feature `ort`, the
+//! library is found and loaded at run time) and tract (feature `tract`, pure Rust, always
+//! available when compiled in).
+//!
+//! [`load`] picks the engine and execution provider and reports honestly which ones it got
+//! ([`Engine::engine`], [`Engine::provider`], [`Engine::notes`] for the fallbacks it took).
+//!
+//! ```no_run
+//! use prism_runtime::engine::{load, EngineOptions};
+//!
+//! let mut engine = load("model.onnx".as_ref(), &EngineOptions::default())?;
+//! let input = ndarray::ArrayD::<f32>::zeros(vec![1, 200, 25, 25]);
+//! for (name, value) in engine.run(input)? {
+//!     println!("{name}: {:?} on {}/{}", value.shape(), engine.engine(), engine.provider());
+//! }
+//! # Ok::<(), prism_runtime::Error>(())
+//! ```
+//!
+//! # Concurrency
+//! [`Engine::run`] takes `&mut self` (ONNX Runtime's `Session::run` does too, because some of its
+//! allocators are not thread safe). An engine is `Send`: give each worker thread its own engine,
+//! or share one behind a `Mutex`.
+//!
+//! # tract and 3-D convolutions
+//! tract 0.23 runs a 3-D convolution about 30 times slower per sample at batch 8 than at batch 1
+//! (HybridSN exported by Prism, measured on 2 cores: 258 ms per sample at batch 8, 11 ms at
+//! batch 1). Whoever runs a HybridSN-like graph on tract should feed it one sample at a time.
+//! This engine does so itself: it detects 3-D `Conv` nodes when it loads a graph and splits every
+//! batch of such a graph into single samples (one cached batch-1 plan), so callers can hand it
+//! whole batches.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use ndarray::ArrayD;
+
+use crate::{Error, Result};
+
+mod library;
+#[cfg(feature = "ort")]
+mod ort;
+#[cfg(feature = "tract")]
+mod tract;
+#[cfg(test)]
+mod tests;
+
+pub use library::{ort_library, ORT_HELP};
+
+/// A loaded model, ready to run.
+pub trait Engine: Send {
+    /// Runs the model's single input through the graph.
+    ///
+    /// # Shapes
+    /// `input` has the shape of the graph's input with a concrete batch (and, for whole-scene
+    /// graphs, concrete height and width). Outputs come back by name, in the graph's order.
+    ///
+    /// # Errors
+    /// An input of the wrong rank or size, or a failure inside the engine.
+    fn run(&mut self, input: ArrayD<f32>) -> Result<Vec<(String, ArrayD<f32>)>>;
+
+    /// `"ort"` or `"tract"`.
+    fn engine(&self) -> &'static str;
+
+    /// The execution provider that actually registered: `"cpu"`, `"cuda"` or `"tensorrt"` for
+    /// ort, `"cpu"` for tract.
+    fn provider(&self) -> &str;
+
+    /// Fallbacks taken while loading (an execution provider or engine that was not available
+    /// and why), for reports. Empty when everything asked for was used.
+    fn notes(&self) -> &[String] {
+        &[]
+    }
+}
+
+/// Which engine runs the model.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum EngineChoice {
+    /// ONNX Runtime when its library is found, otherwise tract.
+    #[default]
+    Auto,
+    Ort,
+    Tract,
+}
+
+/// Which ONNX Runtime execution provider runs the model (tract always runs on the CPU).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Provider {
+    /// TensorRT, else CUDA, else the CPU; [`Engine::provider`] says which one registered.
+    #[default]
+    Auto,
+    TensorRt,
+    Cuda,
+    Cpu,
+}
+
+/// How [`load`] builds an engine.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EngineOptions {
+    pub engine: EngineChoice,
+    pub provider: Provider,
+    /// Folder where TensorRT keeps the engines it builds, so that later loads skip the build.
+    pub trt_cache: Option<PathBuf>,
+    /// Threads within an operation (ort only; tract runs on one thread). `None`: the engine's
+    /// default.
+    pub threads: Option<usize>,
+    /// The ONNX Runtime shared library; see [`ort_library`] for where it is looked for otherwise.
+    pub ort_library: Option<PathBuf>,
+}
+
+/// Loads `model` on the engine and execution provider that `options` ask for.
+///
+/// # Errors
+/// An unreadable or invalid model; an engine not compiled in; for ort, a library that cannot be
+/// found or loaded (the message names the paths tried and how to install it) or an execution
+/// provider that is not available (unless `Provider::Auto`, which falls back and says so).
+pub fn load(model: &Path, options: &EngineOptions) -> Result<Box<dyn Engine>> {
+    if !model.is_file() {
+        return Err(Error::Engine(format!("{}: no such model file", model.display())));
+    }
+    match options.engine {
+        EngineChoice::Tract => load_tract(model, Vec::new()),
+        EngineChoice::Ort => load_ort(model, options),
+        EngineChoice::Auto => load_auto(model, options),
+    }
+}
+
+#[cfg(feature = "ort")]
+fn load_auto(model: &Path, options: &EngineOptions) -> Result<Box<dyn Engine>> {
+    match ort::environment(options.ort_library.as_deref()) {
+        Ok(_) => load_ort(model, options),
+        Err(e) => load_tract(model, vec![format!("ort not used: {e}")]),
+    }
+}
+
+#[cfg(not(feature = "ort"))]
+fn load_auto(model: &Path, _options: &EngineOptions) -> Result<Box<dyn Engine>> {
+    load_tract(model, vec!["ort not used: this build has no `ort` feature".into()])
+}
+
+#[cfg(feature = "ort")]
+fn load_ort(model: &Path, options: &EngineOptions) -> Result<Box<dyn Engine>> {
+    Ok(Box::new(ort::OrtEngine::load(model, options)?))
+}
+
+#[cfg(not(feature = "ort"))]
+fn load_ort(_model: &Path, _options: &EngineOptions) -> Result<Box<dyn Engine>> {
+    Err(Error::Engine("this build of prism-runtime has no ONNX Runtime support (cargo feature `ort`); use tract".into()))
+}
+
+#[cfg(feature = "tract")]
+fn load_tract(model: &Path, notes: Vec<String>) -> Result<Box<dyn Engine>> {
+    Ok(Box::new(tract::TractEngine::load(model, notes)?))
+}
+
+#[cfg(not(feature = "tract"))]
+fn load_tract(_model: &Path, notes: Vec<String>) -> Result<Box<dyn Engine>> {
+    let why = notes.join("; ");
+    let sep = if why.is_empty() { "" } else { "; " };
+    Err(Error::Engine(format!("this build of prism-runtime has no tract support (cargo feature `tract`){sep}{why}")))
+}
+
+impl EngineChoice {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EngineChoice::Auto => "auto",
+            EngineChoice::Ort => "ort",
+            EngineChoice::Tract => "tract",
+        }
+    }
+}
+
+impl fmt::Display for EngineChoice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for EngineChoice {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "auto" => Ok(EngineChoice::Auto),
+            "ort" | "onnxruntime" => Ok(EngineChoice::Ort),
+            "tract" => Ok(EngineChoice::Tract),
+            _ => Err(Error::Invalid(format!("unknown engine `{s}` (auto, ort, tract)"))),
+        }
+    }
+}
+
+impl Provider {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Provider::Auto => "auto",
+            Provider::TensorRt => "tensorrt",
+            Provider::Cuda => "cuda",
+            Provider::Cpu => "cpu",
+        }
+    }
+}
+
+impl fmt::Display for Provider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Provider {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "auto" => Ok(Provider::Auto),
+            "tensorrt" | "trt" => Ok(Provider::TensorRt),
+            "cuda" => Ok(Provider::Cuda),
+            "cpu" => Ok(Provider::Cpu),
+            _ => Err(Error::Invalid(format!("unknown execution provider `{s}` (auto, tensorrt, cuda, cpu)"))),
+        }
+    }
+}
+
+/// Messages of native libraries may span lines; errors of this crate are one line.
+#[cfg_attr(not(any(feature = "ort", feature = "tract")), allow(dead_code))]
+fn one_line(message: impl fmt::Display) -> String {
+    message.to_string().lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join("; ")
+}

@@ -1,0 +1,155 @@
+//! tract: pure Rust, no native library. A graph is parsed once; for every input shape seen
+//! (batch size, and height and width for whole-scene graphs) the input is fixed with
+//! `with_input_fact`, optimised and planned, and the plan is cached.
+//!
+//! tract 0.23 runs 3-D convolutions far slower per sample at batch > 1 (about 30x at batch 8),
+//! so graphs with a 3-D `Conv` are run one sample at a time whatever batch the caller feeds.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use ndarray::{ArrayD, Axis};
+use tract_onnx::pb;
+use tract_onnx::prelude::*;
+
+use super::{one_line, Engine};
+use crate::{Error, Result};
+
+type Plan = Arc<TypedRunnableModel>;
+
+pub(super) struct TractEngine {
+    model: InferenceModel,
+    /// The input's dimensions as declared: `None` for symbolic ones (batch, height, width).
+    input_dims: Vec<Option<usize>>,
+    outputs: Vec<String>,
+    plans: HashMap<Vec<usize>, Plan>,
+    /// Run batches one sample at a time (the graph has a 3-D convolution).
+    split_batches: bool,
+    notes: Vec<String>,
+}
+
+fn tract_error(what: impl std::fmt::Display, e: impl std::fmt::Debug + std::fmt::Display) -> Error {
+    Error::Engine(format!("{what}: {}", one_line(format!("{e:#}"))))
+}
+
+impl TractEngine {
+    pub(super) fn load(path: &Path, notes: Vec<String>) -> Result<Self> {
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        let onnx = tract_onnx::onnx();
+        let proto = onnx
+            .proto_model_for_read(&mut bytes.as_slice())
+            .map_err(|e| Error::format(path, format!("not an ONNX model: {}", one_line(format!("{e:#}")))))?;
+        let graph = proto.graph.as_ref().ok_or_else(|| Error::format(path, "the ONNX model has no graph"))?;
+        let initializers: Vec<&str> = graph.initializer.iter().map(|t| t.name.as_str()).collect();
+        let inputs: Vec<&pb::ValueInfoProto> = graph.input.iter().filter(|i| !initializers.contains(&i.name.as_str())).collect();
+        let [input] = inputs.as_slice() else {
+            return Err(Error::Engine(format!(
+                "{}: the model has {} inputs; Prism's engines run models with one input",
+                path.display(),
+                inputs.len()
+            )));
+        };
+        let input_dims = declared_dims(input);
+        let outputs = graph.output.iter().map(|o| o.name.clone()).collect();
+        let split_batches = has_conv3d(graph);
+        let model = onnx.model_for_proto_model(&proto).map_err(|e| tract_error(path.display(), e))?;
+        Ok(TractEngine { model, input_dims, outputs, plans: HashMap::new(), split_batches, notes })
+    }
+
+    fn plan(&mut self, shape: &[usize]) -> Result<Plan> {
+        if let Some(plan) = self.plans.get(shape) {
+            return Ok(plan.clone());
+        }
+        let fact = InferenceFact::dt_shape(f32::datum_type(), shape);
+        let plan = self
+            .model
+            .clone()
+            .with_input_fact(0, fact)
+            .and_then(|m| m.into_optimized())
+            .and_then(|m| m.into_runnable())
+            .map_err(|e| tract_error(format!("tract cannot plan the model for input {shape:?}"), e))?;
+        self.plans.insert(shape.to_vec(), plan.clone());
+        Ok(plan)
+    }
+
+    fn check_input(&self, shape: &[usize]) -> Result<()> {
+        let fits = shape.len() == self.input_dims.len()
+            && shape.iter().zip(&self.input_dims).all(|(got, want)| want.is_none_or(|w| w == *got));
+        if fits {
+            return Ok(());
+        }
+        let want: Vec<String> = self.input_dims.iter().map(|d| d.map_or("?".into(), |d| d.to_string())).collect();
+        Err(Error::Shape(format!("the model takes an input of shape [{}], got {shape:?}", want.join(", "))))
+    }
+
+    fn run_plan(&mut self, input: ArrayD<f32>) -> Result<Vec<ArrayD<f32>>> {
+        let plan = self.plan(input.shape())?;
+        let outputs = plan.run(tvec!(Tensor::from(input).into())).map_err(|e| tract_error("tract", e))?;
+        outputs
+            .iter()
+            .map(|v| v.to_plain_array_view::<f32>().map(|a| a.to_owned()).map_err(|e| tract_error("tract output", e)))
+            .collect()
+    }
+}
+
+impl Engine for TractEngine {
+    fn run(&mut self, input: ArrayD<f32>) -> Result<Vec<(String, ArrayD<f32>)>> {
+        self.check_input(input.shape())?;
+        let batch = input.shape().first().copied().unwrap_or(1);
+        let values = if self.split_batches && batch > 1 {
+            let mut per_sample: Vec<Vec<ArrayD<f32>>> = Vec::with_capacity(batch);
+            for sample in input.axis_iter(Axis(0)) {
+                per_sample.push(self.run_plan(sample.insert_axis(Axis(0)).to_owned())?);
+            }
+            (0..self.outputs.len())
+                .map(|o| {
+                    let views: Vec<_> = per_sample.iter().map(|outs| outs[o].view()).collect();
+                    ndarray::concatenate(Axis(0), &views).map_err(|e| Error::Engine(format!("tract output {o}: {e}")))
+                })
+                .collect::<Result<Vec<_>>>()?
+        } else {
+            self.run_plan(input)?
+        };
+        Ok(self.outputs.iter().cloned().zip(values).collect())
+    }
+
+    fn engine(&self) -> &'static str {
+        "tract"
+    }
+
+    fn provider(&self) -> &str {
+        "cpu"
+    }
+
+    fn notes(&self) -> &[String] {
+        &self.notes
+    }
+}
+
+fn declared_dims(input: &pb::ValueInfoProto) -> Vec<Option<usize>> {
+    use pb::tensor_shape_proto::dimension::Value;
+    let Some(pb::type_proto::Value::TensorType(tensor)) = input.r#type.as_ref().and_then(|t| t.value.as_ref()) else {
+        return Vec::new();
+    };
+    let dims = tensor.shape.as_ref().map(|s| s.dim.as_slice()).unwrap_or_default();
+    dims.iter()
+        .map(|d| match d.value {
+            Some(Value::DimValue(v)) if v > 0 => Some(v as usize),
+            _ => None,
+        })
+        .collect()
+}
+
+/// True when some `Conv` has a 3-D kernel (from its `kernel_shape`, else its weight's rank).
+pub(super) fn has_conv3d(graph: &pb::GraphProto) -> bool {
+    graph.node.iter().filter(|n| n.op_type == "Conv").any(|node| {
+        if let Some(kernel) = node.attribute.iter().find(|a| a.name == "kernel_shape") {
+            return kernel.ints.len() == 3;
+        }
+        node.input
+            .get(1)
+            .and_then(|w| graph.initializer.iter().find(|t| &t.name == w))
+            .is_some_and(|w| w.dims.len() == 5)
+    })
+}
