@@ -1,6 +1,9 @@
 //! Prism's end-to-end tests, in one test binary. Tests that need `../shared` (CI has it, a
 //! user's machine may not) say so in their name.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
 mod exporter;
 mod models;
+mod runtime;
 mod trainer;

@@ -1,0 +1,246 @@
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use prism_runtime::io::{write_npy, NumArray, NumData};
+use prism_runtime::metrics::Report;
+use prism_runtime::model::{Model, Pipeline};
+use prism_runtime::scene::{GroundTruth, Scene};
+use prism_runtime::{preprocess, render};
+use serde_json::json;
+
+use super::{EngineArgs, ForeignArgs};
+
+const EXAMPLES: &str = "Examples:
+  runtime infer --model garbage.onnx bottle.jpg box.png          # top-5 labels of each image
+  runtime infer --model garbage.onnx photos/ --top 1 --json       # every JPEG/PNG of a folder
+  runtime infer --model hybridsn.onnx Indian_pines_corrected.npy --gt Indian_pines_gt.npy
+  runtime infer --model resnet18.onnx cat.jpg --preprocess imagenet --labels imagenet.txt
+
+--json prints one JSON object per line: for images
+  {\"file\", \"engine\", \"provider\", \"top\": [{\"index\", \"label\", \"probability\"}, ...]}
+and for a scene
+  {\"file\", \"engine\", \"provider\", \"graph\", \"height\", \"width\", \"seconds\",
+   \"pixels_per_second\", \"map\", \"labels\", and with --gt \"oa\", \"aa\", \"kappa\", \"per_class\"}.
+Rates are fractions in [0, 1].";
+
+/// Classify images (top-k labels) or every pixel of a scene (a map and a label array).
+#[derive(clap::Args)]
+#[command(after_help = EXAMPLES)]
+pub struct Args {
+    /// The ONNX model (a Prism export, or an image classifier made elsewhere with
+    /// --preprocess and --labels).
+    #[arg(long, value_name = "FILE")]
+    model: PathBuf,
+    /// Images (JPEG or PNG files, or folders of them) for image models; one scene (.mat or
+    /// .npy, height x width x bands) for scene models.
+    #[arg(required = true, value_name = "INPUT")]
+    inputs: Vec<PathBuf>,
+    /// Labels to print per image.
+    #[arg(long, default_value_t = 5)]
+    top: usize,
+    /// Images or windows per graph run.
+    #[arg(long, default_value_t = 32)]
+    batch: usize,
+    /// One JSON object per input on stdout.
+    #[arg(long)]
+    json: bool,
+
+    /// Variable of the scene's .mat file [default: its only numeric variable].
+    #[arg(long, help_heading = "Scenes")]
+    key: Option<String>,
+    /// Ground truth of the scene (height x width labels, 0 = unlabelled): prints OA, AA, kappa.
+    #[arg(long, value_name = "FILE", help_heading = "Scenes")]
+    gt: Option<PathBuf>,
+    /// Variable of the ground truth's .mat file.
+    #[arg(long, help_heading = "Scenes")]
+    gt_key: Option<String>,
+    /// With --gt: classify only the labelled pixels.
+    #[arg(long, requires = "gt", help_heading = "Scenes")]
+    labelled_only: bool,
+    /// Classify window by window even when a whole-scene graph (<stem>.scene.onnx) exists.
+    #[arg(long, help_heading = "Scenes")]
+    windows_only: bool,
+    /// Folder for the map PNG and the label array [default: the current folder].
+    #[arg(long, value_name = "DIR", help_heading = "Scenes")]
+    out: Option<PathBuf>,
+
+    #[command(flatten)]
+    engine: EngineArgs,
+    #[command(flatten)]
+    foreign: ForeignArgs,
+}
+
+pub fn run(args: Args) -> Result<()> {
+    let mut options = args.engine.load_options();
+    options.windows_only = args.windows_only;
+    args.foreign.apply(&mut options)?;
+    let model = Model::load(&args.model, &options)?;
+    for note in model.notes() {
+        eprintln!("note: {note}");
+    }
+    match &model.info().pipeline {
+        Pipeline::Image(_) => infer_images(&args, &model),
+        Pipeline::Scene(_) => {
+            let [scene] = args.inputs.as_slice() else {
+                bail!("a scene model classifies one scene at a time, got {} inputs", args.inputs.len());
+            };
+            infer_scene(&args, &model, scene)
+        }
+        Pipeline::Tensor => bail!(
+            "{} has no Prism metadata saying how to feed it: for an image classifier give --preprocess imagenet (and --labels)",
+            args.model.display()
+        ),
+    }
+}
+
+fn is_image(path: &Path) -> bool {
+    path.extension().and_then(|e| e.to_str()).is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "jpg" | "jpeg" | "png"))
+}
+
+/// Files as given, folders as their JPEG and PNG files (sorted).
+fn image_files(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for input in inputs {
+        if input.is_dir() {
+            let mut found: Vec<PathBuf> = std::fs::read_dir(input)
+                .with_context(|| format!("{}: cannot read the folder", input.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.is_file() && is_image(p))
+                .collect();
+            if found.is_empty() {
+                bail!("{}: no JPEG or PNG images in the folder", input.display());
+            }
+            found.sort();
+            files.extend(found);
+        } else if input.exists() {
+            files.push(input.clone());
+        } else {
+            bail!("{}: no such file", input.display());
+        }
+    }
+    Ok(files)
+}
+
+fn infer_images(args: &Args, model: &Model) -> Result<()> {
+    let files = image_files(&args.inputs)?;
+    for chunk in files.chunks(args.batch.max(1)) {
+        let images = chunk.iter().map(|f| preprocess::load_rgb(f)).collect::<prism_runtime::Result<Vec<_>>>()?;
+        let answers = model.classify_images(&images, args.top)?;
+        for (file, top) in chunk.iter().zip(answers) {
+            if args.json {
+                let line = json!({"file": file, "engine": model.engine(), "provider": model.provider(), "top": top});
+                println!("{line}");
+            } else {
+                let labels: Vec<String> = top.iter().map(|p| format!("{} {:.1}%", p.label, p.probability * 100.0)).collect();
+                println!("{}  {}", file.display(), labels.join("  "));
+            }
+        }
+    }
+    if !args.json {
+        eprintln!("{} image(s) on {} ({})", files.len(), model.engine(), model.provider());
+    }
+    Ok(())
+}
+
+fn infer_scene(args: &Args, model: &Model, path: &Path) -> Result<()> {
+    let Pipeline::Scene(pipeline) = &model.info().pipeline else { unreachable!("checked by the caller") };
+    let scene = Scene::read(path, args.key.as_deref()).context("reading the scene")?;
+    let truth = match &args.gt {
+        Some(gt) => {
+            let truth = GroundTruth::read(gt, args.gt_key.as_deref()).context("reading the ground truth")?;
+            truth.check_matches(&scene)?;
+            if let Some(v) = truth.classes().iter().find(|v| !pipeline.class_values.contains(v)) {
+                bail!("the ground truth has label {v}, which the model does not know (labels {:?})", pipeline.class_values);
+            }
+            Some(truth)
+        }
+        None => None,
+    };
+    let mask: Option<Vec<bool>> = truth.as_ref().filter(|_| args.labelled_only).map(|t| t.labels.iter().map(|&v| v != 0).collect());
+
+    let graph = if model.scene_graph().is_some() { "scene" } else { "window" };
+    eprintln!(
+        "{}: {} x {} pixels, {} bands; {} graph on {} ({})",
+        path.display(),
+        scene.height,
+        scene.width,
+        scene.bands,
+        graph,
+        model.engine(),
+        model.provider()
+    );
+    let bar = progress_bar(scene.pixels() as u64);
+    let started = Instant::now();
+    let classes = model.classify_scene(&scene, mask.as_deref(), args.batch, &|done, total| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+    })?;
+    bar.finish_and_clear();
+    let seconds = started.elapsed().as_secs_f64();
+    let classified = classes.iter().filter(|c| c.is_some()).count();
+
+    let out = args.out.clone().unwrap_or_else(|| PathBuf::from("."));
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    let stem = path.file_stem().map_or_else(|| "scene".to_string(), |s| s.to_string_lossy().into_owned());
+    let map_path = out.join(format!("{stem}.map.png"));
+    let labels_path = out.join(format!("{stem}.labels.npy"));
+    let values: Vec<i64> = classes.iter().map(|c| c.map_or(0, |k| pipeline.class_values.get(k).copied().unwrap_or(k as i64 + 1))).collect();
+    write_npy(&labels_path, &NumArray::new(vec![scene.height, scene.width], NumData::I64(values))?)?;
+
+    let names = &model.info().class_names;
+    let mut line = json!({
+        "file": path, "engine": model.engine(), "provider": model.provider(), "graph": graph,
+        "height": scene.height, "width": scene.width, "seconds": seconds,
+        "pixels_per_second": classified as f64 / seconds.max(1e-9), "map": map_path, "labels": labels_path,
+    });
+    let mut title = format!("{} - {stem}", model.info().name);
+    if let Some(truth) = &truth {
+        let (mut expected, mut predicted) = (Vec::new(), Vec::new());
+        for (v, c) in truth.labels.iter().zip(&classes) {
+            if let (true, Some(c)) = (*v != 0, c) {
+                expected.push(pipeline.class_values.iter().position(|x| x == v).unwrap_or(0));
+                predicted.push(*c);
+            }
+        }
+        let report = Report::new(&expected, &predicted, names)?;
+        title = format!("{title} - OA {:.2}%", report.oa * 100.0);
+        let labelled: Vec<Option<usize>> = truth.labels.iter().zip(&classes).map(|(v, c)| c.filter(|_| *v != 0)).collect();
+        let labelled_path = out.join(format!("{stem}.map_labelled.png"));
+        render::write_class_map(&labelled_path, scene.height, scene.width, &labelled, names, &format!("{title} - labelled pixels"))?;
+        line["oa"] = json!(report.oa);
+        line["aa"] = json!(report.aa);
+        line["kappa"] = json!(report.kappa);
+        line["per_class"] = json!(report.per_class);
+        line["map_labelled"] = json!(labelled_path);
+        if !args.json {
+            println!("{}", report.table());
+        }
+    }
+    render::write_class_map(&map_path, scene.height, scene.width, &classes, names, &title)?;
+    if args.json {
+        println!("{line}");
+    } else {
+        println!(
+            "{classified} pixels in {seconds:.2} s ({:.0} pixels/s) on {} ({})\nmap: {}\nlabels: {}",
+            classified as f64 / seconds.max(1e-9),
+            model.engine(),
+            model.provider(),
+            map_path.display(),
+            labels_path.display()
+        );
+    }
+    Ok(())
+}
+
+fn progress_bar(len: u64) -> indicatif::ProgressBar {
+    use std::io::IsTerminal;
+    if !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(len);
+    if let Ok(style) = indicatif::ProgressStyle::with_template("classifying [{bar:30}] {pos}/{len} pixels {per_sec} ETA {eta}") {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar
+}

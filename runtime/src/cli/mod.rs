@@ -1,0 +1,96 @@
+//! The command line: flags become library calls on `prism_runtime`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use prism_runtime::engine::{EngineChoice, EngineOptions, Provider};
+use prism_runtime::model::{ImagePipeline, LoadOptions};
+
+pub mod bench;
+pub mod info;
+pub mod infer;
+
+/// An error chain on one line.
+pub fn one_line(e: &anyhow::Error) -> String {
+    format!("{e:#}").lines().next().unwrap_or_default().to_string()
+}
+
+/// Help and version go to stdout; usage errors are one line on stderr with exit code 2.
+pub fn clap_error(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand) {
+        let _ = e.print();
+        return ExitCode::SUCCESS;
+    }
+    let rendered = e.render().to_string();
+    let first = rendered.lines().next().unwrap_or_default().trim_start_matches("error: ");
+    eprintln!("error: {first} (see --help)");
+    ExitCode::from(2)
+}
+
+/// Engine and execution-provider flags shared by the commands.
+#[derive(clap::Args, Clone)]
+pub struct EngineArgs {
+    /// auto (ONNX Runtime when its library is found, else tract), ort or tract.
+    #[arg(long, default_value = "auto", help_heading = "Engine")]
+    pub engine: EngineChoice,
+    /// ONNX Runtime execution provider: auto (TensorRT, then CUDA, then CPU), tensorrt, cuda
+    /// or cpu. Asking for one by name fails when it cannot be registered.
+    #[arg(long = "ep", default_value = "auto", help_heading = "Engine")]
+    pub provider: Provider,
+    /// Folder where TensorRT caches the engines it builds.
+    #[arg(long, value_name = "DIR", help_heading = "Engine")]
+    pub trt_cache: Option<PathBuf>,
+    /// Threads within one graph run (ONNX Runtime).
+    #[arg(long, help_heading = "Engine")]
+    pub threads: Option<usize>,
+    /// The ONNX Runtime library to load [default: $ORT_DYLIB_PATH, the project's .venv, the
+    /// system's].
+    #[arg(long, value_name = "FILE", help_heading = "Engine")]
+    pub ort_library: Option<PathBuf>,
+    /// Engines in the pool (concurrent graph runs).
+    #[arg(long, default_value_t = 1, help_heading = "Engine")]
+    pub sessions: usize,
+}
+
+impl EngineArgs {
+    pub fn options(&self) -> EngineOptions {
+        EngineOptions {
+            engine: self.engine,
+            provider: self.provider,
+            trt_cache: self.trt_cache.clone(),
+            threads: self.threads,
+            ort_library: self.ort_library.clone(),
+        }
+    }
+
+    pub fn load_options(&self) -> LoadOptions {
+        LoadOptions { engine: self.options(), sessions: self.sessions, ..Default::default() }
+    }
+}
+
+/// Flags that supply what Prism's metadata would, for models made elsewhere.
+#[derive(clap::Args, Clone)]
+pub struct ForeignArgs {
+    /// Preprocessing for image models without Prism metadata: `imagenet` (resize 256, centre
+    /// crop 224, ImageNet mean and std applied before the graph), as torchvision models expect.
+    #[arg(long, value_parser = ["imagenet"], help_heading = "Models made elsewhere")]
+    pub preprocess: Option<String>,
+    /// Class names, one per line, for models without Prism metadata.
+    #[arg(long, value_name = "FILE", help_heading = "Models made elsewhere")]
+    pub labels: Option<PathBuf>,
+}
+
+impl ForeignArgs {
+    pub fn apply(&self, options: &mut LoadOptions) -> Result<()> {
+        if self.preprocess.is_some() {
+            options.image_pipeline = Some(ImagePipeline::imagenet());
+        }
+        if let Some(path) = &self.labels {
+            let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            options.labels = Some(text.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect());
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,500 @@
+//! A deployed model: an ONNX file, what its metadata says about feeding it, and a pool of
+//! engines that run it. Typed predictions for images (top-k labels) and scenes (a class per
+//! pixel).
+//!
+//! ```no_run
+//! use prism_runtime::model::{LoadOptions, Model};
+//!
+//! let model = Model::load("garbage.onnx".as_ref(), &LoadOptions::default())?;
+//! let image = prism_runtime::preprocess::load_rgb("bottle.jpg".as_ref())?;
+//! for p in &model.classify_images(&[image], 3)?[0] {
+//!     println!("{} {:.3}", p.label, p.probability);
+//! }
+//! # Ok::<(), prism_runtime::Error>(())
+//! ```
+//!
+//! # Concurrency
+//! [`Model`] is `Sync`: callers on several threads share one. It holds a pool of
+//! [`LoadOptions::sessions`] engines (one by default); a call takes a free engine for the
+//! duration of one graph run and waits when all are busy. Give it as many sessions as threads
+//! that should run at the same time.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Condvar, Mutex};
+
+use image::RgbImage;
+use ndarray::{ArrayD, Axis, IxDyn};
+use prism_models::Task;
+use serde::Serialize;
+
+use crate::engine::{self, Engine, EngineOptions};
+use crate::onnx_info::{Dim, OnnxInfo};
+use crate::preprocess;
+use crate::scene::Scene;
+use crate::{Error, Result};
+
+/// How images are turned into the graph's input.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ImagePipeline {
+    pub resize: u32,
+    pub crop: u32,
+    /// Normalisation applied here, outside the graph (foreign models); Prism's graphs
+    /// normalise inside and leave this `None`.
+    pub normalize: Option<([f32; 3], [f32; 3])>,
+}
+
+impl ImagePipeline {
+    /// ImageNet's evaluation transform with normalisation outside the graph, as torchvision
+    /// models exported by `torch.onnx` expect.
+    pub fn imagenet() -> Self {
+        ImagePipeline { resize: 256, crop: 224, normalize: Some(([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])) }
+    }
+}
+
+/// How scenes are turned into windows.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ScenePipeline {
+    pub window: usize,
+    pub bands: usize,
+    /// Value of each band outside the scene (the PCA mean, i.e. zero after the projection).
+    pub pad_value: Vec<f32>,
+    /// The ground-truth label value of each class.
+    pub class_values: Vec<i64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "task", rename_all = "snake_case")]
+pub enum Pipeline {
+    Image(ImagePipeline),
+    Scene(ScenePipeline),
+    /// Raw tensors in and out (blocks, or models without metadata and without flags).
+    Tensor,
+}
+
+/// What a model file is and how to feed it.
+#[derive(Clone, Debug, Serialize)]
+pub struct ModelInfo {
+    pub path: PathBuf,
+    /// The model's name (`prism.model`), or the file stem.
+    pub name: String,
+    pub class_names: Vec<String>,
+    pub pipeline: Pipeline,
+    /// `window` (a batch of windows or images) or `scene` (a whole scene at once).
+    pub graph: String,
+    pub onnx: OnnxInfo,
+}
+
+/// Options of [`Model::load`].
+#[derive(Clone, Debug, Default)]
+pub struct LoadOptions {
+    pub engine: EngineOptions,
+    /// Engines in the pool, i.e. graph runs that may happen at the same time (default 1).
+    pub sessions: usize,
+    /// Class names for models without `prism.class_names`.
+    pub labels: Option<Vec<String>>,
+    /// Preprocessing for image models without Prism metadata.
+    pub image_pipeline: Option<ImagePipeline>,
+    /// Do not use a whole-scene graph next to a window model (`<stem>.scene.onnx`).
+    pub windows_only: bool,
+}
+
+/// One label of a top-k answer.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Prediction {
+    pub index: usize,
+    pub label: String,
+    pub probability: f32,
+}
+
+/// Engines that take turns.
+struct Pool {
+    engines: Mutex<Vec<Box<dyn Engine>>>,
+    free: Condvar,
+    engine: &'static str,
+    provider: String,
+    notes: Vec<String>,
+}
+
+impl Pool {
+    fn new(path: &Path, options: &EngineOptions, sessions: usize) -> Result<Pool> {
+        let first = engine::load(path, options)?;
+        let (name, provider, notes) = (first.engine(), first.provider().to_string(), first.notes().to_vec());
+        let mut engines = vec![first];
+        for _ in 1..sessions.max(1) {
+            engines.push(engine::load(path, options)?);
+        }
+        Ok(Pool { engines: Mutex::new(engines), free: Condvar::new(), engine: name, provider, notes })
+    }
+
+    fn run(&self, input: ArrayD<f32>) -> Result<Vec<(String, ArrayD<f32>)>> {
+        let poisoned = || Error::Engine("an engine panicked in another thread".into());
+        let mut engine = {
+            let mut free = self.engines.lock().map_err(|_| poisoned())?;
+            loop {
+                if let Some(engine) = free.pop() {
+                    break engine;
+                }
+                free = self.free.wait(free).map_err(|_| poisoned())?;
+            }
+        };
+        let result = engine.run(input);
+        self.engines.lock().map_err(|_| poisoned())?.push(engine);
+        self.free.notify_one();
+        result
+    }
+}
+
+/// A loaded model.
+pub struct Model {
+    info: ModelInfo,
+    pool: Pool,
+    /// The whole-scene graph that sits next to a scene model's window graph, when present.
+    scene_graph: Option<(PathBuf, Pool)>,
+}
+
+fn json_field<T: serde::de::DeserializeOwned>(info: &OnnxInfo, key: &str) -> Result<Option<T>> {
+    info.metadata
+        .get(key)
+        .map(|v| serde_json::from_str(v).map_err(|e| Error::Invalid(format!("metadata `{key}` is not valid: {e}"))))
+        .transpose()
+}
+
+impl ModelInfo {
+    /// Reads a model file's description and decides how to feed it: from Prism's metadata, or
+    /// from `options` for models made elsewhere.
+    ///
+    /// # Errors
+    /// A missing, truncated or non-ONNX file; metadata that does not parse.
+    pub fn read(path: &Path, options: &LoadOptions) -> Result<ModelInfo> {
+        let onnx = OnnxInfo::read(path)?;
+        let task = onnx.metadata.get("prism.task").map(String::as_str);
+        let graph = onnx.metadata.get("prism.graph").cloned().unwrap_or_else(|| "window".into());
+        let pipeline = match (task, &options.image_pipeline) {
+            (_, Some(p)) => Pipeline::Image(p.clone()),
+            (Some("image"), None) => {
+                let pre: serde_json::Value = json_field(&onnx, "prism.preprocessing")?.unwrap_or_default();
+                let get = |k: &str| pre[k].as_u64().map(|v| v as u32);
+                match (get("resize"), get("crop")) {
+                    (Some(resize), Some(crop)) => Pipeline::Image(ImagePipeline { resize, crop, normalize: None }),
+                    _ => return Err(Error::format(path, "metadata prism.preprocessing lacks resize and crop")),
+                }
+            }
+            (Some("scene"), None) => {
+                let pre: serde_json::Value = json_field(&onnx, "prism.preprocessing")?.unwrap_or_default();
+                let input: serde_json::Value = json_field(&onnx, "prism.input")?.unwrap_or_default();
+                let pad_value: Vec<f32> = serde_json::from_value(pre["pad_value"].clone()).unwrap_or_default();
+                let class_values: Vec<i64> = serde_json::from_value(pre["class_values"].clone()).unwrap_or_default();
+                let window = pre["window"].as_u64().unwrap_or(0) as usize;
+                let bands = input["bands"].as_u64().unwrap_or(pad_value.len() as u64) as usize;
+                if window == 0 || pad_value.len() != bands {
+                    return Err(Error::format(path, "metadata prism.preprocessing lacks the window or the padding values"));
+                }
+                Pipeline::Scene(ScenePipeline { window, bands, pad_value, class_values })
+            }
+            _ => Pipeline::Tensor,
+        };
+        let classes = onnx.outputs.first().and_then(|o| match o.shape.get(1) {
+            Some(Dim::Fixed(k)) => Some(*k as usize),
+            _ => None,
+        });
+        let class_names = match (&options.labels, json_field::<Vec<String>>(&onnx, "prism.class_names")?) {
+            (Some(labels), _) => labels.clone(),
+            (None, Some(names)) => names,
+            (None, None) => (0..classes.unwrap_or(0)).map(|i| format!("class {i}")).collect(),
+        };
+        if let (Some(k), false) = (classes, class_names.is_empty()) {
+            if class_names.len() != k {
+                return Err(Error::Invalid(format!("{} labels given for a model with {k} outputs", class_names.len())));
+            }
+        }
+        let name = onnx
+            .metadata
+            .get("prism.model")
+            .cloned()
+            .unwrap_or_else(|| path.file_stem().map_or_else(String::new, |s| s.to_string_lossy().into_owned()));
+        Ok(ModelInfo { path: path.to_path_buf(), name, class_names, pipeline, graph, onnx })
+    }
+
+    pub fn task(&self) -> Task {
+        match self.pipeline {
+            Pipeline::Image(_) => Task::Image,
+            Pipeline::Scene(_) => Task::Scene,
+            Pipeline::Tensor => Task::Features,
+        }
+    }
+}
+
+/// `<dir>/<stem>.scene.onnx` for `<dir>/<stem>.onnx`: where the exporter writes the
+/// whole-scene graph.
+pub fn scene_graph_path(model: &Path) -> PathBuf {
+    let stem = model.file_stem().map_or_else(String::new, |s| s.to_string_lossy().into_owned());
+    model.with_file_name(format!("{stem}.scene.onnx"))
+}
+
+impl Model {
+    /// Loads a model on the engine and provider `options` ask for.
+    ///
+    /// # Errors
+    /// See [`ModelInfo::read`] and [`engine::load`].
+    pub fn load(path: &Path, options: &LoadOptions) -> Result<Model> {
+        let info = ModelInfo::read(path, options)?;
+        let pool = Pool::new(path, &options.engine, options.sessions)?;
+        let mut scene_graph = None;
+        if matches!(info.pipeline, Pipeline::Scene(_)) && info.graph == "window" && !options.windows_only {
+            let dense = scene_graph_path(path);
+            if dense.is_file() {
+                scene_graph = Some((dense.clone(), Pool::new(&dense, &options.engine, options.sessions)?));
+            }
+        }
+        Ok(Model { info, pool, scene_graph })
+    }
+
+    pub fn info(&self) -> &ModelInfo {
+        &self.info
+    }
+
+    /// The engine that runs the model: `ort` or `tract`.
+    pub fn engine(&self) -> &'static str {
+        self.pool.engine
+    }
+
+    /// The execution provider that registered: `cpu`, `cuda` or `tensorrt`.
+    pub fn provider(&self) -> &str {
+        &self.pool.provider
+    }
+
+    /// Fallbacks taken while loading, for reports.
+    pub fn notes(&self) -> &[String] {
+        &self.pool.notes
+    }
+
+    /// The whole-scene graph in use, if any.
+    pub fn scene_graph(&self) -> Option<&Path> {
+        match (&self.scene_graph, self.info.graph.as_str()) {
+            (Some((path, _)), _) => Some(path),
+            (None, "scene") => Some(&self.info.path),
+            _ => None,
+        }
+    }
+
+    /// Runs the graph on one input batch.
+    pub fn run(&self, input: ArrayD<f32>) -> Result<Vec<(String, ArrayD<f32>)>> {
+        self.pool.run(input)
+    }
+
+    /// Class probabilities `[N, classes]` of a batch: the graph's `probabilities` output, or
+    /// the softmax of its first output.
+    fn probabilities(&self, outputs: Vec<(String, ArrayD<f32>)>) -> Result<ArrayD<f32>> {
+        if let Some((_, p)) = outputs.iter().find(|(name, _)| name == "probabilities") {
+            return Ok(p.clone());
+        }
+        let (_, logits) = outputs.into_iter().next().ok_or_else(|| Error::Engine("the model has no output".into()))?;
+        Ok(softmax(logits, 1))
+    }
+
+    /// The graph inputs for images, `[N, 3, crop, crop]`.
+    ///
+    /// # Errors
+    /// A model that is not an image classifier.
+    pub fn image_batch(&self, images: &[RgbImage]) -> Result<ArrayD<f32>> {
+        let Pipeline::Image(p) = &self.info.pipeline else {
+            return Err(Error::Invalid(format!(
+                "{} is not an image model (give --preprocess imagenet for image models made elsewhere)",
+                self.info.path.display()
+            )));
+        };
+        let side = p.crop as usize;
+        let mut data = Vec::with_capacity(images.len() * 3 * side * side);
+        for image in images {
+            let mut chw = preprocess::eval_transform(image, p.resize, p.crop);
+            if let Some((mean, std)) = p.normalize {
+                for (c, plane) in chw.chunks_exact_mut(side * side).enumerate() {
+                    plane.iter_mut().for_each(|v| *v = (*v - mean[c]) / std[c]);
+                }
+            }
+            data.extend(chw);
+        }
+        ArrayD::from_shape_vec(IxDyn(&[images.len(), 3, side, side]), data).map_err(|e| Error::Shape(e.to_string()))
+    }
+
+    /// The `top` most probable classes of each image.
+    pub fn classify_images(&self, images: &[RgbImage], top: usize) -> Result<Vec<Vec<Prediction>>> {
+        if images.is_empty() {
+            return Ok(Vec::new());
+        }
+        let probabilities = self.probabilities(self.run(self.image_batch(images)?)?)?;
+        Ok(probabilities.axis_iter(Axis(0)).map(|row| self.top(row.iter().copied(), top)).collect())
+    }
+
+    fn top(&self, probabilities: impl Iterator<Item = f32>, k: usize) -> Vec<Prediction> {
+        let mut ranked: Vec<(usize, f32)> = probabilities.enumerate().collect();
+        ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
+        ranked
+            .into_iter()
+            .take(k.max(1))
+            .map(|(index, probability)| Prediction {
+                index,
+                label: self.info.class_names.get(index).cloned().unwrap_or_else(|| format!("class {index}")),
+                probability,
+            })
+            .collect()
+    }
+
+    /// The class of every pixel of `scene` (or of the pixels where `mask` is true), with the
+    /// whole-scene graph when there is one, otherwise window by window in batches of `batch`.
+    /// `progress(done, total)` is called as pixels are classified. Memory stays bounded by a
+    /// tile or a batch whatever the scene's size.
+    ///
+    /// # Errors
+    /// A model that is not a scene classifier, or a scene with another number of bands.
+    pub fn classify_scene(
+        &self,
+        scene: &Scene,
+        mask: Option<&[bool]>,
+        batch: usize,
+        progress: &dyn Fn(usize, usize),
+    ) -> Result<Vec<Option<usize>>> {
+        let Pipeline::Scene(p) = &self.info.pipeline else {
+            return Err(Error::Invalid(format!("{} is not a scene model", self.info.path.display())));
+        };
+        if scene.bands != p.bands {
+            return Err(Error::Shape(format!("the scene has {} bands, the model takes {}", scene.bands, p.bands)));
+        }
+        if let Some(mask) = mask {
+            if mask.len() != scene.pixels() {
+                return Err(Error::Shape(format!("the mask has {} pixels, the scene {}", mask.len(), scene.pixels())));
+            }
+        }
+        let classes = match (&self.scene_graph, self.info.graph.as_str()) {
+            (Some((_, pool)), _) => self.classify_dense(pool, p, scene, progress)?,
+            (None, "scene") => self.classify_dense(&self.pool, p, scene, progress)?,
+            _ => self.classify_windows(p, scene, mask, batch, progress)?,
+        };
+        Ok(match mask {
+            Some(mask) => classes.into_iter().zip(mask).map(|(c, keep)| c.filter(|_| *keep)).collect(),
+            None => classes,
+        })
+    }
+
+    fn classify_windows(
+        &self,
+        p: &ScenePipeline,
+        scene: &Scene,
+        mask: Option<&[bool]>,
+        batch: usize,
+        progress: &dyn Fn(usize, usize),
+    ) -> Result<Vec<Option<usize>>> {
+        let pixels: Vec<usize> = (0..scene.pixels()).filter(|&i| mask.is_none_or(|m| m[i])).collect();
+        let size = p.bands * p.window * p.window;
+        let mut out = vec![None; scene.pixels()];
+        let mut done = 0;
+        for chunk in pixels.chunks(batch.max(1)) {
+            let mut data = vec![0f32; chunk.len() * size];
+            for (window, &i) in data.chunks_exact_mut(size).zip(chunk) {
+                scene.window_into(i / scene.width, i % scene.width, p.window, &p.pad_value, window);
+            }
+            let input = ArrayD::from_shape_vec(IxDyn(&[chunk.len(), p.bands, p.window, p.window]), data)
+                .map_err(|e| Error::Shape(e.to_string()))?;
+            let probabilities = self.probabilities(self.run(input)?)?;
+            for (&i, row) in chunk.iter().zip(probabilities.axis_iter(Axis(0))) {
+                out[i] = argmax(row.iter().copied());
+            }
+            done += chunk.len();
+            progress(done, pixels.len());
+        }
+        Ok(out)
+    }
+
+    /// Whole-scene inference in square tiles of at most [`TILE`] pixels: each tile is fed with
+    /// a margin of half a window of real neighbours (or padding values outside the scene), so
+    /// every pixel sees exactly the window it would see alone.
+    fn classify_dense(&self, pool: &Pool, p: &ScenePipeline, scene: &Scene, progress: &dyn Fn(usize, usize)) -> Result<Vec<Option<usize>>> {
+        let half = p.window / 2;
+        let (h, w) = (scene.height, scene.width);
+        let mut out = vec![None; scene.pixels()];
+        let rows = h.div_ceil(TILE);
+        let cols = w.div_ceil(TILE);
+        let (th, tw) = (h.div_ceil(rows), w.div_ceil(cols));
+        let mut done = 0;
+        for ty in 0..rows {
+            for tx in 0..cols {
+                let (y0, x0) = (ty * th, tx * tw);
+                let (y1, x1) = ((y0 + th).min(h), (x0 + tw).min(w));
+                // The tile with its margins; outside the scene, the padding values (the graph
+                // itself pads only the tile's outer edge, which the crop below discards).
+                let single = rows == 1 && cols == 1;
+                let (my, mx) = if single { (0, 0) } else { (half, half) };
+                let (ih, iw) = (y1 - y0 + 2 * my, x1 - x0 + 2 * mx);
+                let mut data = vec![0f32; p.bands * ih * iw];
+                for b in 0..p.bands {
+                    let plane = &scene.data[b * scene.pixels()..(b + 1) * scene.pixels()];
+                    for r in 0..ih {
+                        let sy = (y0 + r) as isize - my as isize;
+                        for c in 0..iw {
+                            let sx = (x0 + c) as isize - mx as isize;
+                            let inside = sy >= 0 && sx >= 0 && (sy as usize) < h && (sx as usize) < w;
+                            data[(b * ih + r) * iw + c] =
+                                if inside { plane[sy as usize * w + sx as usize] } else { p.pad_value[b] };
+                        }
+                    }
+                }
+                let input = ArrayD::from_shape_vec(IxDyn(&[1, p.bands, ih, iw]), data).map_err(|e| Error::Shape(e.to_string()))?;
+                let probabilities = self.probabilities(pool.run(input)?)?;
+                let shape = probabilities.shape().to_vec();
+                if shape.len() != 4 || shape[2] != ih || shape[3] != iw {
+                    return Err(Error::Engine(format!("the scene graph returned shape {shape:?} for an input of {ih} x {iw}")));
+                }
+                for y in y0..y1 {
+                    for x in x0..x1 {
+                        let (r, c) = (y - y0 + my, x - x0 + mx);
+                        out[y * w + x] = argmax((0..shape[1]).map(|k| probabilities[[0, k, r, c]]));
+                    }
+                }
+                done += (y1 - y0) * (x1 - x0);
+                progress(done, scene.pixels());
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Largest tile side of whole-scene inference: bounds memory (about 200 MB for HybridSN at
+/// 256 + 24 pixels a side) whatever the scene's size.
+pub const TILE: usize = 256;
+
+fn argmax(values: impl Iterator<Item = f32>) -> Option<usize> {
+    values.enumerate().max_by(|a, b| a.1.total_cmp(&b.1)).map(|(i, _)| i)
+}
+
+/// Softmax along `axis`.
+pub fn softmax(mut x: ArrayD<f32>, axis: usize) -> ArrayD<f32> {
+    for mut lane in x.lanes_mut(Axis(axis)) {
+        let max = lane.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        lane.mapv_inplace(|v| (v - max).exp());
+        let sum: f32 = lane.sum();
+        lane.mapv_inplace(|v| v / sum);
+    }
+    x
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn softmax_rows_sum_to_one_and_keep_order() {
+        let x = ArrayD::from_shape_vec(IxDyn(&[2, 3]), vec![1.0, 2.0, 3.0, 1000.0, 0.0, -1000.0]).unwrap();
+        let p = softmax(x, 1);
+        for row in p.axis_iter(Axis(0)) {
+            assert!((row.sum() - 1.0).abs() < 1e-6);
+        }
+        assert!(p[[0, 2]] > p[[0, 1]] && p[[0, 1]] > p[[0, 0]]);
+        assert_eq!(p[[1, 0]], 1.0);
+        assert!((p[[0, 2]] - 0.665_240_9).abs() < 1e-6);
+    }
+
+    #[test]
+    fn scene_graph_sits_next_to_the_model() {
+        assert_eq!(scene_graph_path(Path::new("out/hybridsn.onnx")), PathBuf::from("out/hybridsn.scene.onnx"));
+    }
+}

@@ -1,0 +1,261 @@
+//! The runtime as users run it: images through an exported model against the trainer's own
+//! predictions, a whole scene with ground truth, a torchvision model exported by `torch.onnx`
+//! against onnxruntime-Python, concurrent callers, and one-line errors.
+
+use std::path::{Path, PathBuf};
+
+use prism_runtime::model::{LoadOptions, Model};
+use prism_runtime::preprocess;
+use prism_tests::{assert_close, assert_one_line_error, run, run_python, Tolerance};
+use prism_trainer::model::TchModel;
+use serde_json::Value;
+
+/// Three classes of 80 x 96 images with distinct colours and noise.
+fn image_folder(root: &Path) -> PathBuf {
+    let dir = root.join("images");
+    let colours = [("amber", [200u8, 140, 20]), ("blue", [20, 60, 200]), ("green", [30, 170, 60])];
+    for (c, (class, rgb)) in colours.iter().enumerate() {
+        std::fs::create_dir_all(dir.join(class)).unwrap();
+        for i in 0..8 {
+            let img = image::RgbImage::from_fn(96, 80, |x, y| {
+                let noise = ((x * 31 + y * 17 + i * 7 + c as u32 * 13) % 60) as u8;
+                image::Rgb(rgb.map(|v| v.saturating_add(noise)))
+            });
+            img.save(dir.join(class).join(format!("{i}.png"))).unwrap();
+        }
+    }
+    dir
+}
+
+fn stdout_json_lines(out: &std::process::Output) -> Vec<Value> {
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+/// Train ResNet-18 briefly on an image folder, export it, and classify every image with the
+/// runtime: its top-1 label equals the trainer's own prediction for the same image.
+#[test]
+fn image_top1_equals_the_trainers_prediction() {
+    let dir = tempfile::tempdir().unwrap();
+    let images = image_folder(dir.path());
+    let run_dir = dir.path().join("run");
+    let fit = run(
+        "trainer",
+        &[
+            "fit", "--model", "resnet18", "--images", images.to_str().unwrap(), "--image-size", "64", "--resize", "72",
+            "--epochs", "2", "--batch-size", "8", "--test-ratio", "0.25", "--device", "cpu", "--out", run_dir.to_str().unwrap(),
+        ],
+    );
+    assert!(fit.status.success(), "{}", String::from_utf8_lossy(&fit.stderr));
+    let onnx = dir.path().join("garbage.onnx");
+    let export = run("exporter", &["--run", run_dir.to_str().unwrap(), "--out", onnx.to_str().unwrap()]);
+    assert!(export.status.success(), "{}", String::from_utf8_lossy(&export.stderr));
+
+    // The trainer's predictions: its weights, its preprocessing, its forward.
+    let run_config: prism_models::run::RunConfig =
+        serde_json::from_slice(&std::fs::read(run_dir.join("config.json")).unwrap()).unwrap();
+    let mut model = TchModel::new(run_config.model, tch::Device::Cpu).unwrap();
+    model.load(&run_dir.join("model.safetensors")).unwrap();
+    let preprocessing: prism_models::run::Preprocessing =
+        serde_json::from_slice(&std::fs::read(run_dir.join("preprocessing.json")).unwrap()).unwrap();
+    let prism_models::run::Preprocessing::Image(p) = preprocessing else { panic!("not an image run") };
+
+    for engine in ["ort", "tract"] {
+        let out = run("runtime", &["infer", "--model", onnx.to_str().unwrap(), images.to_str().unwrap(), "--top", "1", "--json", "--engine", engine]);
+        let lines = stdout_json_lines(&out);
+        assert_eq!(lines.len(), 24);
+        for line in lines {
+            assert_eq!(line["engine"], engine);
+            let file = PathBuf::from(line["file"].as_str().unwrap());
+            let img = preprocess::load_rgb(&file).unwrap();
+            let chw = preprocess::eval_transform(&img, p.resize as u32, p.crop as u32);
+            let x = tch::Tensor::from_slice(&chw).view([1, 3, p.crop as i64, p.crop as i64]);
+            let x = prism_trainer::data::normalise(&x, &p);
+            let logits = tch::no_grad(|| model.forward(&x, false)).unwrap();
+            let expected = logits.argmax(1, false).int64_value(&[0]);
+            assert_eq!(line["top"][0]["index"], expected, "{}: {engine} disagrees with the trainer", file.display());
+            let class = file.parent().unwrap().file_name().unwrap().to_str().unwrap();
+            assert_eq!(line["top"][0]["label"], p.class_names[expected as usize], "{class}");
+        }
+    }
+}
+
+/// Fine-tuning from torchvision weights: the backbone starts from them and stays frozen, the
+/// classifier is replaced for the new class count.
+#[test]
+fn fine_tuning_from_torchvision_weights_keeps_a_frozen_backbone() {
+    let dir = tempfile::tempdir().unwrap();
+    let images = image_folder(dir.path());
+    let init = dir.path().join("resnet18.safetensors");
+    run_python("save_torchvision.py", &["resnet18", init.to_str().unwrap()]);
+    let run_dir = dir.path().join("run");
+    let fit = run(
+        "trainer",
+        &[
+            "fit", "--model", "resnet18", "--images", images.to_str().unwrap(), "--image-size", "64", "--resize", "72",
+            "--epochs", "1", "--batch-size", "8", "--device", "cpu", "--init", init.to_str().unwrap(), "--freeze", "backbone",
+            "--out", run_dir.to_str().unwrap(),
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&fit.stderr);
+    assert!(fit.status.success(), "{stderr}");
+    assert!(stderr.contains("another class count"), "{stderr}");
+    let before = prism_trainer::tensors::load(&init).unwrap().0;
+    let after = prism_trainer::tensors::load(&run_dir.join("model.safetensors")).unwrap().0;
+    for name in ["conv1.weight", "layer1.0.conv1.weight", "layer4.1.conv2.weight", "layer4.1.bn2.weight"] {
+        assert!(before[name].equal(&after[name]), "{name} changed although the backbone is frozen");
+    }
+    assert_eq!(after["fc.weight"].size(), vec![3, 512]);
+}
+
+/// A scene through the whole-scene graph and window by window gives the same labels, and the
+/// runtime reports OA/AA/kappa against the ground truth, writes the map and the label array.
+#[test]
+fn scene_inference_with_ground_truth() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // A PyTorch-made HybridSN run (15 PCA components of 30 raw bands, 11 x 11 windows).
+    let config = serde_json::json!({"arch": "hybridsn", "bands": 15, "window": 11, "classes": 4, "variant": {}, "dropout": 0.4});
+    let jobs = serde_json::json!([{"config": config, "dir": d.join("run"), "seed": 1, "raw_bands": 30}]);
+    std::fs::write(d.join("jobs.json"), jobs.to_string()).unwrap();
+    run_python("make_run.py", &[d.join("jobs.json").to_str().unwrap()]);
+    let onnx = d.join("hybridsn.onnx");
+    let export = run("exporter", &["--run", d.join("run").to_str().unwrap(), "--out", onnx.to_str().unwrap()]);
+    assert!(export.status.success(), "{}", String::from_utf8_lossy(&export.stderr));
+    assert!(d.join("hybridsn.scene.onnx").exists());
+
+    let (h, w, bands) = (23usize, 19usize, 30usize);
+    let cube: Vec<f32> = (0..h * w * bands).map(|i| 0.1 + ((i * 7919) % 997) as f32 / 997.0).collect();
+    let labels: Vec<i64> = (0..h * w).map(|i| [0, 1, 2, 3, 4][(i * 31) % 5]).collect();
+    let scene = d.join("scene.npy");
+    let gt = d.join("gt.npy");
+    use prism_runtime::io::{read_npy, write_npy, NumArray, NumData};
+    write_npy(&scene, &NumArray::new(vec![h, w, bands], NumData::F32(cube)).unwrap()).unwrap();
+    write_npy(&gt, &NumArray::new(vec![h, w], NumData::I64(labels.clone())).unwrap()).unwrap();
+
+    let mut maps = Vec::new();
+    for (graph, extra) in [("scene", None), ("window", Some("--windows-only"))] {
+        let out_dir = d.join(graph);
+        let mut args = vec!["infer", "--model", onnx.to_str().unwrap(), scene.to_str().unwrap(), "--gt", gt.to_str().unwrap(), "--json", "--out", out_dir.to_str().unwrap()];
+        args.extend(extra);
+        let line = stdout_json_lines(&run("runtime", &args)).remove(0);
+        assert_eq!(line["graph"], graph);
+        assert_eq!((line["height"].as_u64(), line["width"].as_u64()), (Some(h as u64), Some(w as u64)));
+        let oa = line["oa"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&oa));
+        assert!(out_dir.join("scene.map.png").exists() && out_dir.join("scene.map_labelled.png").exists());
+        let map = read_npy(&out_dir.join("scene.labels.npy")).unwrap();
+        assert_eq!(map.shape, vec![h, w]);
+        let map = map.to_i64().unwrap();
+        assert!(map.iter().all(|v| (1..=4).contains(v)), "labels are the ground truth's values 1..4");
+        // OA recomputed from the label array.
+        let (hits, n) = labels.iter().zip(&map).filter(|(t, _)| **t != 0).fold((0, 0), |(h, n), (t, p)| (h + usize::from(t == p), n + 1));
+        assert!((oa - hits as f64 / n as f64).abs() < 1e-12);
+        maps.push(map);
+    }
+    assert_eq!(maps[0], maps[1], "the whole-scene graph and the window graph disagree");
+}
+
+/// torchvision's ResNet-18 exported by `torch.onnx` (no Prism metadata) runs with
+/// `--preprocess imagenet --labels`, and its probabilities equal onnxruntime-Python's on
+/// torchvision's preprocessing of the same images.
+#[test]
+fn a_torch_onnx_model_runs_with_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    run_python("foreign.py", &[d.to_str().unwrap()]);
+    let expected: serde_json::Map<String, Value> = serde_json::from_slice(&std::fs::read(d.join("expected.json")).unwrap()).unwrap();
+    let onnx = d.join("resnet18.onnx");
+    let labels = d.join("labels.txt");
+    let no_flags = run("runtime", &["infer", "--model", onnx.to_str().unwrap(), d.join("images").to_str().unwrap()]);
+    assert_one_line_error(&no_flags, "--preprocess imagenet");
+    for engine in ["ort", "tract"] {
+        let out = run(
+            "runtime",
+            &["infer", "--model", onnx.to_str().unwrap(), d.join("images").to_str().unwrap(), "--preprocess", "imagenet",
+              "--labels", labels.to_str().unwrap(), "--top", "1000", "--json", "--engine", engine],
+        );
+        let lines = stdout_json_lines(&out);
+        assert_eq!(lines.len(), 3);
+        for line in lines {
+            let file = PathBuf::from(line["file"].as_str().unwrap());
+            let theirs: Vec<f32> = expected[file.file_name().unwrap().to_str().unwrap()].as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32).collect();
+            let mut ours = vec![0f32; 1000];
+            for p in line["top"].as_array().unwrap() {
+                ours[p["index"].as_u64().unwrap() as usize] = p["probability"].as_f64().unwrap() as f32;
+                assert_eq!(p["label"], format!("label-{}", p["index"]));
+            }
+            assert_close(&format!("{engine} {}", file.display()), &ours, &theirs, Tolerance::APPROX);
+        }
+    }
+}
+
+/// One `Model` shared by threads (a pool of two engines) gives each caller its own answer.
+#[test]
+fn a_model_serves_concurrent_callers() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    run_python("foreign.py", &[d.to_str().unwrap()]);
+    let options = LoadOptions {
+        sessions: 2,
+        image_pipeline: Some(prism_runtime::model::ImagePipeline::imagenet()),
+        ..Default::default()
+    };
+    let model = Model::load(&d.join("resnet18.onnx"), &options).unwrap();
+    let images: Vec<_> = ["a", "b", "c"].iter().map(|n| preprocess::load_rgb(&d.join("images").join(format!("{n}.png"))).unwrap()).collect();
+    let alone: Vec<usize> = images.iter().map(|img| model.classify_images(std::slice::from_ref(img), 1).unwrap()[0][0].index).collect();
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..6)
+            .map(|i| {
+                let (model, images) = (&model, &images);
+                s.spawn(move || (i % 3, model.classify_images(std::slice::from_ref(&images[i % 3]), 1).unwrap()[0][0].index))
+            })
+            .collect();
+        for h in handles {
+            let (which, index) = h.join().unwrap();
+            assert_eq!(index, alone[which]);
+        }
+    });
+}
+
+/// Bad input: one line on stderr, a non-zero exit, no panic.
+#[test]
+fn runtime_errors_are_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    run_python("foreign.py", &[d.to_str().unwrap()]);
+    let onnx = d.join("resnet18.onnx");
+    let image = d.join("images/a.png");
+    let flags = ["--preprocess", "imagenet"];
+    let infer = |model: &Path, input: &Path, extra: &[&str]| {
+        let mut args = vec!["infer", "--model", model.to_str().unwrap(), input.to_str().unwrap()];
+        args.extend(extra);
+        run("runtime", &args)
+    };
+    assert_one_line_error(&infer(&d.join("missing.onnx"), &image, &flags), "missing.onnx");
+    let text = d.join("notes.onnx");
+    std::fs::write(&text, "these are not the weights you are looking for").unwrap();
+    assert_one_line_error(&infer(&text, &image, &flags), "not a valid ONNX model");
+    let truncated = d.join("truncated.onnx");
+    let bytes = std::fs::read(&onnx).unwrap();
+    std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
+    assert_one_line_error(&infer(&truncated, &image, &flags), "truncated");
+    let broken = d.join("broken.jpg");
+    std::fs::write(&broken, b"\xff\xd8\xff\xe0 a jpeg header and nothing else").unwrap();
+    assert_one_line_error(&infer(&onnx, &broken, &flags), "broken.jpg");
+    assert_one_line_error(&infer(&onnx, &d.join("missing.png"), &flags), "missing.png");
+    assert_one_line_error(&infer(&onnx, &image, &["--preprocess", "imagenet", "--engine", "ort", "--ep", "cuda"]), "CUDA");
+    assert_one_line_error(&run("runtime", &["info", truncated.to_str().unwrap()]), "truncated");
+
+    // A cube with the wrong number of bands for a scene model.
+    let config = serde_json::json!({"arch": "hybridsn", "bands": 15, "window": 11, "classes": 4, "variant": {}, "dropout": 0.4});
+    let jobs = serde_json::json!([{"config": config, "dir": d.join("run"), "seed": 1, "raw_bands": 30}]);
+    std::fs::write(d.join("jobs.json"), jobs.to_string()).unwrap();
+    run_python("make_run.py", &[d.join("jobs.json").to_str().unwrap()]);
+    let scene_model = d.join("hybridsn.onnx");
+    assert!(run("exporter", &["--run", d.join("run").to_str().unwrap(), "--out", scene_model.to_str().unwrap(), "--no-parity"]).status.success());
+    let cube = d.join("cube.npy");
+    use prism_runtime::io::{write_npy, NumArray, NumData};
+    write_npy(&cube, &NumArray::new(vec![12, 12, 29], NumData::F32(vec![0.5; 12 * 12 * 29])).unwrap()).unwrap();
+    assert_one_line_error(&infer(&scene_model, &cube, &[]), "the scene has 29 bands, the model takes 30");
+}
