@@ -32,8 +32,8 @@ pub struct Args {
     /// --preprocess and --labels).
     #[arg(long, value_name = "FILE")]
     model: PathBuf,
-    /// Images (JPEG or PNG files, or folders of them) for image models; one scene (.mat or
-    /// .npy, height x width x bands) for scene models.
+    /// Images (JPEG or PNG files, or folders searched recursively) for image models; one scene
+    /// (.mat or .npy, height x width x bands) for scene models.
     #[arg(required = true, value_name = "INPUT")]
     inputs: Vec<PathBuf>,
     /// Labels to print per image.
@@ -45,6 +45,9 @@ pub struct Args {
     /// One JSON object per input on stdout.
     #[arg(long)]
     json: bool,
+    /// Also say which engines or execution providers were tried and skipped.
+    #[arg(long, short)]
+    verbose: bool,
 
     /// Variable of the scene's .mat file [default: its only numeric variable].
     #[arg(long, help_heading = "Scenes")]
@@ -76,8 +79,10 @@ pub fn run(args: Args) -> Result<()> {
     options.windows_only = args.windows_only;
     args.foreign.apply(&mut options)?;
     let model = Model::load(&args.model, &options)?;
-    for note in model.notes() {
-        eprintln!("note: {note}");
+    if args.verbose {
+        for note in model.notes() {
+            eprintln!("note: {note}");
+        }
     }
     match &model.info().pipeline {
         Pipeline::Image(_) => infer_images(&args, &model),
@@ -98,20 +103,33 @@ fn is_image(path: &Path) -> bool {
     path.extension().and_then(|e| e.to_str()).is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "jpg" | "jpeg" | "png"))
 }
 
-/// Files as given, folders as their JPEG and PNG files (sorted).
+/// The JPEG and PNG files under `dir` and its sub-folders, sorted.
+fn walk(dir: &Path, found: &mut Vec<PathBuf>) -> Result<()> {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("{}: cannot read the folder", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    entries.sort();
+    for path in entries {
+        if path.is_dir() {
+            walk(&path, found)?;
+        } else if is_image(&path) {
+            found.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// Files as given, folders as the JPEG and PNG files in them and their sub-folders.
 fn image_files(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     for input in inputs {
         if input.is_dir() {
-            let mut found: Vec<PathBuf> = std::fs::read_dir(input)
-                .with_context(|| format!("{}: cannot read the folder", input.display()))?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.is_file() && is_image(p))
-                .collect();
+            let mut found = Vec::new();
+            walk(input, &mut found)?;
             if found.is_empty() {
                 bail!("{}: no JPEG or PNG images in the folder", input.display());
             }
-            found.sort();
             files.extend(found);
         } else if input.exists() {
             files.push(input.clone());
@@ -146,6 +164,9 @@ fn infer_images(args: &Args, model: &Model) -> Result<()> {
 fn infer_scene(args: &Args, model: &Model, path: &Path) -> Result<()> {
     let Pipeline::Scene(pipeline) = &model.info().pipeline else { unreachable!("checked by the caller") };
     let scene = Scene::read(path, args.key.as_deref()).context("reading the scene")?;
+    if scene.bands != pipeline.bands {
+        bail!("{}: the scene has {} bands, the model takes {}", path.display(), scene.bands, pipeline.bands);
+    }
     let truth = match &args.gt {
         Some(gt) => {
             let truth = GroundTruth::read(gt, args.gt_key.as_deref()).context("reading the ground truth")?;
