@@ -54,8 +54,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut ort = load(&out, EngineChoice::Ort);
     for n in [1, 8] {
         let x = batch(&input, n);
-        let t = seconds_per_call(3, || drop(tract.run(x.clone())));
-        let o = seconds_per_call(3, || drop(ort.run(x.clone())));
+        let t = seconds_per_call(3, || drop(tract.run(x.view())));
+        let o = seconds_per_call(3, || drop(ort.run(x.view())));
         println!("  batch {n}: tract engine {:.2}, ort {:.2}, tract/ort {:.1}x", 1e3 * t / n as f64, 1e3 * o / n as f64, t / o);
     }
     // tract on the whole batch of 8, as the engine would without splitting.
@@ -66,7 +66,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .into_runnable()?;
     let x8 = batch(&input, 8);
     let whole = seconds_per_call(2, || drop(plan.run(tvec!(Tensor::from(x8.clone()).into()))));
-    let split = seconds_per_call(2, || drop(tract.run(x8.clone())));
+    let split = seconds_per_call(2, || drop(tract.run(x8.view())));
     println!("  tract batch 8 unsplit {:.2} ms/sample, split {:.2} ms/sample: {:.1}x faster split", 1e3 * whole / 8.0, 1e3 * split / 8.0, whole / split);
 
     if let (Some(scene), Some(Preprocessing::Scene(pre))) = (&report.scene_graph.path, &run.preprocessing) {
@@ -75,14 +75,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         for engine in [EngineChoice::Ort, EngineChoice::Tract] {
             let mut dense = load(scene, engine);
             let mut windowed = load(&out, engine);
-            let d = seconds_per_call(1, || drop(dense.run(raw.clone().into_dyn())));
+            let d = seconds_per_call(1, || drop(dense.run(raw.view().into_dyn())));
             // tract takes minutes for every window of a large scene: time 1,024 and scale.
             let all = windows.shape()[0];
             let timed = if engine == EngineChoice::Tract { all.min(1024) } else { all };
             let part = windows.slice_axis(Axis(0), (0..timed).into());
             let w = seconds_per_call(1, || {
                 for chunk in part.axis_chunks_iter(Axis(0), 256) {
-                    drop(windowed.run(chunk.to_owned().into_dyn()));
+                    drop(windowed.run(chunk.into_dyn()));
                 }
             }) * all as f64 / timed as f64;
             let note = if timed < all { format!(" (scaled from {timed} windows)") } else { String::new() };

@@ -153,7 +153,7 @@ fn on_engine(name: &str, model: &Path, sample: &Sample, tol: Tolerance, options:
     };
     result.provider = engine.provider().to_string();
     let start = Instant::now();
-    match engine.run(sample.input.clone()) {
+    match engine.run(sample.input.view()) {
         Ok(outputs) => {
             result.seconds = Some(start.elapsed().as_secs_f64());
             match outputs.into_iter().next() {

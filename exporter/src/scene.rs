@@ -190,14 +190,14 @@ pub fn check_scene(
     let scene = random_scene(pre.raw_bands, height, width, range, 0x5eed);
     let mut dense = engine::load(scene_model, options)?;
     let start = Instant::now();
-    let dense_out = first_output(dense.run(scene.clone().into_dyn())?)?;
+    let dense_out = first_output(dense.run(scene.view().into_dyn())?)?;
     let scene_seconds = start.elapsed().as_secs_f64();
     let mut windowed = engine::load(window_model, options)?;
     let start = Instant::now();
     let windows = scene_windows(&scene, pre);
     let mut per_pixel = Vec::new();
     for chunk in windows.axis_chunks_iter(Axis(0), 64) {
-        per_pixel.push(first_output(windowed.run(chunk.to_owned().into_dyn())?)?);
+        per_pixel.push(first_output(windowed.run(chunk.into_dyn())?)?);
     }
     let window_seconds = start.elapsed().as_secs_f64();
     let views: Vec<_> = per_pixel.iter().map(|a| a.view()).collect();

@@ -134,7 +134,7 @@ fn tract() -> EngineOptions {
 
 fn run_first(model: &Path, input: &ArrayD<f32>, options: &EngineOptions) -> ArrayD<f32> {
     let mut engine = engine::load(model, options).unwrap();
-    engine.run(input.clone()).unwrap().remove(0).1
+    engine.run(input.view()).unwrap().remove(0).1
 }
 
 fn ops(model: &pb::ModelProto) -> Vec<String> {

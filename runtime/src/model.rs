@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Condvar, Mutex};
 
 use image::RgbImage;
-use ndarray::{ArrayD, Axis, IxDyn};
+use ndarray::{ArrayD, ArrayViewD, Axis, IxDyn};
 use prism_models::Task;
 use serde::Serialize;
 
@@ -126,7 +126,7 @@ impl Pool {
         Ok(Pool { engines: Mutex::new(engines), free: Condvar::new(), engine: name, provider, notes })
     }
 
-    fn run(&self, input: ArrayD<f32>) -> Result<Vec<(String, ArrayD<f32>)>> {
+    fn run(&self, input: ArrayViewD<'_, f32>) -> Result<Vec<(String, ArrayD<f32>)>> {
         let poisoned = || Error::Engine("an engine panicked in another thread".into());
         let mut engine = {
             let mut free = self.engines.lock().map_err(|_| poisoned())?;
@@ -278,7 +278,7 @@ impl Model {
     }
 
     /// Runs the graph on one input batch.
-    pub fn run(&self, input: ArrayD<f32>) -> Result<Vec<(String, ArrayD<f32>)>> {
+    pub fn run(&self, input: ArrayViewD<'_, f32>) -> Result<Vec<(String, ArrayD<f32>)>> {
         self.pool.run(input)
     }
 
@@ -322,7 +322,7 @@ impl Model {
         if images.is_empty() {
             return Ok(Vec::new());
         }
-        let probabilities = self.probabilities(self.run(self.image_batch(images)?)?)?;
+        let probabilities = self.probabilities(self.run(self.image_batch(images)?.view())?)?;
         Ok(probabilities.axis_iter(Axis(0)).map(|row| self.top(row.iter().copied(), top)).collect())
     }
 
@@ -395,7 +395,7 @@ impl Model {
             }
             let input = ArrayD::from_shape_vec(IxDyn(&[chunk.len(), p.bands, p.window, p.window]), data)
                 .map_err(|e| Error::Shape(e.to_string()))?;
-            let probabilities = self.probabilities(self.run(input)?)?;
+            let probabilities = self.probabilities(self.run(input.view())?)?;
             for (&i, row) in chunk.iter().zip(probabilities.axis_iter(Axis(0))) {
                 out[i] = argmax(row.iter().copied());
             }
@@ -439,7 +439,7 @@ impl Model {
                     }
                 }
                 let input = ArrayD::from_shape_vec(IxDyn(&[1, p.bands, ih, iw]), data).map_err(|e| Error::Shape(e.to_string()))?;
-                let probabilities = self.probabilities(pool.run(input)?)?;
+                let probabilities = self.probabilities(pool.run(input.view())?)?;
                 let shape = probabilities.shape().to_vec();
                 if shape.len() != 4 || shape[2] != ih || shape[3] != iw {
                     return Err(Error::Engine(format!("the scene graph returned shape {shape:?} for an input of {ih} x {iw}")));

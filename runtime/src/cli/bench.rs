@@ -99,12 +99,12 @@ pub fn run(args: Args) -> Result<()> {
             let data: Vec<f32> = (0..n).map(|i| ((i as u64).wrapping_mul(2_654_435_761) % 1000) as f32 / 1000.0).collect();
             let x = ArrayD::from_shape_vec(IxDyn(&dims), data)?;
             for _ in 0..args.warmup {
-                model.run(x.clone())?;
+                model.run(x.view())?;
             }
             let mut times = Vec::with_capacity(args.runs);
             for _ in 0..args.runs {
                 let started = Instant::now();
-                model.run(x.clone())?;
+                model.run(x.view())?;
                 times.push(started.elapsed().as_secs_f64() * 1e3);
             }
             let mean = times.iter().sum::<f64>() / times.len() as f64;

@@ -10,7 +10,7 @@
 //!
 //! let mut engine = load("model.onnx".as_ref(), &EngineOptions::default())?;
 //! let input = ndarray::ArrayD::<f32>::zeros(vec![1, 200, 25, 25]);
-//! for (name, value) in engine.run(input)? {
+//! for (name, value) in engine.run(input.view())? {
 //!     println!("{name}: {:?} on {}/{}", value.shape(), engine.engine(), engine.provider());
 //! }
 //! # Ok::<(), prism_runtime::Error>(())
@@ -33,7 +33,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use ndarray::ArrayD;
+use ndarray::{ArrayD, ArrayViewD};
 
 use crate::{Error, Result};
 
@@ -49,7 +49,8 @@ pub use library::{ort_library, ORT_HELP};
 
 /// A loaded model, ready to run.
 pub trait Engine: Send {
-    /// Runs the model's single input through the graph.
+    /// Runs the model's single input through the graph. ONNX Runtime reads a standard-layout
+    /// input in place; tract copies it.
     ///
     /// # Shapes
     /// `input` has the shape of the graph's input with a concrete batch (and, for whole-scene
@@ -57,7 +58,7 @@ pub trait Engine: Send {
     ///
     /// # Errors
     /// An input of the wrong rank or size, or a failure inside the engine.
-    fn run(&mut self, input: ArrayD<f32>) -> Result<Vec<(String, ArrayD<f32>)>>;
+    fn run(&mut self, input: ArrayViewD<'_, f32>) -> Result<Vec<(String, ArrayD<f32>)>>;
 
     /// `"ort"` or `"tract"`.
     fn engine(&self) -> &'static str;

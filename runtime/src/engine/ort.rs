@@ -10,7 +10,7 @@ use ::ort::ep;
 use ::ort::environment::{Environment, EnvironmentBuilder};
 use ::ort::session::Session;
 use ::ort::value::TensorRef;
-use ndarray::ArrayD;
+use ndarray::{ArrayD, ArrayViewD};
 
 use super::library::{candidates, same_file, SYSTEM_NAME};
 use super::{one_line, Engine, EngineOptions, Provider, ORT_HELP};
@@ -211,8 +211,9 @@ fn unavailable(ep: Ep, reason: String) -> Error {
 }
 
 impl Engine for OrtEngine {
-    fn run(&mut self, input: ArrayD<f32>) -> Result<Vec<(String, ArrayD<f32>)>> {
-        let input = input.as_standard_layout().into_owned();
+    fn run(&mut self, input: ArrayViewD<'_, f32>) -> Result<Vec<(String, ArrayD<f32>)>> {
+        // Borrowed as it is when already contiguous in row-major order.
+        let input = input.as_standard_layout();
         let tensor = TensorRef::from_array_view(&input).map_err(|e| Error::Engine(format!("ort input: {}", one_line(e))))?;
         let names: Vec<String> = self.session.outputs().iter().map(|o| o.name().to_string()).collect();
         let outputs = self.session.run(::ort::inputs![tensor]).map_err(|e| Error::Engine(format!("ort: {}", one_line(e))))?;

@@ -151,9 +151,9 @@ fn tract_equals_a_hand_computation_2d_and_3d() {
         assert_eq!((engine.engine(), engine.provider()), ("tract", "cpu"));
         for batch in [1, 4, 2] {
             let x = input(batch, spatial);
-            check_outputs(&format!("tract {spatial}-D batch {batch}"), &engine.run(x.clone()).unwrap(), &x);
+            check_outputs(&format!("tract {spatial}-D batch {batch}"), &engine.run(x.view()).unwrap(), &x);
         }
-        let err = engine.run(input(1, spatial).remove_axis(ndarray::Axis(1))).unwrap_err().to_string();
+        let err = engine.run(input(1, spatial).remove_axis(ndarray::Axis(1)).view()).unwrap_err().to_string();
         assert!(err.contains("the model takes an input of shape [?, 2"), "{err}");
     }
     std::fs::remove_dir_all(dir).unwrap();
@@ -197,8 +197,8 @@ fn ort_equals_tract_and_the_hand_computation() {
         assert_eq!((ort.engine(), ort.provider()), ("ort", "cpu"));
         let mut tract = load(&model, &options(EngineChoice::Tract, Provider::Auto)).unwrap();
         let x = input(3, spatial);
-        let a = ort.run(x.clone()).unwrap();
-        let b = tract.run(x.clone()).unwrap();
+        let a = ort.run(x.view()).unwrap();
+        let b = tract.run(x.view()).unwrap();
         check_outputs("ort", &a, &x);
         for ((_, a), (_, b)) in a.iter().zip(&b) {
             assert_close("ort vs tract", a, b);
@@ -232,7 +232,7 @@ fn gpu_providers_fail_loudly_or_really_run() {
     }
     let mut auto = load(&model, &options(EngineChoice::Ort, Provider::Auto)).unwrap();
     let x = input(2, 2);
-    check_outputs("ort auto", &auto.run(x.clone()).unwrap(), &x);
+    check_outputs("ort auto", &auto.run(x.view()).unwrap(), &x);
     if auto.provider() == "cpu" {
         let notes = auto.notes().join(" | ");
         assert!(notes.contains("TensorRT") && notes.contains("CUDA"), "fallbacks not reported: {notes}");

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use ndarray::{ArrayD, Axis};
+use ndarray::{ArrayD, ArrayViewD, Axis};
 use tract_onnx::pb;
 use tract_onnx::prelude::*;
 
@@ -94,7 +94,7 @@ impl TractEngine {
 }
 
 impl Engine for TractEngine {
-    fn run(&mut self, input: ArrayD<f32>) -> Result<Vec<(String, ArrayD<f32>)>> {
+    fn run(&mut self, input: ArrayViewD<'_, f32>) -> Result<Vec<(String, ArrayD<f32>)>> {
         self.check_input(input.shape())?;
         let batch = input.shape().first().copied().unwrap_or(1);
         let values = if self.split_batches && batch > 1 {
@@ -109,7 +109,7 @@ impl Engine for TractEngine {
                 })
                 .collect::<Result<Vec<_>>>()?
         } else {
-            self.run_plan(input)?
+            self.run_plan(input.to_owned())?
         };
         Ok(self.outputs.iter().cloned().zip(values).collect())
     }

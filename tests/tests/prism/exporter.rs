@@ -104,7 +104,7 @@ fn on_engine(model: &Path, input: &ndarray::ArrayD<f32>, engine: EngineChoice) -
     let options = EngineOptions { engine, provider: Provider::Cpu, ..Default::default() };
     let mut e = engine::load(model, &options).unwrap_or_else(|e| panic!("{}: {e}", model.display()));
     let name = format!("{}/{}", e.engine(), e.provider());
-    let out = e.run(input.clone()).unwrap_or_else(|e| panic!("{}: {e}", model.display())).remove(0).1;
+    let out = e.run(input.view()).unwrap_or_else(|e| panic!("{}: {e}", model.display())).remove(0).1;
     (name, out.iter().copied().collect())
 }
 
