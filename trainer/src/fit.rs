@@ -93,8 +93,11 @@ pub struct TrainState {
     pub epoch: usize,
     pub batch: usize,
     pub step: i64,
-    /// Running sums of the interrupted epoch.
+    /// Running sums of the interrupted epoch: loss sum, correct, seen.
     pub partial: (f64, usize, usize),
+    /// Seconds already spent in the interrupted epoch.
+    #[serde(default)]
+    pub partial_seconds: f64,
     pub history: Vec<EpochRecord>,
     pub best_val_acc: Option<f64>,
     pub best_epoch: Option<usize>,
@@ -312,6 +315,7 @@ fn train_loop(
             if interrupt_requested(steps_here) {
                 state.batch = b + 1;
                 state.partial = (loss_sum, correct, seen);
+                state.partial_seconds += started.elapsed().as_secs_f64();
                 state.train_seconds += started.elapsed().as_secs_f64();
                 bar.finish_and_clear();
                 save_checkpoint(model, optimizer, state, &checkpoints.join(LAST))?;
@@ -328,8 +332,8 @@ fn train_loop(
             let hits = split.val.iter().zip(&predictions).filter(|(i, p)| truth[**i] == **p).count();
             (Some(loss), Some(hits as f64 / split.val.len() as f64))
         };
-        let seconds = started.elapsed().as_secs_f64();
-        state.train_seconds += seconds;
+        state.train_seconds += started.elapsed().as_secs_f64();
+        let seconds = started.elapsed().as_secs_f64() + state.partial_seconds;
         let record = EpochRecord {
             epoch: epoch + 1,
             lr,
@@ -344,6 +348,7 @@ fn train_loop(
         state.epoch += 1;
         state.batch = 0;
         state.partial = (0.0, 0, 0);
+        state.partial_seconds = 0.0;
 
         if let Some(acc) = val_acc {
             if state.best_val_acc.is_none_or(|best| acc > best) {
