@@ -1,4 +1,3 @@
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -33,11 +32,19 @@ pub struct Args {
     max_runs: Option<usize>,
 }
 
-/// An experiment file.
+/// An experiment file. The data is a built-in scene (`dataset`, with `bands` and `window`) or
+/// an image folder (`images`, with `image_size` and `resize`).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Sweep {
     pub name: String,
-    pub dataset: String,
+    #[serde(default)]
+    pub dataset: Option<String>,
+    #[serde(default)]
+    pub images: Option<PathBuf>,
+    #[serde(default = "default_image_size")]
+    pub image_size: usize,
+    #[serde(default = "default_resize")]
+    pub resize: usize,
     pub models: Vec<String>,
     pub seeds: Vec<u64>,
     pub test_ratios: Vec<f64>,
@@ -45,6 +52,14 @@ pub struct Sweep {
     pub epochs: usize,
     pub batch_size: usize,
     pub lr: f64,
+    #[serde(default = "default_optimizer")]
+    pub optimizer: OptimizerKind,
+    #[serde(default)]
+    pub weight_decay: f64,
+    #[serde(default = "default_schedule")]
+    pub schedule: ScheduleKind,
+    #[serde(default)]
+    pub warmup_epochs: usize,
     #[serde(default = "default_bands")]
     pub bands: usize,
     #[serde(default = "default_window")]
@@ -60,6 +75,22 @@ pub struct Sweep {
 
 fn default_bands() -> usize {
     30
+}
+
+fn default_image_size() -> usize {
+    224
+}
+
+fn default_resize() -> usize {
+    256
+}
+
+fn default_optimizer() -> OptimizerKind {
+    OptimizerKind::Adam
+}
+
+fn default_schedule() -> ScheduleKind {
+    ScheduleKind::Constant
 }
 
 fn default_window() -> usize {
@@ -105,10 +136,10 @@ fn run_dir(sweep: &Sweep, model: &str, test_ratio: f64, seed: u64) -> PathBuf {
 }
 
 fn fit_config(sweep: &Sweep, model: &str, test_ratio: f64, seed: u64, device: &str) -> FitConfig {
-    FitConfig {
-        model: model.to_string(),
-        data: DataSource::Scene {
-            dataset: Some(sweep.dataset.clone()),
+    let data = match &sweep.images {
+        Some(dir) => DataSource::Images { dir: dir.clone(), resize: sweep.resize, crop: sweep.image_size },
+        None => DataSource::Scene {
+            dataset: Some(sweep.dataset.clone().unwrap_or_else(|| "indian-pines".into())),
             data: None,
             gt: None,
             key: None,
@@ -117,21 +148,25 @@ fn fit_config(sweep: &Sweep, model: &str, test_ratio: f64, seed: u64, device: &s
             window: sweep.window,
             class_names: None,
         },
+    };
+    FitConfig {
+        model: model.to_string(),
+        data,
         test_ratio,
         val_ratio: sweep.val_ratio,
         seed,
         epochs: sweep.epochs,
         batch_size: sweep.batch_size,
         optimizer: OptimizerConfig {
-            kind: OptimizerKind::Adam,
+            kind: sweep.optimizer,
             lr: sweep.lr,
-            weight_decay: 0.0,
+            weight_decay: sweep.weight_decay,
             momentum: 0.9,
             nesterov: false,
             betas: (0.9, 0.999),
             eps: 1e-8,
         },
-        schedule: Schedule { kind: ScheduleKind::Constant, step_size: 30, gamma: 0.1, min_lr: 0.0, warmup_epochs: 0 },
+        schedule: Schedule { kind: sweep.schedule, step_size: 30, gamma: 0.1, min_lr: 0.0, warmup_epochs: sweep.warmup_epochs },
         patience: None,
         device: device.to_string(),
         init: None,
@@ -183,10 +218,10 @@ pub fn run(args: Args) -> Result<bool> {
             }
             report::write_run(&dir, &config, &trained.model, &trained.data, &trained.split, &trained.state, trained.selected, trained.device)?;
             done_now += 1;
-            write_results(&sweep, &plan)?;
+            write_results(&sweep, &args.config, &plan)?;
         }
     }
-    let records = write_results(&sweep, &plan)?;
+    let records = write_results(&sweep, &args.config, &plan)?;
     println!("{}", table(&sweep, &records));
     if !args.report {
         eprintln!("{} of {} runs finished; this invocation took {:.0} s", records.len(), plan.len(), started.elapsed().as_secs_f64());
@@ -195,7 +230,7 @@ pub fn run(args: Args) -> Result<bool> {
 }
 
 /// Collects the finished runs of the plan into the results file; returns them.
-fn write_results(sweep: &Sweep, plan: &[(String, f64, u64)]) -> Result<Vec<Record>> {
+fn write_results(sweep: &Sweep, config_path: &Path, plan: &[(String, f64, u64)]) -> Result<Vec<Record>> {
     let records: Vec<Record> = plan
         .iter()
         .filter_map(|(model, test_ratio, seed)| {
@@ -217,7 +252,33 @@ fn write_results(sweep: &Sweep, plan: &[(String, f64, u64)]) -> Result<Vec<Recor
         .collect();
     let results = Results { units: "fraction".into(), sweep: sweep.name.clone(), records: records.clone() };
     report::write_json(&sweep.results, &results)?;
+    let hours = records.iter().map(|r| r.train_seconds).sum::<f64>() / 3600.0 + 0.0;
+    let devices: std::collections::BTreeSet<&str> = records.iter().map(|r| r.device.as_str()).collect();
+    let markdown = format!(
+        "# {}\n\n\
+         Command: `trainer sweep {}` ({} of {} runs finished).\n\n\
+         Machine: {}; device: {}; training time of the finished runs: {hours:.1} h.\n\n\
+         Rates in percent: mean ± sample standard deviation over seeds. Raw records (fractions): `{}`.\n\n{}",
+        sweep.name,
+        config_path.display(),
+        records.len(),
+        plan.len(),
+        machine(),
+        if devices.is_empty() { "-".to_string() } else { devices.into_iter().collect::<Vec<_>>().join(", ") },
+        sweep.results.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
+        table(sweep, &records)
+    );
+    let md = sweep.results.with_extension("md");
+    prism_runtime::io::write_bytes_atomic(&md, markdown.as_bytes())?;
     Ok(records)
+}
+
+/// `"<CPU model>, N logical cores"` from /proc/cpuinfo (Linux).
+fn machine() -> String {
+    let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = info.lines().find_map(|l| l.strip_prefix("model name").and_then(|r| r.split_once(':')).map(|(_, m)| m.trim().to_string()));
+    let cores = info.lines().filter(|l| l.starts_with("processor")).count();
+    format!("{}, {cores} logical cores", model.unwrap_or_else(|| "unknown CPU".into()))
 }
 
 fn mean_std(values: &[f64]) -> (f64, f64) {
@@ -227,33 +288,40 @@ fn mean_std(values: &[f64]) -> (f64, f64) {
     (mean, var.sqrt())
 }
 
-/// A Markdown table: each model and training ratio, mean ± sample standard deviation over
-/// seeds (percentages), beside the published figures.
+/// A Markdown table: each model and training ratio of the sweep, mean ± sample standard
+/// deviation over the finished seeds (percentages), beside the published figures; published
+/// rows outside the sweep are listed too, for reference.
 pub fn table(sweep: &Sweep, records: &[Record]) -> String {
-    let mut rows: BTreeMap<(u64, usize), Vec<&Record>> = BTreeMap::new();
-    for r in records {
-        let order = sweep.models.iter().position(|m| *m == r.variant).unwrap_or(usize::MAX);
-        rows.entry((((1.0 - r.test_ratio) * 1000.0).round() as u64, order)).or_default().push(r);
+    let same = |a: f64, b: f64| (a - b).abs() < 1e-9;
+    let mut rows: Vec<(String, f64)> = Vec::new();
+    for &test_ratio in &sweep.test_ratios {
+        rows.extend(sweep.models.iter().map(|m| (m.clone(), test_ratio)));
     }
-    let mut out = String::from(
-        "| model | training | runs | OA % | AA % | Kappa % | published OA % |\n|---|---|---|---|---|---|---|\n",
-    );
-    for ((_, _), group) in rows {
-        let first = group[0];
+    for p in &sweep.published {
+        if !rows.iter().any(|(m, t)| *m == p.model && same(*t, p.test_ratio)) {
+            rows.push((p.model.clone(), p.test_ratio));
+        }
+    }
+    let mut out = String::from("| model | training share | runs | OA % | AA % | Kappa % | published OA / AA / Kappa % |\n|---|---|---|---|---|---|---|\n");
+    for (model, test_ratio) in rows {
+        let group: Vec<&Record> = records.iter().filter(|r| r.variant == model && same(r.test_ratio, test_ratio)).collect();
         let stat = |f: &dyn Fn(&Record) -> f64| {
+            if group.is_empty() {
+                return "-".to_string();
+            }
             let (m, s) = mean_std(&group.iter().map(|r| f(r) * 100.0).collect::<Vec<_>>());
             format!("{m:.2} ± {s:.2}")
         };
+        let figure = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.2}"));
         let published: Vec<String> = sweep
             .published
             .iter()
-            .filter(|p| p.model == first.variant && (p.test_ratio - first.test_ratio).abs() < 1e-9)
-            .map(|p| format!("{:.2} ({})", p.oa, p.source))
+            .filter(|p| p.model == model && same(p.test_ratio, test_ratio))
+            .map(|p| format!("{} / {} / {} ({})", figure(Some(p.oa)), figure(p.aa), figure(p.kappa), p.source))
             .collect();
         out.push_str(&format!(
-            "| {} | {:.0} % | {} | {} | {} | {} | {} |\n",
-            first.variant,
-            (1.0 - first.test_ratio) * 100.0,
+            "| {model} | {:.0} % | {} | {} | {} | {} | {} |\n",
+            (1.0 - test_ratio) * (1.0 - sweep.val_ratio) * 100.0,
             group.len(),
             stat(&|r| r.oa),
             stat(&|r| r.aa),
