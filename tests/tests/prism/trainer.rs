@@ -152,3 +152,45 @@ fn short_training_on_indian_pines_is_far_above_chance() {
         assert!(dir.path().join("run").join(file).exists(), "{file} missing");
     }
 }
+
+/// A sweep keeps its finished runs in the results file: in a fresh checkout, where the run
+/// directories are gone, they are neither trained again nor dropped from the table.
+#[test]
+fn a_sweep_continues_from_its_results_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let images = d.join("images");
+    for (class, colour) in [("glass", [200u8, 30, 30]), ("metal", [30, 30, 200])] {
+        std::fs::create_dir_all(images.join(class)).unwrap();
+        for i in 0..6u8 {
+            let [r, g, b] = colour;
+            image::RgbImage::from_pixel(40, 40, image::Rgb([r, g + 10 * i, b])).save(images.join(class).join(format!("{i}.png"))).unwrap();
+        }
+    }
+    let (runs, results) = (d.join("runs"), d.join("results.json"));
+    let config = d.join("sweep.json");
+    let sweep = serde_json::json!({
+        "name": "tiny", "images": images, "image_size": 32, "resize": 36, "models": ["resnet18"],
+        "seeds": [0], "test_ratios": [0.5], "val_ratio": 0.0, "epochs": 1, "batch_size": 4, "lr": 0.001,
+        "runs": runs, "results": results,
+    });
+    std::fs::write(&config, sweep.to_string()).unwrap();
+    let sweep_run = || {
+        let out = run("trainer", &["sweep", config.to_str().unwrap(), "--device", "cpu"]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        out
+    };
+    let records = || -> serde_json::Value { serde_json::from_slice(&std::fs::read(&results).unwrap()).unwrap() };
+
+    let first = sweep_run();
+    assert!(String::from_utf8_lossy(&first.stderr).contains("[1/1] resnet18"));
+    let before = records();
+    assert_eq!(before["records"].as_array().unwrap().len(), 1, "{before}");
+
+    std::fs::remove_dir_all(&runs).unwrap();
+    let second = sweep_run();
+    assert!(!String::from_utf8_lossy(&second.stderr).contains("[1/1]"), "the finished run was trained again");
+    assert!(!runs.join("resnet18-t50-s0").exists());
+    assert_eq!(records(), before);
+    assert!(String::from_utf8_lossy(&second.stdout).contains("| resnet18 | 50 % | 1 |"), "{}", String::from_utf8_lossy(&second.stdout));
+}

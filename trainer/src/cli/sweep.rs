@@ -179,6 +179,24 @@ fn read_metrics(dir: &Path) -> Option<Metrics> {
     serde_json::from_str(&std::fs::read_to_string(dir.join(run::METRICS)).ok()?).ok()
 }
 
+/// The records already in the results file. They count as finished runs even when their run
+/// directories are gone (a sweep continued on another machine or in a fresh checkout).
+fn previous_records(sweep: &Sweep) -> Result<Vec<Record>> {
+    match std::fs::read_to_string(&sweep.results) {
+        Ok(text) => {
+            let results: Results = serde_json::from_str(&text)
+                .with_context(|| format!("{}: not a results file of this sweep (move it away to start afresh)", sweep.results.display()))?;
+            Ok(results.records)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(e).with_context(|| format!("{}: cannot read", sweep.results.display())),
+    }
+}
+
+fn find<'a>(records: &'a [Record], model: &str, test_ratio: f64, seed: u64) -> Option<&'a Record> {
+    records.iter().find(|r| r.variant == model && r.seed == seed && (r.test_ratio - test_ratio).abs() < 1e-9)
+}
+
 pub fn run(args: Args) -> Result<bool> {
     let text = std::fs::read_to_string(&args.config).with_context(|| format!("{}: cannot read", args.config.display()))?;
     let sweep: Sweep = serde_json::from_str(&text).with_context(|| format!("{}: not a sweep file", args.config.display()))?;
@@ -194,6 +212,7 @@ pub fn run(args: Args) -> Result<bool> {
             plan.extend(sweep.models.iter().map(|m| (m.clone(), test_ratio, seed)));
         }
     }
+    let previous = previous_records(&sweep)?;
     let started = Instant::now();
     let mut interrupted = false;
     if !args.report {
@@ -201,7 +220,7 @@ pub fn run(args: Args) -> Result<bool> {
         let mut done_now = 0;
         for (i, (model, test_ratio, seed)) in plan.iter().enumerate() {
             let dir = run_dir(&sweep, model, *test_ratio, *seed);
-            if read_metrics(&dir).is_some() {
+            if read_metrics(&dir).is_some() || find(&previous, model, *test_ratio, *seed).is_some() {
                 continue;
             }
             if args.max_runs.is_some_and(|m| done_now >= m) {
@@ -218,10 +237,10 @@ pub fn run(args: Args) -> Result<bool> {
             }
             report::write_run(&dir, &config, &trained.model, &trained.data, &trained.split, &trained.state, trained.selected, trained.device)?;
             done_now += 1;
-            write_results(&sweep, &args.config, &plan)?;
+            write_results(&sweep, &args.config, &plan, &previous)?;
         }
     }
-    let records = write_results(&sweep, &args.config, &plan)?;
+    let records = write_results(&sweep, &args.config, &plan, &previous)?;
     println!("{}", table(&sweep, &records));
     if !args.report {
         eprintln!("{} of {} runs finished; this invocation took {:.0} s", records.len(), plan.len(), started.elapsed().as_secs_f64());
@@ -229,13 +248,16 @@ pub fn run(args: Args) -> Result<bool> {
     Ok(!interrupted)
 }
 
-/// Collects the finished runs of the plan into the results file; returns them.
-fn write_results(sweep: &Sweep, config_path: &Path, plan: &[(String, f64, u64)]) -> Result<Vec<Record>> {
+/// Collects the finished runs of the plan into the results file (a run directory's metrics, else
+/// the record kept from before); returns them.
+fn write_results(sweep: &Sweep, config_path: &Path, plan: &[(String, f64, u64)], previous: &[Record]) -> Result<Vec<Record>> {
     let records: Vec<Record> = plan
         .iter()
         .filter_map(|(model, test_ratio, seed)| {
             let dir = run_dir(sweep, model, *test_ratio, *seed);
-            let m = read_metrics(&dir)?;
+            let Some(m) = read_metrics(&dir) else {
+                return find(previous, model, *test_ratio, *seed).cloned();
+            };
             Some(Record {
                 variant: model.clone(),
                 seed: *seed,
