@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context};
 use clap::Parser;
 use prism_exporter::{export, ExportOptions, ExportReport, Tolerance, DEFAULT_OPSET};
+use prism_runtime::exit::{clap_error, one_line};
 
 /// Exports a Prism run directory to ONNX and checks the file against the trainer's outputs.
 ///
@@ -96,7 +97,10 @@ fn run(args: &Args) -> anyhow::Result<ExportReport> {
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
+    let args = match Args::try_parse() {
+        Ok(args) => args,
+        Err(e) => return clap_error(e),
+    };
     match run(&args) {
         Ok(report) if report.pass => ExitCode::SUCCESS,
         Ok(_) => {
@@ -104,7 +108,7 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", one_line(&e));
             ExitCode::FAILURE
         }
     }

@@ -4,6 +4,8 @@
 
 pub mod engine;
 mod error;
+#[cfg(feature = "cli")]
+pub mod exit;
 pub mod io;
 pub mod metrics;
 pub mod model;

@@ -1,7 +1,6 @@
 //! The command line: flags become library calls on `prism_runtime`.
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use anyhow::Result;
 use prism_runtime::engine::{EngineChoice, EngineOptions, Provider};
@@ -11,23 +10,7 @@ pub mod bench;
 pub mod info;
 pub mod infer;
 
-/// An error chain on one line.
-pub fn one_line(e: &anyhow::Error) -> String {
-    format!("{e:#}").lines().next().unwrap_or_default().to_string()
-}
-
-/// Help and version go to stdout; usage errors are one line on stderr with exit code 2.
-pub fn clap_error(e: clap::Error) -> ExitCode {
-    use clap::error::ErrorKind;
-    if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand) {
-        let _ = e.print();
-        return ExitCode::SUCCESS;
-    }
-    let rendered = e.render().to_string();
-    let first = rendered.lines().next().unwrap_or_default().trim_start_matches("error: ");
-    eprintln!("error: {first} (see --help)");
-    ExitCode::from(2)
-}
+pub use prism_runtime::exit::{clap_error, one_line};
 
 /// Engine and execution-provider flags shared by the commands.
 #[derive(clap::Args, Clone)]

@@ -400,6 +400,7 @@ fn bad_runs_are_one_line_errors() {
         run
     };
 
+    assert_one_line_error(&run("exporter", &["--run", &path(&good), "--opst", "17"]), "unexpected argument '--opst'");
     let missing = dir.join("no-such-run");
     assert_one_line_error(&run("exporter", &["--run", &path(&missing)]), &format!("run directory {} does not exist", missing.display()));
 

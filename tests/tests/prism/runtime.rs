@@ -246,6 +246,7 @@ fn runtime_errors_are_one_line() {
     assert_one_line_error(&infer(&onnx, &d.join("missing.png"), &flags), "missing.png");
     assert_one_line_error(&infer(&onnx, &image, &["--preprocess", "imagenet", "--engine", "ort", "--ep", "cuda"]), "CUDA");
     assert_one_line_error(&run("runtime", &["info", truncated.to_str().unwrap()]), "truncated");
+    assert_one_line_error(&infer(&onnx, &image, &["--topk", "3"]), "unexpected argument '--topk'");
 
     // A cube with the wrong number of bands for a scene model.
     let config = serde_json::json!({"arch": "hybridsn", "bands": 15, "window": 11, "classes": 4, "variant": {}, "dropout": 0.4});

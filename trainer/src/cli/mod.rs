@@ -1,7 +1,5 @@
 //! The command line: each command turns its flags into a validated plan and calls the library.
 
-use std::process::ExitCode;
-
 pub mod bench;
 pub mod eval;
 pub mod fetch;
@@ -9,20 +7,5 @@ pub mod fit;
 pub mod summary;
 pub mod sweep;
 
-/// An error chain on one line: `reading x.mat: no variable ...`.
-pub fn one_line(e: &anyhow::Error) -> String {
-    format!("{e:#}").lines().next().unwrap_or_default().to_string()
-}
-
-/// Help and version go to stdout; usage errors are one line on stderr with exit code 2.
-pub fn clap_error(e: clap::Error) -> ExitCode {
-    use clap::error::ErrorKind;
-    if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand) {
-        let _ = e.print();
-        return ExitCode::SUCCESS;
-    }
-    let rendered = e.render().to_string();
-    let first = rendered.lines().next().unwrap_or_default().trim_start_matches("error: ");
-    eprintln!("error: {first} (see --help)");
-    ExitCode::from(2)
-}
+// The one-line error reporting all three binaries share.
+pub use prism_runtime::exit::{clap_error, one_line};
