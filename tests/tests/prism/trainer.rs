@@ -193,4 +193,6 @@ fn a_sweep_continues_from_its_results_file() {
     assert!(!runs.join("resnet18-t50-s0").exists());
     assert_eq!(records(), before);
     assert!(String::from_utf8_lossy(&second.stdout).contains("| resnet18 | 50 % | 1 |"), "{}", String::from_utf8_lossy(&second.stdout));
+    let markdown = std::fs::read_to_string(d.join("results.md")).unwrap();
+    assert!(markdown.contains("\n## Runs\n") && markdown.contains("| resnet18 | 50 % | 0 | 1 |"), "the run is missing from the list of runs:\n{markdown}");
 }

@@ -280,7 +280,8 @@ fn write_results(sweep: &Sweep, config_path: &Path, plan: &[(String, f64, u64)],
         "# {}\n\n\
          Command: `trainer sweep {}` ({} of {} runs finished).\n\n\
          Machine: {}; device: {}; training time of the finished runs: {hours:.1} h.\n\n\
-         Rates in percent: mean ± sample standard deviation over seeds. Raw records (fractions): `{}`.\n\n{}",
+         Rates in percent: mean ± sample standard deviation over seeds. Raw records (fractions): `{}`.\n\n{}\n\
+         ## Runs\n\n{}",
         sweep.name,
         config_path.display(),
         records.len(),
@@ -288,7 +289,8 @@ fn write_results(sweep: &Sweep, config_path: &Path, plan: &[(String, f64, u64)],
         machine(),
         if devices.is_empty() { "-".to_string() } else { devices.into_iter().collect::<Vec<_>>().join(", ") },
         sweep.results.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
-        table(sweep, &records)
+        table(sweep, &records),
+        runs_table(sweep, &records)
     );
     let md = sweep.results.with_extension("md");
     prism_runtime::io::write_bytes_atomic(&md, markdown.as_bytes())?;
@@ -308,6 +310,33 @@ fn mean_std(values: &[f64]) -> (f64, f64) {
     let mean = values.iter().sum::<f64>() / n;
     let var = if values.len() > 1 { values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0) } else { 0.0 };
     (mean, var.sqrt())
+}
+
+/// The percentage of the labelled samples that trains: what neither the test nor the validation
+/// split takes.
+fn training_share(sweep: &Sweep, test_ratio: f64) -> f64 {
+    (1.0 - test_ratio) * (1.0 - sweep.val_ratio) * 100.0
+}
+
+/// Every finished run on a line of its own, so that a seed which failed to learn is seen rather
+/// than averaged away.
+fn runs_table(sweep: &Sweep, records: &[Record]) -> String {
+    let mut out = String::from("| model | training share | seed | epochs | OA % | AA % | Kappa % | training time | device |\n|---|---|---|---|---|---|---|---|---|\n");
+    for r in records {
+        out.push_str(&format!(
+            "| {} | {:.0} % | {} | {} | {:.2} | {:.2} | {:.2} | {:.1} min | {} |\n",
+            r.variant,
+            training_share(sweep, r.test_ratio),
+            r.seed,
+            r.epochs,
+            r.oa * 100.0,
+            r.aa * 100.0,
+            r.kappa * 100.0,
+            r.train_seconds / 60.0,
+            r.device
+        ));
+    }
+    out
 }
 
 /// A Markdown table: each model and training ratio of the sweep, mean ± sample standard
@@ -332,7 +361,8 @@ pub fn table(sweep: &Sweep, records: &[Record]) -> String {
                 return "-".to_string();
             }
             let (m, s) = mean_std(&group.iter().map(|r| f(r) * 100.0).collect::<Vec<_>>());
-            format!("{m:.2} ± {s:.2}")
+            // One seed has no spread to speak of.
+            if group.len() > 1 { format!("{m:.2} ± {s:.2}") } else { format!("{m:.2}") }
         };
         let figure = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.2}"));
         let published: Vec<String> = sweep
@@ -343,7 +373,7 @@ pub fn table(sweep: &Sweep, records: &[Record]) -> String {
             .collect();
         out.push_str(&format!(
             "| {model} | {:.0} % | {} | {} | {} | {} | {} |\n",
-            (1.0 - test_ratio) * (1.0 - sweep.val_ratio) * 100.0,
+            training_share(sweep, test_ratio),
             group.len(),
             stat(&|r| r.oa),
             stat(&|r| r.aa),
