@@ -8,6 +8,12 @@ ResNet), independently of the Rust descriptions they check.
         JOBS.json holds a list of {"config", "weights", "input", "output"}: for each, loads the
         safetensors weights strictly, runs the eval-mode forward of tensor `input` of the input
         file and writes it as tensor `output`
+    reference.py train JOBS.json
+        JOBS.json holds a list of {"config", "weights", "batch", "optimizer", "lrs", "output"}:
+        for each, loads the weights, then for each rate of `lrs` takes one training step on
+        tensors `input` and `labels` of the batch file with torch.optim (Adam, AdamW or SGD as
+        `optimizer` says: kind, weight_decay, momentum, nesterov, betas, eps) and mean
+        cross-entropy, and writes the whole state dict (batch-norm statistics included)
 
 A model config is what `trainer summary --json` prints under "config" (one Python process
 serves a whole test, as importing torch takes seconds).
@@ -230,6 +236,30 @@ def forward(job):
     save_file({"output": out.contiguous()}, job["output"])
 
 
+def train(job):
+    model, _ = build(job["config"])
+    model.load_state_dict(load_file(job["weights"]), strict=True)
+    model.train()
+    batch = load_file(job["batch"])
+    o = job["optimizer"]
+    params = model.parameters()
+    if o["kind"] == "adam":
+        opt = torch.optim.Adam(params, lr=1.0, betas=o["betas"], eps=o["eps"], weight_decay=o["weight_decay"])
+    elif o["kind"] == "adamw":
+        opt = torch.optim.AdamW(params, lr=1.0, betas=o["betas"], eps=o["eps"], weight_decay=o["weight_decay"])
+    elif o["kind"] == "sgd":
+        opt = torch.optim.SGD(params, lr=1.0, momentum=o["momentum"], nesterov=o["nesterov"], weight_decay=o["weight_decay"])
+    else:
+        raise SystemExit(f"unknown optimizer {o['kind']}")
+    for lr in job["lrs"]:
+        for group in opt.param_groups:
+            group["lr"] = lr
+        opt.zero_grad()
+        F.cross_entropy(model(batch["input"]), batch["labels"]).backward()
+        opt.step()
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, job["output"])
+
+
 def main():
     command, jobs_path = sys.argv[1], sys.argv[2]
     with open(jobs_path) as f:
@@ -239,6 +269,9 @@ def main():
     elif command == "forward":
         for job in jobs:
             forward(job)
+    elif command == "train":
+        for job in jobs:
+            train(job)
     else:
         raise SystemExit(f"unknown command {command}")
 

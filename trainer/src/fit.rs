@@ -287,13 +287,7 @@ fn train_loop(
             lr = config.schedule.lr(config.optimizer.lr, epoch, b, batches, config.epochs);
             let x = data.inputs(chunk, Some(&mut rng), device);
             let y = data.labels(chunk, device);
-            let params = model.parameters();
-            zero_grad(&params);
-            let logits = model.forward(&x, true)?;
-            let loss = cross_entropy(&logits, &y)?;
-            loss.backward();
-            optimizer.step(&params, lr);
-            drop(params);
+            let (logits, loss) = train_step(model, optimizer, &x, &y, lr)?;
             state.step += 1;
             steps_here += 1;
 
@@ -398,6 +392,19 @@ fn save_checkpoint(model: &TchModel, optimizer: &Optimizer, state: &TrainState, 
 }
 
 /// Evaluation-mode predictions and mean cross-entropy for the samples at `indices`.
+/// One optimisation step on a batch, as PyTorch's loop writes it: zero the gradients, forward
+/// in training mode, mean cross-entropy, backward, update with learning rate `lr`.
+/// Returns the logits and the loss.
+pub fn train_step(model: &TchModel, optimizer: &mut Optimizer, x: &Tensor, y: &Tensor, lr: f64) -> Result<(Tensor, Tensor)> {
+    let params = model.parameters();
+    zero_grad(&params);
+    let logits = model.forward(x, true)?;
+    let loss = cross_entropy(&logits, y)?;
+    loss.f_backward()?;
+    optimizer.step(&params, lr);
+    Ok((logits, loss))
+}
+
 pub fn predict(model: &TchModel, data: &Data, indices: &[usize], batch_size: usize, device: Device) -> Result<(f64, Vec<usize>)> {
     let mut loss_sum = 0.0;
     let mut predictions = Vec::with_capacity(indices.len());

@@ -1,13 +1,20 @@
-//! The trainer on real data: its PCA against scikit-learn, a short training far above
-//! chance, exact resumption, and one-line errors on bad input.
+//! The trainer on real data: its PCA against scikit-learn, its training step against
+//! torch.optim, a short training far above chance, exact resumption, and one-line errors on
+//! bad input.
 
+use std::collections::HashMap;
 use std::path::Path;
 
+use prism_models::{ModelConfig, ModelOptions};
 use prism_runtime::io::{read_npy, write_npy, NumArray, NumData};
 use prism_runtime::scene::Scene;
 use prism_tests::{assert_close, assert_one_line_error, run, run_python, Tolerance};
 use prism_trainer::data::indian_pines;
 use prism_trainer::data::scene::{fit_pca, project};
+use prism_trainer::fit::train_step;
+use prism_trainer::model::TchModel;
+use prism_trainer::optim::{Optimizer, OptimizerConfig, OptimizerKind};
+use tch::{Device, Kind, Tensor};
 
 /// The trainer's PCA with whitening equals scikit-learn's `PCA(whiten=True)` on every pixel of
 /// Indian Pines.
@@ -75,7 +82,7 @@ fn bad_training_input_is_a_one_line_error() {
     assert_one_line_error(&fit(&["--images", images.to_str().unwrap()]), "broken.jpg");
 }
 
-fn load_weights(path: &Path) -> std::collections::HashMap<String, tch::Tensor> {
+fn load_weights(path: &Path) -> HashMap<String, Tensor> {
     prism_trainer::tensors::load(path).unwrap().0
 }
 
@@ -195,4 +202,92 @@ fn a_sweep_continues_from_its_results_file() {
     assert!(String::from_utf8_lossy(&second.stdout).contains("| resnet18 | 50 % | 1 |"), "{}", String::from_utf8_lossy(&second.stdout));
     let markdown = std::fs::read_to_string(d.join("results.md")).unwrap();
     assert!(markdown.contains("\n## Runs\n") && markdown.contains("| resnet18 | 50 % | 0 | 1 |"), "the run is missing from the list of runs:\n{markdown}");
+}
+
+/// The trainer's training step equals PyTorch's: from the same weights, three steps on the same
+/// batch (forward in training mode, mean cross-entropy, backward, update; three learning rates)
+/// leave the same parameters and batch-norm statistics as `torch.optim`'s Adam, AdamW and SGD
+/// with Nesterov momentum, weight decay included.
+#[test]
+fn training_steps_match_torch_optim() {
+    let hybridsn = |name: &str| {
+        let options = ModelOptions { bands: Some(15), window: Some(11), classes: Some(5), ..Default::default() };
+        let mut config = ModelConfig::from_name(name, &options).unwrap();
+        if let ModelConfig::HybridSn(c) = &mut config {
+            c.dropout = 0.0; // dropout masks are drawn differently: the one part left out
+        }
+        config
+    };
+    let resnet = ModelConfig::from_name("resnet18", &ModelOptions { classes: Some(4), image_size: Some(32), ..Default::default() }).unwrap();
+    let optimizer = |kind, weight_decay| OptimizerConfig {
+        kind,
+        lr: 1e-2,
+        weight_decay,
+        momentum: 0.9,
+        nesterov: kind == OptimizerKind::Sgd,
+        betas: (0.9, 0.999),
+        eps: 1e-8,
+    };
+    let cases = [
+        (hybridsn("hybridsn-bn-se"), optimizer(OptimizerKind::Adam, 1e-3)),
+        (hybridsn("hybridsn-sp"), optimizer(OptimizerKind::Adamw, 0.05)),
+        (resnet, optimizer(OptimizerKind::Sgd, 5e-4)),
+    ];
+    let lrs = [1e-2, 5e-3, 2e-3];
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut jobs = Vec::new();
+    let mut results = Vec::new();
+    for (i, (config, optimizer)) in cases.into_iter().enumerate() {
+        let file = |what: &str| dir.path().join(format!("{i}-{what}.safetensors"));
+        tch::manual_seed(11);
+        let model = TchModel::new(config.clone(), Device::Cpu).unwrap();
+        model.save(&file("weights")).unwrap();
+        let before = copy_state(&model);
+        let dims: Vec<i64> = std::iter::once(8).chain(config.input_shape().iter().map(|&d| d as i64)).collect();
+        let x = Tensor::randn(&dims, (Kind::Float, Device::Cpu));
+        let classes = model.forward(&x, false).unwrap().size()[1];
+        let y = Tensor::arange(8, (Kind::Int64, Device::Cpu)).remainder(classes);
+        Tensor::write_safetensors(&[("input", &x), ("labels", &y)], file("batch")).unwrap();
+
+        let mut opt = Optimizer::new(optimizer.clone(), &model.parameters());
+        for lr in lrs {
+            let _ = train_step(&model, &mut opt, &x, &y, lr).unwrap();
+        }
+        jobs.push(serde_json::json!({
+            "config": config, "weights": file("weights"), "batch": file("batch"), "optimizer": optimizer,
+            "lrs": lrs, "output": file("output"),
+        }));
+        results.push((format!("{} with {:?}", config.name(), optimizer.kind), before, copy_state(&model), file("output")));
+    }
+    let jobs_file = dir.path().join("jobs.json");
+    std::fs::write(&jobs_file, serde_json::Value::from(jobs).to_string()).unwrap();
+    run_python("reference.py", &["train", jobs_file.to_str().unwrap()]);
+
+    let mut worst = 0f64;
+    for (what, before, ours, output) in results {
+        let theirs: HashMap<String, Tensor> = Tensor::read_safetensors(&output).unwrap().into_iter().collect();
+        assert_eq!(ours.len(), theirs.len(), "{what}: state sizes");
+        for (name, t) in &ours {
+            let expected = &theirs[name];
+            if t.kind() == Kind::Int64 {
+                assert!(t.equal(expected), "{what}: {name}");
+                continue;
+            }
+            // Compare the change over the three steps: it must be there, and ours must match it.
+            // Adam scales every element's step to about the learning rate, so elements whose
+            // gradient is rounding noise move by noise: compare the whole tensor's change.
+            let (ours_delta, theirs_delta) = (t - &before[name], expected - &before[name]);
+            let size = theirs_delta.norm().double_value(&[]);
+            assert!(size > 0.0, "{what}: {name} did not change in PyTorch");
+            let error = (ours_delta - &theirs_delta).norm().double_value(&[]) / size;
+            worst = worst.max(error);
+            assert!(error < 1e-3, "{what}: the change of {name} differs from PyTorch's by {error:.2e} of its norm");
+        }
+    }
+    eprintln!("largest difference of a tensor's change: {worst:.2e} of its norm");
+}
+
+fn copy_state(model: &TchModel) -> HashMap<String, Tensor> {
+    model.state().iter().map(|(name, t)| (name.clone(), t.detach().copy())).collect()
 }
