@@ -391,7 +391,6 @@ fn save_checkpoint(model: &TchModel, optimizer: &Optimizer, state: &TrainState, 
     tensors::save(path, &named, metadata).with_context(|| format!("saving checkpoint {}", path.display()))
 }
 
-/// Evaluation-mode predictions and mean cross-entropy for the samples at `indices`.
 /// One optimisation step on a batch, as PyTorch's loop writes it: zero the gradients, forward
 /// in training mode, mean cross-entropy, backward, update with learning rate `lr`.
 /// Returns the logits and the loss.
@@ -405,6 +404,7 @@ pub fn train_step(model: &TchModel, optimizer: &mut Optimizer, x: &Tensor, y: &T
     Ok((logits, loss))
 }
 
+/// Evaluation-mode predictions and mean cross-entropy for the samples at `indices`.
 pub fn predict(model: &TchModel, data: &Data, indices: &[usize], batch_size: usize, device: Device) -> Result<(f64, Vec<usize>)> {
     let mut loss_sum = 0.0;
     let mut predictions = Vec::with_capacity(indices.len());
