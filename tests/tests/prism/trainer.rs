@@ -193,6 +193,13 @@ fn a_sweep_continues_from_its_results_file() {
     assert!(String::from_utf8_lossy(&first.stderr).contains("[1/1] resnet18"));
     let before = records();
     assert_eq!(before["records"].as_array().unwrap().len(), 1, "{before}");
+    // The record says how many classes the run predicts: the non-empty columns of its confusion.
+    let metrics: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(runs.join("resnet18-t50-s0/metrics.json")).unwrap()).unwrap();
+    let confusion: Vec<Vec<u64>> = serde_json::from_value(metrics["confusion"].clone()).unwrap();
+    let predicted = (0..2).filter(|&p| confusion.iter().any(|row| row[p] > 0)).count();
+    assert_eq!(before["records"][0]["predicted_classes"], predicted, "{before}");
+    assert_eq!(before["records"][0]["classes"], 2, "{before}");
 
     std::fs::remove_dir_all(&runs).unwrap();
     let second = sweep_run();
@@ -201,7 +208,12 @@ fn a_sweep_continues_from_its_results_file() {
     assert_eq!(records(), before);
     assert!(String::from_utf8_lossy(&second.stdout).contains("| resnet18 | 50 % | 1 |"), "{}", String::from_utf8_lossy(&second.stdout));
     let markdown = std::fs::read_to_string(d.join("results.md")).unwrap();
-    assert!(markdown.contains("\n## Runs\n") && markdown.contains("| resnet18 | 50 % | 0 | 1 |"), "the run is missing from the list of runs:\n{markdown}");
+    assert!(
+        markdown.contains("\n## Runs\n")
+            && markdown.contains("| resnet18 | 50 % | 0 | 1 |")
+            && markdown.contains(&format!("| {predicted} of 2 |")),
+        "the run is missing from the list of runs:\n{markdown}"
+    );
 }
 
 /// The trainer's training step equals PyTorch's: from the same weights, three steps on the same

@@ -118,6 +118,12 @@ pub struct Record {
     pub oa: f64,
     pub aa: f64,
     pub kappa: f64,
+    /// How many classes the model predicts for at least one evaluated sample, and how many
+    /// there are: 1 means the same answer for every input (absent in records made before).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub predicted_classes: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub classes: Option<usize>,
     pub train_seconds: f64,
     pub device: String,
     pub run_dir: PathBuf,
@@ -266,6 +272,8 @@ fn write_results(sweep: &Sweep, config_path: &Path, plan: &[(String, f64, u64)],
                 oa: m.report.oa,
                 aa: m.report.aa,
                 kappa: m.report.kappa,
+                predicted_classes: Some(predicted_classes(&m.report.confusion)),
+                classes: Some(m.report.confusion.len()),
                 train_seconds: m.train_seconds,
                 device: m.device,
                 run_dir: dir,
@@ -297,6 +305,12 @@ fn write_results(sweep: &Sweep, config_path: &Path, plan: &[(String, f64, u64)],
     Ok(records)
 }
 
+/// The classes predicted for at least one sample: the non-empty columns of
+/// `confusion[truth][predicted]`.
+fn predicted_classes(confusion: &[Vec<usize>]) -> usize {
+    (0..confusion.len()).filter(|&p| confusion.iter().any(|row| row.get(p).is_some_and(|&n| n > 0))).count()
+}
+
 /// `"<CPU model>, N logical cores"` from /proc/cpuinfo (Linux).
 fn machine() -> String {
     let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
@@ -321,10 +335,19 @@ fn training_share(sweep: &Sweep, test_ratio: f64) -> f64 {
 /// Every finished run on a line of its own, so that a seed which failed to learn is seen rather
 /// than averaged away.
 fn runs_table(sweep: &Sweep, records: &[Record]) -> String {
-    let mut out = String::from("| model | training share | seed | epochs | OA % | AA % | Kappa % | training time | device |\n|---|---|---|---|---|---|---|---|---|\n");
+    let mut out = String::from(
+        "Classes predicted: how many classes the model answers for at least one test sample; one means \
+         the same answer for every input.\n\n\
+         | model | training share | seed | epochs | OA % | AA % | Kappa % | classes predicted | training time | device |\n\
+         |---|---|---|---|---|---|---|---|---|---|\n",
+    );
     for r in records {
+        let predicted = match (r.predicted_classes, r.classes) {
+            (Some(p), Some(k)) => format!("{p} of {k}"),
+            _ => "-".to_string(),
+        };
         out.push_str(&format!(
-            "| {} | {:.0} % | {} | {} | {:.2} | {:.2} | {:.2} | {:.1} min | {} |\n",
+            "| {} | {:.0} % | {} | {} | {:.2} | {:.2} | {:.2} | {predicted} | {:.1} min | {} |\n",
             r.variant,
             training_share(sweep, r.test_ratio),
             r.seed,
