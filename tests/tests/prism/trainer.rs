@@ -158,6 +158,18 @@ fn short_training_on_indian_pines_is_far_above_chance() {
     for file in ["model.safetensors", "preprocessing.json", "metrics.json", "sample.safetensors", "curves.png", "map.png"] {
         assert!(dir.path().join("run").join(file).exists(), "{file} missing");
     }
+
+    // scripts/dead-units.py reads the run: its PCA and PyTorch forward reproduce the stored logits
+    // (the script fails otherwise), and a model this accurate has live channels in conv4.
+    let out = std::process::Command::new(prism_tests::python())
+        .arg(prism_tests::root().join("scripts/dead-units.py"))
+        .arg(dir.path().join("run"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let conv4 = stdout.lines().find(|l| l.trim_start().starts_with("conv4")).unwrap_or_else(|| panic!("{stdout}"));
+    assert!(!conv4.contains(" 0 of"), "{stdout}");
 }
 
 /// A sweep keeps its finished runs in the results file: in a fresh checkout, where the run
