@@ -76,6 +76,35 @@ impl Report {
         Ok(Report { samples: truth.len(), oa, aa, kappa, per_class, confusion })
     }
 
+    /// How many classes the model gives to at least one sample: the non-empty columns of the
+    /// confusion matrix.
+    pub fn predicted_classes(&self) -> usize {
+        (0..self.confusion.len()).filter(|&p| self.answered(p) > 0).count()
+    }
+
+    /// How many samples were given class `p`.
+    fn answered(&self, p: usize) -> usize {
+        self.confusion.iter().map(|row| row.get(p).copied().unwrap_or(0)).sum()
+    }
+
+    /// A one-line warning when the model does no better than chance (Kappa under 5 %) on a
+    /// truth of several classes, as a training run that collapsed to one answer does.
+    pub fn chance_warning(&self) -> Option<String> {
+        let truth_classes = self.per_class.iter().filter(|c| c.support > 0).count();
+        if truth_classes < 2 || self.kappa >= 0.05 {
+            return None;
+        }
+        let (class, n) = (0..self.confusion.len()).map(|p| (p, self.answered(p))).max_by_key(|&(p, n)| (n, std::cmp::Reverse(p)))?;
+        Some(format!(
+            "warning: Kappa {:.2} %: the model does no better than chance; it answers '{}' for {:.1} % of the {} samples \
+             (docs/guide.md, troubleshooting: \"A run predicts one class for everything\")",
+            self.kappa * 100.0,
+            self.per_class.get(class)?.name,
+            n as f64 * 100.0 / self.samples as f64,
+            self.samples
+        ))
+    }
+
     /// A table of per-class accuracies and the three summary figures, in percent.
     pub fn table(&self) -> String {
         let width = self.per_class.iter().map(|c| c.name.len()).max().unwrap_or(5).max(5);
@@ -113,6 +142,25 @@ mod tests {
         // pe = (4*4 + 2*4 + 4*2) / 100 = 0.32 ; kappa = (0.7 - 0.32) / 0.68
         assert!((r.kappa - 0.38 / 0.68).abs() < 1e-12);
         assert!(r.table().contains("OA      70.00 %"));
+    }
+
+    #[test]
+    fn a_model_no_better_than_chance_is_flagged() {
+        let collapsed = Report::new(&[0, 1, 2, 2], &[2, 2, 2, 2], &names(3)).unwrap();
+        assert_eq!(collapsed.predicted_classes(), 1);
+        let warning = collapsed.chance_warning().expect("a warning");
+        assert!(warning.contains("Kappa 0.00 %") && warning.contains("'c2' for 100.0 % of the 4 samples"), "{warning}");
+
+        // Two answers, but as often wrong as chance would be.
+        let coin = Report::new(&[0, 0, 1, 1], &[0, 1, 0, 1], &names(2)).unwrap();
+        assert_eq!(coin.predicted_classes(), 2);
+        assert!(coin.chance_warning().expect("a warning").contains("'c0' for 50.0 % of the 4 samples"));
+
+        let learned = Report::new(&[0, 1, 2, 2], &[0, 2, 2, 2], &names(3)).unwrap();
+        assert_eq!(learned.predicted_classes(), 2);
+        assert_eq!(learned.chance_warning(), None);
+        // A truth of one class says nothing about chance.
+        assert_eq!(Report::new(&[1, 1], &[1, 1], &names(3)).unwrap().chance_warning(), None);
     }
 
     #[test]

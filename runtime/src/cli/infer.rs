@@ -237,6 +237,9 @@ fn infer_scene(args: &Args, model: &Model, path: &Path) -> Result<()> {
         if !args.json {
             println!("{}", report.table());
         }
+        if let Some(warning) = report.chance_warning() {
+            eprintln!("{warning}");
+        }
     }
     render::write_class_map(&map_path, scene.height, scene.width, &classes, names, &title)?;
     if args.json {

@@ -99,5 +99,8 @@ pub fn run(args: Args) -> Result<()> {
         println!("{} on {} ({} samples)\n{}", model.config.name(), source.display_name(), indices.len(), report.table());
         println!("pictures: {}", out.display());
     }
+    if let Some(warning) = report.chance_warning() {
+        eprintln!("{warning}");
+    }
     Ok(())
 }

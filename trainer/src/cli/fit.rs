@@ -264,5 +264,8 @@ pub fn run(args: Args) -> Result<bool> {
         );
         println!("run directory: {}", run_dir.display());
     }
+    if let Some(warning) = metrics.report.chance_warning() {
+        eprintln!("{warning}");
+    }
     Ok(true)
 }

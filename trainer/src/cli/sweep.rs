@@ -241,7 +241,10 @@ pub fn run(args: Args) -> Result<bool> {
                 interrupted = true;
                 break;
             }
-            report::write_run(&dir, &config, &trained.model, &trained.data, &trained.split, &trained.state, trained.selected, trained.device)?;
+            let metrics = report::write_run(&dir, &config, &trained.model, &trained.data, &trained.split, &trained.state, trained.selected, trained.device)?;
+            if let Some(warning) = metrics.report.chance_warning() {
+                eprintln!("{warning}");
+            }
             done_now += 1;
             write_results(&sweep, &args.config, &plan, &previous)?;
         }
@@ -272,7 +275,7 @@ fn write_results(sweep: &Sweep, config_path: &Path, plan: &[(String, f64, u64)],
                 oa: m.report.oa,
                 aa: m.report.aa,
                 kappa: m.report.kappa,
-                predicted_classes: Some(predicted_classes(&m.report.confusion)),
+                predicted_classes: Some(m.report.predicted_classes()),
                 classes: Some(m.report.confusion.len()),
                 train_seconds: m.train_seconds,
                 device: m.device,
@@ -303,12 +306,6 @@ fn write_results(sweep: &Sweep, config_path: &Path, plan: &[(String, f64, u64)],
     let md = sweep.results.with_extension("md");
     prism_runtime::io::write_bytes_atomic(&md, markdown.as_bytes())?;
     Ok(records)
-}
-
-/// The classes predicted for at least one sample: the non-empty columns of
-/// `confusion[truth][predicted]`.
-fn predicted_classes(confusion: &[Vec<usize>]) -> usize {
-    (0..confusion.len()).filter(|&p| confusion.iter().any(|row| row.get(p).is_some_and(|&n| n > 0))).count()
 }
 
 /// `"<CPU model>, N logical cores"` from /proc/cpuinfo (Linux).
