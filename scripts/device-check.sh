@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# The GPU checks, for a session lent the accelerator machine (../shared/DEVICE.md). That machine
+# has PyTorch 2.11.0+cu130 and no Rust and no network, so the binaries and the data travel in one
+# archive built here.
+#
+#   scripts/device-check.sh pack    here: .device/prism.tar.xz (stripped trainer, exporter and
+#                                   runtime, the Indian Pines cache), about 20 MB; .device/ is
+#                                   added to .git/info/exclude
+#   scripts/device-check.sh train   there, with carry [".device"]:
+#     1. `trainer device` must say cuda:0 (else the loader's view of libtorch_cuda, and stop);
+#     2. training throughput of the trainer against PyTorch on the same GPU, as a ratio;
+#     3. the HybridSN sweeps (results/hybridsn-indian-pines*.sweep.json) on CUDA until
+#        PRISM_CHECK_SECONDS (default 400) are spent; a run cut short saves its checkpoint;
+#     4. the last finished run exported to ONNX and checked for parity (tract, ONNX Runtime CPU).
+#   scripts/device-check.sh ort     there, once ONNX Runtime's CUDA provider is in place
+#                                   (../shared/device/prepare-ort-gpu.sh): a short CUDA training,
+#                                   the export, then the CUDA provider against the CPU provider:
+#                                   latency and throughput, and the scene's labels compared.
+#
+# Logs, figures and the sweeps' results files go to $OUT (.device/out when unset); copy the
+# results files back into results/ and commit them. PRISM_CHECK_DEVICE=cpu runs the same steps
+# on the CPU, to try the script here (PRISM_CHECK_SWEEPS naming a short sweep file, PRISM_CHECK_STEPS
+# fewer timed steps than 30).
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+archive=.device/prism.tar.xz
+out=${OUT:-$root/.device/out}
+device=${PRISM_CHECK_DEVICE:-cuda}
+mkdir -p "$out"
+
+log() { echo "[device-check] $*" | tee -a "$out/summary.txt" >&2; }
+
+pack() {
+  mkdir -p .device/pack/bin .device/pack/cache
+  grep -qx '/.device/' .git/info/exclude 2>/dev/null || echo '/.device/' >> .git/info/exclude
+  scripts/setup.sh >&2
+  for b in trainer exporter runtime; do strip -o ".device/pack/bin/$b" "target/release/$b"; done
+  { read -r scene; read -r gt; } < <(target/release/trainer fetch indian-pines)
+  cp "$scene" "$gt" .device/pack/cache/
+  tar -C .device/pack -cJf "$archive" bin cache
+  rm -rf .device/pack
+  ls -la "$archive"
+  echo "device call: command \"bash scripts/device-check.sh train\", carry [\".device\"], timeout_s 560"
+}
+
+# There: unpack, and point the loader at the machine's libtorch and ONNX Runtime.
+setup_there() {
+  work=/tmp/prism-check
+  mkdir -p "$work"
+  tar -C "$work" -xJf "$archive"
+  python=$(command -v python3)
+  torch_lib=$("$python" -c 'import os, torch; print(os.path.join(os.path.dirname(torch.__file__), "lib"))')
+  export LD_LIBRARY_PATH="$torch_lib:${LD_LIBRARY_PATH:-}"
+  if [ -z "${ORT_DYLIB_PATH:-}" ]; then
+    ORT_DYLIB_PATH=$("$python" -c 'import glob, os, onnxruntime; print(sorted(glob.glob(os.path.join(os.path.dirname(onnxruntime.__file__), "capi", "libonnxruntime.so*")))[-1])') || true
+    export ORT_DYLIB_PATH
+  fi
+  export PRISM_CACHE="$work/cache"
+  mkdir -p "$PRISM_CACHE/indian-pines" && cp "$work"/cache/*.npy "$PRISM_CACHE/indian-pines/"
+  bin=$work/bin
+  log "$(date -u +%FT%TZ) $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null || echo 'no nvidia-smi')"
+  log "torch $("$python" -c 'import torch; print(torch.__version__, torch.cuda.is_available())'), ORT library ${ORT_DYLIB_PATH:-none}"
+  if [ "$device" = cuda ] && [ "$("$bin/trainer" device)" != cuda:0 ]; then
+    log "the trainer sees no CUDA device; what the loader finds:"
+    ldd "$bin/trainer" | grep -E 'torch|c10|cuda|not found' | tee -a "$out/summary.txt" >&2
+    exit 1
+  fi
+}
+
+train() {
+  setup_there
+  local budget=${PRISM_CHECK_SECONDS:-400} start=$SECONDS run_dirs=() scene="$PRISM_CACHE/indian-pines/Indian_pines_corrected.npy"
+  local gt="$PRISM_CACHE/indian-pines/Indian_pines_gt.npy"
+  for batch in 64 128; do
+    prism=$("$bin/trainer" bench --batch-size "$batch" --steps "${PRISM_CHECK_STEPS:-30}" --device "$device" --json)
+    torch=$("$python" scripts/bench/train_pytorch.py --scene "$scene" --gt "$gt" --batch-size "$batch" --steps "${PRISM_CHECK_STEPS:-30}" --device "$device")
+    "$python" - "$prism" "$torch" <<'PY' | while read -r line; do log "$line"; done
+import json, sys
+prism, torch = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+print(f"training throughput, HybridSN batch {prism['batch']} on {prism['device']}: trainer {prism['samples_per_second']:.0f}, "
+      f"PyTorch {torch['samples_per_second']:.0f} samples/s, ratio {prism['samples_per_second'] / torch['samples_per_second']:.3f}")
+PY
+  done
+  local sweeps=${PRISM_CHECK_SWEEPS:-results/hybridsn-indian-pines.sweep.json results/hybridsn-indian-pines-30.sweep.json}
+  for sweep in $sweeps; do
+    local left=$((budget - (SECONDS - start)))
+    [ "$left" -gt 30 ] || { log "time budget spent before $sweep"; break; }
+    log "trainer sweep $sweep --device $device (at most ${left} s)"
+    timeout -s INT -k 60 "$left" "$bin/trainer" sweep "$sweep" --device "$device" 2>&1 | tee -a "$out/sweep.log" | grep -E '^\[|^\| |warning' >&2 || true
+    local results runs
+    { read -r results; read -r runs; } < <("$python" -c 'import json, sys; c = json.load(open(sys.argv[1])); print(c["results"]); print(c["runs"])' "$sweep")
+    [ -f "$results" ] && cp "$results" "${results%.json}.md" "$out/"
+    run_dirs+=("$runs")
+  done
+  local run  # the run finished last, for the export
+  run=$("$python" -c 'import glob, os, sys; r = [os.path.dirname(m) for d in sys.argv[1:] for m in glob.glob(f"{d}/*/metrics.json")]; print(max(r, key=os.path.getmtime) if r else "")' "${run_dirs[@]}")
+  if [ -n "$run" ]; then
+    log "export of $run"
+    "$bin/exporter" --run "$run" --opset 17 --out "$work/model.onnx" 2>&1 | tee -a "$out/summary.txt" >&2
+  fi
+}
+
+ort() {
+  setup_there
+  local run="$work/run"
+  "$bin/trainer" fit --model hybridsn-bn --dataset indian-pines --epochs 3 --device "$device" --no-scene-map --force --out "$run" 2>&1 | tail -3 >&2
+  "$bin/exporter" --run "$run" --out "$work/hybridsn.onnx" 2>&1 | tail -4 | tee -a "$out/summary.txt" >&2
+  local ep
+  for ep in "$device" cpu; do
+    "$bin/runtime" bench --model "$work/hybridsn.onnx" --engine ort --ep "$ep" --batch 1,64 --json | tee -a "$out/bench.jsonl" | while read -r line; do log "bench $line"; done
+    "$bin/runtime" bench --model "$work/hybridsn.scene.onnx" --engine ort --ep "$ep" --json | tee -a "$out/bench.jsonl" | while read -r line; do log "bench $line"; done
+    "$bin/runtime" infer --model "$work/hybridsn.onnx" --engine ort --ep "$ep" "$PRISM_CACHE/indian-pines/Indian_pines_corrected.npy" \
+      --gt "$PRISM_CACHE/indian-pines/Indian_pines_gt.npy" --out "$work/maps-$ep" --json > "$out/infer-$ep.json"
+    "$python" -c 'import json, sys; r = json.load(open(sys.argv[1])); print("scene on {engine}/{provider} ({graph} graph): OA {oa:.4f}, AA {aa:.4f}, kappa {kappa:.4f}, {seconds:.2f} s, {pixels_per_second:.0f} pixels/s".format(**r))' \
+      "$out/infer-$ep.json" | while read -r line; do log "$line"; done
+  done
+  "$python" - "$work/maps-$device" "$work/maps-cpu" <<'PY' | while read -r line; do log "$line"; done
+import glob, sys, numpy as np
+a, b = (np.load(glob.glob(f"{d}/*.labels.npy")[0]) for d in sys.argv[1:3])
+print(f"scene labels, {sys.argv[1].rsplit('-', 1)[1]} provider against cpu: {np.mean(a == b) * 100:.3f} % of {a.size} pixels equal")
+PY
+}
+
+case "${1:-}" in
+  pack) pack ;;
+  train) train ;;
+  ort) ort ;;
+  *) sed -n '2,/^set -euo/p' "$0" | grep '^#' >&2; exit 2 ;;
+esac
