@@ -154,6 +154,15 @@ pub fn resolve_device(spec: &str) -> Result<Device> {
     }
 }
 
+/// `"<CPU model>, N logical cores"` from /proc/cpuinfo (Linux): where a run trained, beside
+/// [`describe_device`].
+pub fn describe_machine() -> String {
+    let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = info.lines().find_map(|l| l.strip_prefix("model name").and_then(|r| r.split_once(':')).map(|(_, m)| m.trim().to_string()));
+    let cores = info.lines().filter(|l| l.starts_with("processor")).count();
+    format!("{}, {cores} logical cores", model.unwrap_or_else(|| "unknown CPU".into()))
+}
+
 pub fn describe_device(device: Device) -> String {
     match device {
         Device::Cuda(i) => format!("cuda:{i}"),

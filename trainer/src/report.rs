@@ -14,7 +14,7 @@ use tch::{Device, Tensor};
 
 use crate::data::scene::Split;
 use crate::data::Data;
-use crate::fit::{describe_device, predict, EpochRecord, FitConfig, TrainState};
+use crate::fit::{describe_device, describe_machine, predict, EpochRecord, FitConfig, TrainState};
 use crate::model::TchModel;
 use crate::tensors;
 
@@ -36,6 +36,9 @@ pub struct Metrics {
     pub history: Vec<EpochRecord>,
     pub train_seconds: f64,
     pub device: String,
+    /// The machine that finished the training (absent in runs made before it was recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub machine: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -106,6 +109,7 @@ pub fn write_run(
         history: state.history.clone(),
         train_seconds: state.train_seconds,
         device: describe_device(device),
+        machine: Some(describe_machine()),
     };
     save_weights(model, &run_dir.join(run::WEIGHTS))?;
     write_json(&run_dir.join(run::PREPROCESSING), &data.preprocessing())?;

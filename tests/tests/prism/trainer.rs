@@ -212,6 +212,9 @@ fn a_sweep_continues_from_its_results_file() {
     let predicted = (0..2).filter(|&p| confusion.iter().any(|row| row[p] > 0)).count();
     assert_eq!(before["records"][0]["predicted_classes"], predicted, "{before}");
     assert_eq!(before["records"][0]["classes"], 2, "{before}");
+    // It says where it trained, as the run's metrics do: a sweep may be continued elsewhere.
+    let machine = before["records"][0]["machine"].as_str().unwrap_or_else(|| panic!("{before}"));
+    assert!(machine.ends_with("logical cores") && metrics["machine"] == machine, "{before}");
 
     std::fs::remove_dir_all(&runs).unwrap();
     let second = sweep_run();
@@ -223,7 +226,9 @@ fn a_sweep_continues_from_its_results_file() {
     assert!(
         markdown.contains("\n## Runs\n")
             && markdown.contains("| resnet18 | 50 % | 0 | 1 |")
-            && markdown.contains(&format!("| {predicted} of 2 |")),
+            && markdown.contains(&format!("| {predicted} of 2 |"))
+            && markdown.contains(&format!("Machines: {machine} (1 run)."))
+            && markdown.contains(&format!("| {machine} |")),
         "the run is missing from the list of runs:\n{markdown}"
     );
 }

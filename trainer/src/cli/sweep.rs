@@ -1,3 +1,4 @@
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -126,6 +127,9 @@ pub struct Record {
     pub classes: Option<usize>,
     pub train_seconds: f64,
     pub device: String,
+    /// The CPU of the machine the run trained on (absent in records made before).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub machine: Option<String>,
     pub run_dir: PathBuf,
 }
 
@@ -264,8 +268,9 @@ fn write_results(sweep: &Sweep, config_path: &Path, plan: &[(String, f64, u64)],
         .iter()
         .filter_map(|(model, test_ratio, seed)| {
             let dir = run_dir(sweep, model, *test_ratio, *seed);
+            let kept = find(previous, model, *test_ratio, *seed);
             let Some(m) = read_metrics(&dir) else {
-                return find(previous, model, *test_ratio, *seed).cloned();
+                return kept.cloned();
             };
             Some(Record {
                 variant: model.clone(),
@@ -279,6 +284,7 @@ fn write_results(sweep: &Sweep, config_path: &Path, plan: &[(String, f64, u64)],
                 classes: Some(m.report.confusion.len()),
                 train_seconds: m.train_seconds,
                 device: m.device,
+                machine: m.machine.or_else(|| kept.and_then(|r| r.machine.clone())),
                 run_dir: dir,
             })
         })
@@ -286,18 +292,19 @@ fn write_results(sweep: &Sweep, config_path: &Path, plan: &[(String, f64, u64)],
     let results = Results { units: "fraction".into(), sweep: sweep.name.clone(), records: records.clone() };
     report::write_json(&sweep.results, &results)?;
     let hours = records.iter().map(|r| r.train_seconds).sum::<f64>() / 3600.0 + 0.0;
-    let devices: std::collections::BTreeSet<&str> = records.iter().map(|r| r.device.as_str()).collect();
+    let devices: BTreeSet<&str> = records.iter().map(|r| r.device.as_str()).collect();
     let markdown = format!(
         "# {}\n\n\
          Command: `trainer sweep {}` ({} of {} runs finished).\n\n\
-         Machine: {}; device: {}; training time of the finished runs: {hours:.1} h.\n\n\
+         Machines: {}.\n\n\
+         Devices: {}; training time of the finished runs: {hours:.1} h.\n\n\
          Rates in percent: mean ± sample standard deviation over seeds. Raw records (fractions): `{}`.\n\n{}\n\
          ## Runs\n\n{}",
         sweep.name,
         config_path.display(),
         records.len(),
         plan.len(),
-        machine(),
+        machines(&records),
         if devices.is_empty() { "-".to_string() } else { devices.into_iter().collect::<Vec<_>>().join(", ") },
         sweep.results.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
         table(sweep, &records),
@@ -308,12 +315,18 @@ fn write_results(sweep: &Sweep, config_path: &Path, plan: &[(String, f64, u64)],
     Ok(records)
 }
 
-/// `"<CPU model>, N logical cores"` from /proc/cpuinfo (Linux).
-fn machine() -> String {
-    let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let model = info.lines().find_map(|l| l.strip_prefix("model name").and_then(|r| r.split_once(':')).map(|(_, m)| m.trim().to_string()));
-    let cores = info.lines().filter(|l| l.starts_with("processor")).count();
-    format!("{}, {cores} logical cores", model.unwrap_or_else(|| "unknown CPU".into()))
+/// The machines the runs trained on, each with its number of runs (a sweep may be continued
+/// on other machines).
+fn machines(records: &[Record]) -> String {
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for r in records {
+        *counts.entry(r.machine.as_deref().unwrap_or("not recorded")).or_default() += 1;
+    }
+    if counts.is_empty() {
+        return "-".into();
+    }
+    let runs = |n: usize| if n == 1 { "1 run".to_string() } else { format!("{n} runs") };
+    counts.into_iter().map(|(m, n)| format!("{m} ({})", runs(n))).collect::<Vec<_>>().join("; ")
 }
 
 fn mean_std(values: &[f64]) -> (f64, f64) {
@@ -335,8 +348,8 @@ fn runs_table(sweep: &Sweep, records: &[Record]) -> String {
     let mut out = String::from(
         "Classes predicted: how many classes the model answers for at least one test sample; one means \
          the same answer for every input.\n\n\
-         | model | training share | seed | epochs | OA % | AA % | Kappa % | classes predicted | training time | device |\n\
-         |---|---|---|---|---|---|---|---|---|---|\n",
+         | model | training share | seed | epochs | OA % | AA % | Kappa % | classes predicted | training time | device | machine |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for r in records {
         let predicted = match (r.predicted_classes, r.classes) {
@@ -344,7 +357,7 @@ fn runs_table(sweep: &Sweep, records: &[Record]) -> String {
             _ => "-".to_string(),
         };
         out.push_str(&format!(
-            "| {} | {:.0} % | {} | {} | {:.2} | {:.2} | {:.2} | {predicted} | {:.1} min | {} |\n",
+            "| {} | {:.0} % | {} | {} | {:.2} | {:.2} | {:.2} | {predicted} | {:.1} min | {} | {} |\n",
             r.variant,
             training_share(sweep, r.test_ratio),
             r.seed,
@@ -353,7 +366,8 @@ fn runs_table(sweep: &Sweep, records: &[Record]) -> String {
             r.aa * 100.0,
             r.kappa * 100.0,
             r.train_seconds / 60.0,
-            r.device
+            r.device,
+            r.machine.as_deref().unwrap_or("-")
         ));
     }
     out
