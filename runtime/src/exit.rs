@@ -3,9 +3,20 @@
 
 use std::process::ExitCode;
 
-/// An error chain on one line.
+/// An error chain on one line, `context: cause: root cause`; a cause that its parent's message
+/// already ends with (`path: {source}`) is not repeated.
 pub fn one_line(e: &anyhow::Error) -> String {
-    format!("{e:#}").lines().next().unwrap_or_default().to_string()
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        let text = text.lines().next().unwrap_or_default();
+        if line.is_empty() {
+            line = text.to_string();
+        } else if !line.ends_with(text) {
+            line = format!("{line}: {text}");
+        }
+    }
+    line
 }
 
 /// Help and version go to stdout; usage errors are one line on stderr with exit code 2.
@@ -19,4 +30,18 @@ pub fn clap_error(e: clap::Error) -> ExitCode {
     let first = rendered.lines().next().unwrap_or_default().trim_start_matches("error: ");
     eprintln!("error: {first} (see --help)");
     ExitCode::from(2)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::one_line;
+
+    #[test]
+    fn a_cause_is_not_repeated() {
+        let io = std::io::Error::new(std::io::ErrorKind::Other, "Is a directory");
+        let error = anyhow::Error::new(crate::Error::io("/tmp", io)).context("reading the model");
+        assert_eq!(one_line(&error), "reading the model: /tmp: Is a directory");
+        let chained = anyhow::anyhow!("root").context("middle\nsecond line").context("top");
+        assert_eq!(one_line(&chained), "top: middle: root");
+    }
 }
