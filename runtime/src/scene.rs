@@ -40,7 +40,8 @@ impl Scene {
     /// A scene from a `height x width x bands` array (the usual layout of `.mat` scenes).
     ///
     /// # Errors
-    /// An array that is not 3-D or is empty.
+    /// An array that is not 3-D, is empty, or holds NaN or infinite values (a NaN spreads
+    /// through PCA and every window that touches it, so it is refused rather than classified).
     pub fn from_hwc(array: &NumArray, source: &Path) -> Result<Scene> {
         let [height, width, bands] = array.shape[..] else {
             return Err(Error::format(source, format!("a scene is height x width x bands, got shape {:?}", array.shape)));
@@ -49,6 +50,17 @@ impl Scene {
             return Err(Error::format(source, format!("empty scene of shape {:?}", array.shape)));
         }
         let hwc = array.to_f32();
+        if let Some(first) = hwc.iter().position(|v| !v.is_finite()) {
+            let count = hwc.iter().filter(|v| !v.is_finite()).count();
+            let (pixel, band) = (first / bands, first % bands);
+            let reason = format!(
+                "{count} NaN or infinite values, the first at row {}, column {}, band {band} ({}): replace no-data values before use",
+                pixel / width,
+                pixel % width,
+                hwc[first]
+            );
+            return Err(Error::format(source, reason));
+        }
         let mut data = vec![0f32; hwc.len()];
         for (p, pixel) in hwc.chunks_exact(bands).enumerate() {
             for (b, v) in pixel.iter().enumerate() {
@@ -173,6 +185,16 @@ mod tests {
         let s = scene();
         assert_eq!(s.spectrum(2, 3), vec![23.0, -23.0]);
         assert_eq!(s.data[..4], [0.0, 1.0, 2.0, 3.0]);
+    }
+
+    #[test]
+    fn non_finite_values_are_refused_with_their_place() {
+        let mut hwc = vec![1f32; 3 * 4 * 2];
+        hwc[(4 + 2) * 2 + 1] = f32::NAN; // row 1, column 2, band 1
+        hwc[20] = f32::INFINITY;
+        let array = NumArray::new(vec![3, 4, 2], NumData::F32(hwc)).unwrap();
+        let message = Scene::from_hwc(&array, Path::new("s.npy")).unwrap_err().to_string();
+        assert_eq!(message, "s.npy: 2 NaN or infinite values, the first at row 1, column 2, band 1 (NaN): replace no-data values before use");
     }
 
     #[test]

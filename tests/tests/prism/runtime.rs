@@ -259,4 +259,13 @@ fn runtime_errors_are_one_line() {
     use prism_runtime::io::{write_npy, NumArray, NumData};
     write_npy(&cube, &NumArray::new(vec![12, 12, 29], NumData::F32(vec![0.5; 12 * 12 * 29])).unwrap()).unwrap();
     assert_one_line_error(&infer(&scene_model, &cube, &[]), "the scene has 29 bands, the model takes 30");
+    // A cube with a no-data NaN, which would spread through every window around it.
+    let mut values = vec![0.5f32; 12 * 12 * 30];
+    values[(3 * 12 + 4) * 30 + 7] = f32::NAN;
+    write_npy(&cube, &NumArray::new(vec![12, 12, 30], NumData::F32(values)).unwrap()).unwrap();
+    assert_one_line_error(&infer(&scene_model, &cube, &[]), "1 NaN or infinite values, the first at row 3, column 4, band 7");
+    // A directory where a model file belongs: the cause is said once.
+    let out = run("runtime", &["info", d.to_str().unwrap()]);
+    assert_one_line_error(&out, "Is a directory");
+    assert_eq!(String::from_utf8_lossy(&out.stderr).matches("Is a directory").count(), 1);
 }
