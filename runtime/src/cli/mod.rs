@@ -25,7 +25,8 @@ pub struct EngineArgs {
     /// Folder where TensorRT caches the engines it builds.
     #[arg(long, value_name = "DIR", help_heading = "Engine")]
     pub trt_cache: Option<PathBuf>,
-    /// Threads within one graph run (ONNX Runtime).
+    /// Threads within one graph run (ONNX Runtime's intra-op threads, tract's pool) [default:
+    /// every core].
     #[arg(long, help_heading = "Engine")]
     pub threads: Option<usize>,
     /// The ONNX Runtime library to load [default: $ORT_DYLIB_PATH, the project's .venv, the

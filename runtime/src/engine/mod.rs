@@ -102,8 +102,8 @@ pub struct EngineOptions {
     pub provider: Provider,
     /// Folder where TensorRT keeps the engines it builds, so that later loads skip the build.
     pub trt_cache: Option<PathBuf>,
-    /// Threads within an operation (ort only; tract runs on one thread). `None`: the engine's
-    /// default.
+    /// Threads within one graph run: ONNX Runtime's intra-op threads, the size of tract's
+    /// matrix-product pool. `None`: each engine's default (every core for both).
     pub threads: Option<usize>,
     /// The ONNX Runtime shared library; see [`ort_library`] for where it is looked for otherwise.
     pub ort_library: Option<PathBuf>,
@@ -120,7 +120,7 @@ pub fn load(model: &Path, options: &EngineOptions) -> Result<Box<dyn Engine>> {
         return Err(Error::Engine(format!("{}: no such model file", model.display())));
     }
     match options.engine {
-        EngineChoice::Tract => load_tract(model, Vec::new()),
+        EngineChoice::Tract => load_tract(model, options, Vec::new()),
         EngineChoice::Ort => load_ort(model, options),
         EngineChoice::Auto => load_auto(model, options),
     }
@@ -130,13 +130,13 @@ pub fn load(model: &Path, options: &EngineOptions) -> Result<Box<dyn Engine>> {
 fn load_auto(model: &Path, options: &EngineOptions) -> Result<Box<dyn Engine>> {
     match ort::environment(options.ort_library.as_deref()) {
         Ok(_) => load_ort(model, options),
-        Err(e) => load_tract(model, vec![format!("ort not used: {e}")]),
+        Err(e) => load_tract(model, options, vec![format!("ort not used: {e}")]),
     }
 }
 
 #[cfg(not(feature = "ort"))]
-fn load_auto(model: &Path, _options: &EngineOptions) -> Result<Box<dyn Engine>> {
-    load_tract(model, vec!["ort not used: this build has no `ort` feature".into()])
+fn load_auto(model: &Path, options: &EngineOptions) -> Result<Box<dyn Engine>> {
+    load_tract(model, options, vec!["ort not used: this build has no `ort` feature".into()])
 }
 
 #[cfg(feature = "ort")]
@@ -150,12 +150,12 @@ fn load_ort(_model: &Path, _options: &EngineOptions) -> Result<Box<dyn Engine>> 
 }
 
 #[cfg(feature = "tract")]
-fn load_tract(model: &Path, notes: Vec<String>) -> Result<Box<dyn Engine>> {
-    Ok(Box::new(tract::TractEngine::load(model, notes)?))
+fn load_tract(model: &Path, options: &EngineOptions, notes: Vec<String>) -> Result<Box<dyn Engine>> {
+    Ok(Box::new(tract::TractEngine::load(model, options.threads, notes)?))
 }
 
 #[cfg(not(feature = "tract"))]
-fn load_tract(_model: &Path, notes: Vec<String>) -> Result<Box<dyn Engine>> {
+fn load_tract(_model: &Path, _options: &EngineOptions, notes: Vec<String>) -> Result<Box<dyn Engine>> {
     let why = notes.join("; ");
     let sep = if why.is_empty() { "" } else { "; " };
     Err(Error::Engine(format!("this build of prism-runtime has no tract support (cargo feature `tract`){sep}{why}")))

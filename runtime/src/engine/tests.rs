@@ -147,12 +147,15 @@ fn tract_equals_a_hand_computation_2d_and_3d() {
     let dir = temp_dir("tract");
     for spatial in [2, 3] {
         let model = tiny_model(&dir, spatial, &WEIGHT, &BIAS, 2);
-        let mut engine = load(&model, &options(EngineChoice::Tract, Provider::Auto)).unwrap();
-        assert_eq!((engine.engine(), engine.provider()), ("tract", "cpu"));
-        for batch in [1, 4, 2] {
-            let x = input(batch, spatial);
-            check_outputs(&format!("tract {spatial}-D batch {batch}"), &engine.run(x.view()).unwrap(), &x);
+        for threads in [None, Some(1), Some(3)] {
+            let mut engine = load(&model, &EngineOptions { threads, ..options(EngineChoice::Tract, Provider::Auto) }).unwrap();
+            assert_eq!((engine.engine(), engine.provider()), ("tract", "cpu"));
+            for batch in [1, 4, 2] {
+                let x = input(batch, spatial);
+                check_outputs(&format!("tract {spatial}-D batch {batch} threads {threads:?}"), &engine.run(x.view()).unwrap(), &x);
+            }
         }
+        let mut engine = load(&model, &options(EngineChoice::Tract, Provider::Auto)).unwrap();
         let err = engine.run(input(1, spatial).remove_axis(ndarray::Axis(1)).view()).unwrap_err().to_string();
         assert!(err.contains("the model takes an input of shape [?, 2"), "{err}");
     }

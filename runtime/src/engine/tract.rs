@@ -2,14 +2,19 @@
 //! (batch size, and height and width for whole-scene graphs) the input is fixed with
 //! `with_input_fact`, optimised and planned, and the plan is cached.
 //!
+//! tract runs on the calling thread unless it is given an executor: its matrix products (which
+//! carry the convolutions) are spread over a rayon pool of `threads` threads, one pool per
+//! thread count shared by every engine of the process.
+//!
 //! tract 0.23 runs 3-D convolutions far slower per sample at batch > 1 (about 30x at batch 8),
 //! so graphs with a 3-D `Conv` are run one sample at a time whatever batch the caller feeds.
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use ndarray::{ArrayD, ArrayViewD, Axis};
+use tract_linalg::multithread::{multithread_tract_scope, Executor};
 use tract_onnx::pb;
 use tract_onnx::prelude::*;
 
@@ -26,7 +31,24 @@ pub(super) struct TractEngine {
     plans: HashMap<Vec<usize>, Plan>,
     /// Run batches one sample at a time (the graph has a 3-D convolution).
     split_batches: bool,
+    executor: Executor,
     notes: Vec<String>,
+}
+
+/// The process's executor for `threads` threads: one rayon pool per thread count, so that a pool
+/// of engines does not start a pool of threads each.
+fn executor(threads: usize) -> Executor {
+    static POOLS: Mutex<Vec<(usize, Executor)>> = Mutex::new(Vec::new());
+    if threads <= 1 {
+        return Executor::SingleThread;
+    }
+    let mut pools = POOLS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some((_, executor)) = pools.iter().find(|(n, _)| *n == threads) {
+        return executor.clone();
+    }
+    let executor = Executor::multithread_with_name(threads, "prism-tract");
+    pools.push((threads, executor.clone()));
+    executor
 }
 
 fn tract_error(what: impl std::fmt::Display, e: impl std::fmt::Debug + std::fmt::Display) -> Error {
@@ -34,7 +56,8 @@ fn tract_error(what: impl std::fmt::Display, e: impl std::fmt::Debug + std::fmt:
 }
 
 impl TractEngine {
-    pub(super) fn load(path: &Path, notes: Vec<String>) -> Result<Self> {
+    /// `threads`: the size of the pool that runs the matrix products (`None` or 0: every core).
+    pub(super) fn load(path: &Path, threads: Option<usize>, notes: Vec<String>) -> Result<Self> {
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
         let onnx = tract_onnx::onnx();
         let proto = onnx
@@ -54,7 +77,8 @@ impl TractEngine {
         let outputs = graph.output.iter().map(|o| o.name.clone()).collect();
         let split_batches = has_conv3d(graph);
         let model = onnx.model_for_proto_model(&proto).map_err(|e| tract_error(path.display(), e))?;
-        Ok(TractEngine { model, input_dims, outputs, plans: HashMap::new(), split_batches, notes })
+        let threads = threads.filter(|&n| n > 0).unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        Ok(TractEngine { model, input_dims, outputs, plans: HashMap::new(), split_batches, executor: executor(threads), notes })
     }
 
     fn plan(&mut self, shape: &[usize]) -> Result<Plan> {
@@ -85,7 +109,8 @@ impl TractEngine {
 
     fn run_plan(&mut self, input: ArrayD<f32>) -> Result<Vec<ArrayD<f32>>> {
         let plan = self.plan(input.shape())?;
-        let outputs = plan.run(tvec!(Tensor::from(input).into())).map_err(|e| tract_error("tract", e))?;
+        let outputs = multithread_tract_scope(self.executor.clone(), || plan.run(tvec!(Tensor::from(input).into())))
+            .map_err(|e| tract_error("tract", e))?;
         outputs
             .iter()
             .map(|v| v.to_plain_array_view::<f32>().map(|a| a.to_owned()).map_err(|e| tract_error("tract output", e)))
@@ -152,4 +177,20 @@ pub(super) fn has_conv3d(graph: &pb::GraphProto) -> bool {
             .and_then(|w| graph.initializer.iter().find(|t| &t.name == w))
             .is_some_and(|w| w.dims.len() == 5)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn engines_share_one_pool_per_thread_count() {
+        assert!(matches!(executor(1), Executor::SingleThread));
+        let (Executor::MultiThread(a), Executor::MultiThread(b), Executor::MultiThread(c)) = (executor(2), executor(2), executor(3)) else {
+            panic!("two or more threads run on a pool");
+        };
+        assert!(Arc::ptr_eq(&a, &b));
+        assert!(!Arc::ptr_eq(&a, &c));
+        assert_eq!((a.current_num_threads(), c.current_num_threads()), (2, 3));
+    }
 }
