@@ -5,12 +5,19 @@
 # tract and the whole-scene graph. Models are exported by Prism from PyTorch-initialised run
 # directories (tests/python/make_run.py), so no training is needed.
 #
-#   scripts/bench-runtime.sh [--runs 20]
+#   scripts/bench-runtime.sh [--runs 20] [--rounds 3]
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-"$root/scripts/setup.sh" --test >&2
 runs=20
-[ "${1:-}" = --runs ] && runs=$2
+rounds=3
+while [ $# -gt 0 ]; do
+  case $1 in
+    --runs) runs=${2:?--runs needs a number}; shift 2 ;;
+    --rounds) rounds=${2:?--rounds needs a number}; shift 2 ;;
+    *) echo "bench-runtime.sh: unknown argument $1 (--runs N, --rounds N)" >&2; exit 2 ;;
+  esac
+done
+"$root/scripts/setup.sh" --test >&2
 py="$root/.venv/bin/python"
 bin="$root/target/release"
 work=$(mktemp -d)
@@ -27,22 +34,35 @@ for m in hybridsn resnet18; do
   "$bin/exporter" --run "$work/$m" --out "$work/$m.onnx" --no-parity 2>/dev/null
 done
 
-compare() { # model batches
+compare() { # model batches: one round of the runtime then the Python package, appended
   local model=$1 batches=$2
-  "$bin/runtime" bench --model "$work/$model.onnx" --batch "$batches" --engines ort,tract --runs "$runs" --json > "$work/prism.jsonl"
-  "$py" "$root/scripts/bench/ort_python.py" "$work/$model.onnx" --batch "$batches" --runs "$runs" > "$work/python.jsonl"
-  "$py" - "$model" "$work/prism.jsonl" "$work/python.jsonl" <<'PY'
-import json, sys
-model = sys.argv[1]
-prism = [json.loads(l) for l in open(sys.argv[2])]
-python = {r["batch"]: r for r in map(json.loads, open(sys.argv[3]))}
-for r in prism:
-    p = python[r["batch"]]
-    print(f"{model:<15} {r['engine']:<6} batch {r['batch']:>3}: p50 {r['p50_ms']:8.2f} ms vs {p['p50_ms']:8.2f} ms, "
-          f"{r['throughput']:9.1f} vs {p['throughput']:9.1f} {r['unit']}  ratio {r['throughput'] / p['throughput']:.2f}")
-PY
+  "$bin/runtime" bench --model "$work/$model.onnx" --batch "$batches" --engines ort,tract --runs "$runs" --json \
+    | sed "s/^{/{\"model\":\"$model\",/" >> "$work/prism.jsonl"
+  "$py" "$root/scripts/bench/ort_python.py" "$work/$model.onnx" --batch "$batches" --runs "$runs" \
+    | sed "s/^{/{\"model\":\"$model\",/" >> "$work/python.jsonl"
 }
-echo "model           engine batch: prism vs onnxruntime-python (ratio = prism / python throughput)"
-compare hybridsn 1,64
-compare hybridsn.scene 1
-compare resnet18 1,32
+# Rounds alternate the two sides, so that a slow spell of this shared machine falls on both.
+for round in $(seq "$rounds"); do
+  echo "round $round of $rounds" >&2
+  compare hybridsn 1,64
+  compare hybridsn.scene 1
+  compare resnet18 1,32
+done
+"$py" - "$work/prism.jsonl" "$work/python.jsonl" <<'PY'
+import json, statistics, sys
+from collections import defaultdict
+prism, python = defaultdict(list), defaultdict(list)
+for r in map(json.loads, open(sys.argv[1])):
+    prism[r["model"], r["engine"], r["batch"]].append(r)
+for r in map(json.loads, open(sys.argv[2])):
+    python[r["model"], r["batch"]].append(r)
+print("model           engine batch: prism vs onnxruntime-python, medians over rounds (ratio = prism / python throughput)")
+for (model, engine, batch), rs in prism.items():
+    ps = python[model, batch]
+    ratios = [r["throughput"] / p["throughput"] for r, p in zip(rs, ps)]
+    med = lambda xs: statistics.median(xs)
+    print(f"{model:<15} {engine:<6} batch {batch:>3}: p50 {med([r['p50_ms'] for r in rs]):8.2f} ms vs "
+          f"{med([p['p50_ms'] for p in ps]):8.2f} ms, {med([r['throughput'] for r in rs]):9.1f} vs "
+          f"{med([p['throughput'] for p in ps]):9.1f} {rs[0]['unit']}  ratio {med(ratios):.2f} "
+          f"(rounds: {' '.join(f'{x:.2f}' for x in ratios)})")
+PY
