@@ -164,13 +164,16 @@ fn tract_equals_a_hand_computation_2d_and_3d() {
 
 #[cfg(feature = "tract")]
 #[test]
-fn conv3d_graphs_are_detected() {
+fn convolution_graphs_are_detected() {
     use prost::Message;
     let dir = temp_dir("detect");
     for spatial in [2, 3] {
         let bytes = std::fs::read(tiny_model(&dir, spatial, &WEIGHT, &BIAS, 2)).unwrap();
-        let proto = tract_onnx::pb::ModelProto::decode(bytes.as_slice()).unwrap();
-        assert_eq!(tract::has_conv3d(proto.graph.as_ref().unwrap()), spatial == 3);
+        let mut proto = tract_onnx::pb::ModelProto::decode(bytes.as_slice()).unwrap();
+        let graph = proto.graph.as_mut().unwrap();
+        assert!(tract::has_conv(graph), "{spatial}-D");
+        graph.node.retain(|n| n.op_type != "Conv");
+        assert!(!tract::has_conv(graph), "{spatial}-D without its Conv");
     }
     std::fs::remove_dir_all(dir).unwrap();
 }

@@ -6,8 +6,9 @@
 //! carry the convolutions) are spread over a rayon pool of `threads` threads, one pool per
 //! thread count shared by every engine of the process.
 //!
-//! tract 0.23 runs 3-D convolutions far slower per sample at batch > 1 (about 30x at batch 8),
-//! so graphs with a 3-D `Conv` are run one sample at a time whatever batch the caller feeds.
+//! tract 0.23 runs convolutions slower per sample at batch > 1 (3-D ones about 30x at batch 8,
+//! 2-D ones about 1.7x for ResNet-18), so graphs with a `Conv` are run one sample at a time
+//! whatever batch the caller feeds.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -29,7 +30,7 @@ pub(super) struct TractEngine {
     input_dims: Vec<Option<usize>>,
     outputs: Vec<String>,
     plans: HashMap<Vec<usize>, Plan>,
-    /// Run batches one sample at a time (the graph has a 3-D convolution).
+    /// Run batches one sample at a time (the graph has a convolution).
     split_batches: bool,
     executor: Executor,
     notes: Vec<String>,
@@ -75,7 +76,7 @@ impl TractEngine {
         };
         let input_dims = declared_dims(input);
         let outputs = graph.output.iter().map(|o| o.name.clone()).collect();
-        let split_batches = has_conv3d(graph);
+        let split_batches = has_conv(graph);
         let model = onnx.model_for_proto_model(&proto).map_err(|e| tract_error(path.display(), e))?;
         let threads = threads.filter(|&n| n > 0).unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
         Ok(TractEngine { model, input_dims, outputs, plans: HashMap::new(), split_batches, executor: executor(threads), notes })
@@ -166,17 +167,9 @@ fn declared_dims(input: &pb::ValueInfoProto) -> Vec<Option<usize>> {
         .collect()
 }
 
-/// True when some `Conv` has a 3-D kernel (from its `kernel_shape`, else its weight's rank).
-pub(super) fn has_conv3d(graph: &pb::GraphProto) -> bool {
-    graph.node.iter().filter(|n| n.op_type == "Conv").any(|node| {
-        if let Some(kernel) = node.attribute.iter().find(|a| a.name == "kernel_shape") {
-            return kernel.ints.len() == 3;
-        }
-        node.input
-            .get(1)
-            .and_then(|w| graph.initializer.iter().find(|t| &t.name == w))
-            .is_some_and(|w| w.dims.len() == 5)
-    })
+/// True when the graph has a `Conv` node.
+pub(super) fn has_conv(graph: &pb::GraphProto) -> bool {
+    graph.node.iter().any(|n| n.op_type == "Conv")
 }
 
 #[cfg(test)]
