@@ -49,8 +49,9 @@ for round in $(seq "$rounds"); do
   compare resnet18 1,32
 done
 "$py" - "$work/prism.jsonl" "$work/python.jsonl" <<'PY'
-import json, statistics, sys
+import json, sys
 from collections import defaultdict
+from statistics import median as med
 prism, python = defaultdict(list), defaultdict(list)
 for r in map(json.loads, open(sys.argv[1])):
     prism[r["model"], r["engine"], r["batch"]].append(r)
@@ -60,7 +61,6 @@ print("model           engine batch: prism vs onnxruntime-python, medians over r
 for (model, engine, batch), rs in prism.items():
     ps = python[model, batch]
     ratios = [r["throughput"] / p["throughput"] for r, p in zip(rs, ps)]
-    med = lambda xs: statistics.median(xs)
     print(f"{model:<15} {engine:<6} batch {batch:>3}: p50 {med([r['p50_ms'] for r in rs]):8.2f} ms vs "
           f"{med([p['p50_ms'] for p in ps]):8.2f} ms, {med([r['throughput'] for r in rs]):9.1f} vs "
           f"{med([p['throughput'] for p in ps]):9.1f} {rs[0]['unit']}  ratio {med(ratios):.2f} "
