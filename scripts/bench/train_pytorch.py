@@ -60,7 +60,7 @@ def batch(step):
 for step in range(args.warmup + args.steps):
     if step == args.warmup:
         if device.type == "cuda":
-            torch.cuda.synchronize()
+            torch.cuda.synchronize(device)
         started = time.perf_counter()
     x, y = batch(step)
     optimizer.zero_grad()
@@ -68,7 +68,7 @@ for step in range(args.warmup + args.steps):
     loss.backward()
     optimizer.step()
 if device.type == "cuda":
-    torch.cuda.synchronize()
+    torch.cuda.synchronize(device)
 seconds = time.perf_counter() - started
 print(json.dumps({
     "implementation": "pytorch",

@@ -45,6 +45,13 @@ pub fn peak_rss_mb() -> Option<f64> {
     Some(kb / 1024.0)
 }
 
+/// Waits for the GPU's queued work, so that timings cover it; nothing to wait for on CPU.
+fn synchronize(device: tch::Device) {
+    if let tch::Device::Cuda(index) = device {
+        tch::Cuda::synchronize(index as i64);
+    }
+}
+
 pub fn run(args: Args) -> Result<()> {
     if args.steps == 0 || args.batch_size == 0 {
         bail!("--steps and --batch-size must be positive");
@@ -74,9 +81,7 @@ pub fn run(args: Args) -> Result<()> {
     let mut started = Instant::now();
     for step in 0..args.warmup + args.steps {
         if step == args.warmup {
-            if device.is_cuda() {
-                tch::Cuda::synchronize(0);
-            }
+            synchronize(device);
             started = Instant::now();
         }
         let chunk = batches.next().unwrap_or(&[]);
@@ -88,9 +93,7 @@ pub fn run(args: Args) -> Result<()> {
         loss.backward();
         optimizer.step(&params, 1e-3);
     }
-    if device.is_cuda() {
-        tch::Cuda::synchronize(0);
-    }
+    synchronize(device);
     let seconds = started.elapsed().as_secs_f64();
     let rate = (args.steps * args.batch_size) as f64 / seconds;
     let peak = peak_rss_mb();
