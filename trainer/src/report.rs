@@ -197,8 +197,19 @@ fn write_sample(run_dir: &Path, model: &TchModel, data: &Data, indices: &[usize]
             }
         }
     }
+    // On a GPU, cuDNN may run convolutions in TF32 (libtorch's default), about 1e-3 off the
+    // float32 the exported graph computes: the reference logits come from a CPU copy.
+    let on_cpu;
+    let model = if device.is_cuda() {
+        let mut copy = TchModel::new(model.config.clone(), Device::Cpu)?;
+        copy.load_tensors(model.state(), Path::new("the trained model"), &[])?;
+        on_cpu = copy;
+        &on_cpu
+    } else {
+        model
+    };
     let input = data.graph_inputs(&chosen);
-    let logits = tch::no_grad(|| model.forward(&data.inputs_from_graph_inputs(&input, device)?, false))?;
+    let logits = tch::no_grad(|| model.forward(&data.inputs_from_graph_inputs(&input, Device::Cpu)?, false))?;
     let named = vec![(run::SAMPLE_INPUT.to_string(), input), (run::SAMPLE_LOGITS.to_string(), logits)];
     tensors::save(&run_dir.join(run::SAMPLE), &named, HashMap::new())
 }
