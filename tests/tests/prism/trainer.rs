@@ -120,6 +120,11 @@ fn a_resumed_run_continues_where_it_stopped() {
     assert_eq!(stopped.status.code(), Some(130), "{stderr}");
     assert!(stderr.contains("stopped at epoch 1 batch 5"), "{stderr}");
     assert!(!b.join("model.safetensors").exists());
+    // --device moves a resumed run (here to a GPU no machine has: refused, the checkpoint kept).
+    let moved = run_with(&["fit".into(), "--resume".into(), b.to_str().unwrap().into(), "--device".into(), "cuda:99".into()], None);
+    let moved_err = String::from_utf8_lossy(&moved.stderr);
+    assert_eq!(moved.status.code(), Some(1), "{moved_err}");
+    assert!(moved_err.contains("CUDA") && moved_err.lines().count() == 1, "{moved_err}");
     let resumed = run_with(&["fit".into(), "--resume".into(), b.to_str().unwrap().into()], None);
     assert!(resumed.status.success(), "{}", String::from_utf8_lossy(&resumed.stderr));
 

@@ -118,9 +118,10 @@ pub struct Args {
     /// Stop after this many epochs without a better validation accuracy.
     #[arg(long, help_heading = "Training")]
     patience: Option<usize>,
-    /// auto (CUDA when available), cpu, cuda or cuda:N.
-    #[arg(long, default_value = "auto", help_heading = "Training")]
-    device: String,
+    /// auto (CUDA when available), cpu, cuda or cuda:N [default: auto; with --resume, the
+    /// run's own device]
+    #[arg(long, help_heading = "Training")]
+    device: Option<String>,
     /// Start from these weights (safetensors or .pt with PyTorch names, e.g. a torchvision
     /// state_dict); a classifier of another class count starts fresh.
     #[arg(long, value_name = "FILE", help_heading = "Training")]
@@ -136,7 +137,7 @@ pub struct Args {
     #[arg(long, help_heading = "Output")]
     force: bool,
     /// Continue the run in DIR from its last checkpoint (its configuration is reused;
-    /// --epochs may extend it).
+    /// --epochs may extend it, --device move it).
     #[arg(long, value_name = "DIR", help_heading = "Output", conflicts_with_all = ["out", "force"])]
     resume: Option<PathBuf>,
     /// Print the final metrics as JSON on stdout.
@@ -189,7 +190,7 @@ impl Args {
                 warmup_epochs: self.warmup_epochs,
             },
             patience: self.patience,
-            device: self.device.clone(),
+            device: self.device.clone().unwrap_or_else(|| "auto".into()),
             init: self.init.clone(),
             freeze_backbone: self.freeze.is_some(),
             scene_map: !self.no_scene_map,
@@ -215,6 +216,9 @@ pub fn run(args: Args) -> Result<bool> {
             let mut config = read_fit_config(dir)?;
             if let Some(epochs) = args.epochs {
                 config.epochs = epochs;
+            }
+            if let Some(device) = &args.device {
+                config.device = device.clone();
             }
             if !dir.join(crate::fit::CHECKPOINTS).join("last.safetensors").exists() {
                 bail!("{}: no checkpoint to resume from", dir.display());
