@@ -25,6 +25,9 @@ pub struct EngineArgs {
     /// Folder where TensorRT caches the engines it builds.
     #[arg(long, value_name = "DIR", help_heading = "Engine")]
     pub trt_cache: Option<PathBuf>,
+    /// The GPU (CUDA device index) the CUDA and TensorRT providers run on.
+    #[arg(long, value_name = "INDEX", default_value_t = 0, help_heading = "Engine")]
+    pub gpu: usize,
     /// Threads within one graph run (ONNX Runtime's intra-op threads, tract's pool) [default:
     /// every core].
     #[arg(long, help_heading = "Engine")]
@@ -44,6 +47,7 @@ impl EngineArgs {
             engine: self.engine,
             provider: self.provider,
             trt_cache: self.trt_cache.clone(),
+            gpu: self.gpu,
             threads: self.threads,
             ort_library: self.ort_library.clone(),
         }

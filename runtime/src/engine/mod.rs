@@ -100,8 +100,11 @@ pub enum Provider {
 pub struct EngineOptions {
     pub engine: EngineChoice,
     pub provider: Provider,
-    /// Folder where TensorRT keeps the engines it builds, so that later loads skip the build.
+    /// Folder where TensorRT keeps the engines (and the timing cache) it builds, so that later
+    /// loads skip the build.
     pub trt_cache: Option<PathBuf>,
+    /// The GPU (CUDA device index) the CUDA and TensorRT providers run on.
+    pub gpu: usize,
     /// Threads within one graph run: ONNX Runtime's intra-op threads, the size of tract's
     /// matrix-product pool. `None`: each engine's default (every core for both).
     pub threads: Option<usize>,

@@ -174,20 +174,24 @@ fn session(env: &Environment, model: &Path, options: &EngineOptions, ep: Ep) -> 
     if let Some(threads) = options.threads {
         builder = builder.with_intra_threads(threads).map_err(|e| engine_error(one_line(e)))?;
     }
-    let dispatch = match ep {
-        Ep::Cpu => None,
-        Ep::Cuda => Some(ep::CUDA::default().build().error_on_failure()),
+    let gpu = i32::try_from(options.gpu).map_err(|_| Error::Engine(format!("GPU index {} is out of range", options.gpu)))?;
+    let cuda = ep::CUDA::default().with_device_id(gpu);
+    let providers = match ep {
+        Ep::Cpu => Vec::new(),
+        Ep::Cuda => vec![cuda.build().error_on_failure()],
         Ep::TensorRt => {
-            let mut trt = ep::TensorRT::default();
+            let mut trt = ep::TensorRT::default().with_device_id(gpu);
             if let Some(cache) = &options.trt_cache {
                 std::fs::create_dir_all(cache).map_err(|e| Error::io(cache, e))?;
-                trt = trt.with_engine_cache(true).with_engine_cache_path(cache.display()).with_timing_cache(true);
+                let cache = cache.display();
+                trt = trt.with_engine_cache(true).with_engine_cache_path(&cache).with_timing_cache(true).with_timing_cache_path(&cache);
             }
-            Some(trt.build().error_on_failure())
+            // The nodes TensorRT does not take run on CUDA, as ONNX Runtime recommends, not on the CPU.
+            vec![trt.build().error_on_failure(), cuda.build()]
         }
     };
-    if let Some(dispatch) = dispatch {
-        builder = builder.with_execution_providers([dispatch]).map_err(|e| unavailable(ep, one_line(e)))?;
+    if !providers.is_empty() {
+        builder = builder.with_execution_providers(providers).map_err(|e| unavailable(ep, one_line(e)))?;
     }
     builder.commit_from_file(model).map_err(|e| {
         let message = one_line(e);

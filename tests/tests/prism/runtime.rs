@@ -244,7 +244,8 @@ fn runtime_errors_are_one_line() {
     std::fs::write(&broken, b"\xff\xd8\xff\xe0 a jpeg header and nothing else").unwrap();
     assert_one_line_error(&infer(&onnx, &broken, &flags), "broken.jpg");
     assert_one_line_error(&infer(&onnx, &d.join("missing.png"), &flags), "missing.png");
-    assert_one_line_error(&infer(&onnx, &image, &["--preprocess", "imagenet", "--engine", "ort", "--ep", "cuda"]), "CUDA");
+    // A GPU this machine does not have (none here; not index 99 on a GPU machine either).
+    assert_one_line_error(&infer(&onnx, &image, &["--preprocess", "imagenet", "--engine", "ort", "--ep", "cuda", "--gpu", "99"]), "CUDA");
     assert_one_line_error(&run("runtime", &["info", truncated.to_str().unwrap()]), "truncated");
     assert_one_line_error(&infer(&onnx, &image, &["--topk", "3"]), "unexpected argument '--topk'");
 
