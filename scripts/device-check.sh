@@ -6,7 +6,7 @@
 #   scripts/device-check.sh pack    here: .device/prism.tar.xz (stripped trainer, exporter and
 #                                   runtime, the Indian Pines cache), about 20 MB; .device/ is
 #                                   added to .git/info/exclude
-#   scripts/device-check.sh train   there, with carry [".device"]:
+#   scripts/device-check.sh train   there, with carry [".device/prism.tar.xz"]:
 #     1. `trainer device` must say cuda:0 (else the loader's view of libtorch_cuda, and stop);
 #     2. training throughput of the trainer against PyTorch on the same GPU, as a ratio;
 #     3. the HybridSN sweeps (results/hybridsn-indian-pines*.sweep.json) on CUDA until
@@ -18,7 +18,9 @@
 #                                   latency and throughput, and the scene's labels compared.
 #
 # Logs, figures and the sweeps' results files go to $OUT (.device/out when unset); copy the
-# results files back into results/ and commit them. PRISM_CHECK_DEVICE=cpu runs the same steps
+# results files back into results/ (stop a local `trainer sweep` of the same file first: the
+# copy replaces its records) and commit them. Pack again after every change: the archive holds
+# the binaries as they were built. PRISM_CHECK_DEVICE=cpu runs the same steps
 # on the CPU, to try the script here (PRISM_CHECK_SWEEPS naming a short sweep file, PRISM_CHECK_STEPS
 # fewer timed steps than 30).
 set -euo pipefail
@@ -41,7 +43,7 @@ pack() {
   tar -C .device/pack -cJf "$archive" bin cache
   rm -rf .device/pack
   ls -la "$archive"
-  echo "device call: command \"bash scripts/device-check.sh train\", carry [\".device\"], timeout_s 560"
+  echo "device call: command \"bash scripts/device-check.sh train\", carry [\".device/prism.tar.xz\"], timeout_s 560"
 }
 
 # There: unpack, and point the loader at the machine's libtorch and ONNX Runtime.

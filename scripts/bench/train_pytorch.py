@@ -1,6 +1,6 @@
 """The peer of `trainer bench`: the same training steps in PyTorch (same libtorch), for a ratio.
 
-    train_pytorch.py --batch-size 64 --steps 20 --warmup 3 [--window 25 --bands 30] [--device cpu]
+    train_pytorch.py --batch-size 64 --steps 20 --warmup 3 [--window 25 --bands 30] [--device cpu|cuda[:N]|auto]
 
 Indian Pines with scikit-learn's whitened PCA, windows cut from the padded scene per batch
 (numpy), HybridSN as a plain nn.Module (tests/python/reference.py), cross-entropy, Adam. Prints
@@ -45,7 +45,8 @@ labels = gt[gt > 0].astype(np.int64) - 1
 order = np.random.default_rng(0).permutation(len(pixels))
 
 torch.manual_seed(0)
-device = torch.device(args.device)
+# "auto" as the trainer reads it: the first GPU when there is one.
+device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device)
 model = HybridSN(args.bands, args.window, int(labels.max()) + 1, {}, 0.4).to(device).train()
 optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
 
