@@ -62,7 +62,10 @@ pub struct ModelOptions {
     pub image_size: Option<usize>,
 }
 
-/// The names [`ModelConfig::from_name`] accepts, for help texts and error messages.
+/// Every name [`ModelConfig::from_name`] accepts, as a pattern: for help texts and errors.
+pub const MODEL_PATTERNS: &str = "hybridsn[-bn][-se][-sp|-mpm], [se-][sp-]resnet{18,34,50,101,152}, block-{se,spm,mpm}";
+
+/// One name of each kind [`ModelConfig::from_name`] accepts: what the tests build.
 pub const MODEL_NAMES: &[&str] = &[
     "hybridsn",
     "hybridsn-bn",
@@ -94,7 +97,7 @@ impl ModelConfig {
     /// An unknown name, an option that does not apply to the model, or a configuration that
     /// cannot work (zero classes, a window too small for the kernels).
     pub fn from_name(name: &str, options: &ModelOptions) -> Result<Self> {
-        let unknown = || Error::UnknownModel { name: name.to_string(), known: MODEL_NAMES.join(", ") };
+        let unknown = || Error::UnknownModel { name: name.to_string(), known: MODEL_PATTERNS.to_string() };
         let lower = name.to_ascii_lowercase();
         let config = if let Some(rest) = lower.strip_prefix("hybridsn") {
             let mut variant = HybridSnVariant::default();

@@ -27,7 +27,7 @@ schedule and the random streams: the run continues exactly as if it had not stop
 #[derive(clap::Args)]
 #[command(after_help = EXAMPLES, args_override_self = true)]
 pub struct Args {
-    /// Model: hybridsn[-bn][-se][-sp|-mpm] for scenes, [se-|sp-]resnet{18,34,50} for images
+    /// Model: hybridsn[-bn][-se][-sp|-mpm] for scenes, [se-][sp-]resnet{18,34,50,101,152} for images
     /// [default: hybridsn for scenes, resnet18 for images].
     #[arg(long)]
     model: Option<String>,
