@@ -19,6 +19,19 @@ pub fn one_line(e: &anyhow::Error) -> String {
     line
 }
 
+/// Output piped into a reader that stops early (`runtime info m.onnx | head -1`) ends the
+/// program quietly, as other Unix tools end, instead of a panic in `println!`: Rust ignores
+/// SIGPIPE, so a write to the closed pipe would fail. Call first thing in `main`.
+pub fn quiet_on_closed_pipe() {
+    #[cfg(unix)]
+    // SAFETY: restores the default action of one signal before any thread is started; no
+    // handler runs Rust code.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 /// Help and version go to stdout; usage errors are one line on stderr with exit code 2.
 pub fn clap_error(e: clap::Error) -> ExitCode {
     use clap::error::ErrorKind;

@@ -29,6 +29,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    cli::quiet_on_closed_pipe();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => return cli::clap_error(e),

@@ -270,3 +270,22 @@ fn runtime_errors_are_one_line() {
     assert_one_line_error(&out, "Is a directory");
     assert_eq!(String::from_utf8_lossy(&out.stderr).matches("Is a directory").count(), 1);
 }
+
+/// Output into a pipe whose reader has gone (`runtime info m.onnx | head -1`) ends the program
+/// as other Unix tools end, by SIGPIPE, not with a panic in `println!`.
+#[cfg(unix)]
+#[test]
+fn output_into_a_closed_pipe_ends_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    let dir = tempfile::tempdir().unwrap();
+    run_python("foreign.py", &[dir.path().to_str().unwrap()]);
+    let onnx = dir.path().join("resnet18.onnx");
+    for (name, args) in [("runtime", vec!["info", onnx.to_str().unwrap()]), ("trainer", vec!["summary", "--model", "hybridsn"])] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = std::process::Command::new(prism_tests::bin(name)).args(&args).stdout(writer).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "{name}: {stderr}");
+        assert_eq!(out.status.signal(), Some(13), "{name} should end by SIGPIPE: {:?} {stderr}", out.status);
+    }
+}
