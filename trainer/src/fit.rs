@@ -187,29 +187,23 @@ pub struct Trained {
 pub fn fit(config: &FitConfig, run_dir: &Path, resume: bool) -> Result<Trained> {
     config.validate()?;
     let device = resolve_device(&config.device)?;
+    // Read first, so that bad weights stop the run before anything is written; a resumed run
+    // takes its weights from the checkpoint instead.
+    let init = match &config.init {
+        Some(path) if !resume => Some((path, crate::model::read_tensors(path)?)),
+        _ => None,
+    };
     let data = Data::load(&config.data, None)?;
     let model_config = config.model_config(data.class_names().len())?;
     let split = stratified_split(&data.sample_classes(), config.test_ratio, config.val_ratio, config.seed);
     if split.train.is_empty() {
         bail!("no training samples left after the split (test ratio {}, validation ratio {})", config.test_ratio, config.val_ratio);
     }
-    eprintln!(
-        "{} on {}: {} classes, {} train / {} validation / {} test samples, device {}",
-        model_config.name(),
-        config.data.display_name(),
-        data.class_names().len(),
-        split.train.len(),
-        split.val.len(),
-        split.test.len(),
-        describe_device(device)
-    );
 
     tch::manual_seed(config.seed as i64);
     let mut model = TchModel::new(model_config.clone(), device)?;
-    std::fs::create_dir_all(run_dir).with_context(|| format!("creating {}", run_dir.display()))?;
-    crate::report::write_config(run_dir, config, &model_config)?;
-    if let Some(init) = &config.init {
-        load_init(&mut model, init)?;
+    if let Some((path, tensors)) = &init {
+        load_init(&mut model, path, tensors)?;
     }
     if config.freeze_backbone {
         let head = model_config.classifier().context("this model has no classifier to train alone")?;
@@ -222,6 +216,18 @@ pub fn fit(config: &FitConfig, run_dir: &Path, resume: bool) -> Result<Trained> 
     let params = model.parameters();
     let mut optimizer = Optimizer::new(config.optimizer.clone(), &params);
     drop(params);
+    eprintln!(
+        "{} on {}: {} classes, {} train / {} validation / {} test samples, device {}",
+        model_config.name(),
+        config.data.display_name(),
+        data.class_names().len(),
+        split.train.len(),
+        split.val.len(),
+        split.test.len(),
+        describe_device(device)
+    );
+    std::fs::create_dir_all(run_dir).with_context(|| format!("creating {}", run_dir.display()))?;
+    crate::report::write_config(run_dir, config, &model_config)?;
 
     let checkpoints = run_dir.join(CHECKPOINTS);
     let mut state = TrainState::default();
@@ -249,8 +255,7 @@ pub fn fit(config: &FitConfig, run_dir: &Path, resume: bool) -> Result<Trained> 
 
 /// Loads `--init` weights; a classifier of another shape (another class count) is left at its
 /// fresh initialisation.
-fn load_init(model: &mut TchModel, path: &Path) -> Result<()> {
-    let tensors = crate::model::read_tensors(path)?;
+fn load_init(model: &mut TchModel, path: &Path, tensors: &HashMap<String, Tensor>) -> Result<()> {
     let head = model.config.classifier().map(|h| format!("{h}."));
     let mut skip = Vec::new();
     if let Some(head) = &head {
@@ -262,7 +267,7 @@ fn load_init(model: &mut TchModel, path: &Path) -> Result<()> {
             skip.push(head.as_str());
         }
     }
-    model.load_tensors(&tensors, path, &skip)
+    model.load_tensors(tensors, path, &skip)
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -119,10 +119,18 @@ pub fn read_tensors(path: &FsPath) -> Result<HashMap<String, Tensor>> {
         bail!("{}: no such file", path.display());
     }
     let tensors = match path.extension().and_then(|e| e.to_str()) {
-        Some("safetensors") => Tensor::read_safetensors(path),
-        _ => Tensor::loadz_multi_with_device(path, Device::Cpu),
-    }
-    .map_err(|e| anyhow::anyhow!("{}: not a readable weights file ({})", path.display(), first_line(&e.to_string())))?;
+        Some("safetensors") => Tensor::read_safetensors(path).map_err(|e| anyhow::anyhow!("{}: not a readable safetensors file ({})", path.display(), first_line(&e.to_string()))),
+        _ => Tensor::loadz_multi_with_device(path, Device::Cpu).map_err(|e| {
+            let e = e.to_string();
+            let hint = "save a plain dict, torch.save(dict(model.state_dict()), path), or safetensors";
+            // libtorch reads a plain dict of tensors, not the OrderedDict `state_dict()` returns.
+            if e.contains("Expected GenericDict") {
+                anyhow::anyhow!("{}: holds no plain dict of tensors (an OrderedDict, as state_dict() returns, libtorch cannot read): {hint}", path.display())
+            } else {
+                anyhow::anyhow!("{}: not a readable weights file ({}); {hint}", path.display(), first_line(&e))
+            }
+        }),
+    }?;
     Ok(tensors.into_iter().collect())
 }
 

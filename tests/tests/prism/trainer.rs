@@ -71,6 +71,29 @@ fn bad_training_input_is_a_one_line_error() {
     assert_one_line_error(&fit(&["--data", &scene, "--gt", &gt, "--window", "25"]), "larger than the 20 x 20 scene");
     assert_one_line_error(&fit(&["--data", "missing.mat", "--gt", &gt]), "missing.mat: no such file");
     assert_one_line_error(&fit(&["--data", &scene, "--gt", &gt, "--model", "resnet18"]), "resnet18 is an image model");
+    // `torch.save(model.state_dict(), ...)` pickles an OrderedDict, which libtorch cannot read.
+    let pt = d.join("weights.pt");
+    let save = format!("import torch; torch.save(torch.nn.Linear(2, 2).state_dict(), {:?})", pt.to_str().unwrap());
+    assert!(std::process::Command::new(prism_tests::python()).args(["-c", &save]).status().unwrap().success());
+    assert_one_line_error(&fit(&["--data", &scene, "--gt", &gt, "--init", pt.to_str().unwrap()]), "torch.save(dict(model.state_dict()), path)");
+    // A start that failed needs no --force to start again; a finished run is not overwritten.
+    let again = d.join("again");
+    let start = |extra: &[&str]| {
+        let mut args = vec!["fit", "--out", again.to_str().unwrap(), "--epochs", "1", "--bands", "13", "--window", "9", "--data", &scene, "--gt", &gt];
+        args.extend(extra);
+        run("trainer", &args)
+    };
+    let plain = d.join("plain.pt");
+    let save = format!("import torch; torch.save(dict(torch.nn.Linear(2, 2).state_dict()), {:?})", plain.to_str().unwrap());
+    assert!(std::process::Command::new(prism_tests::python()).args(["-c", &save]).status().unwrap().success());
+    assert_one_line_error(&start(&["--init", plain.to_str().unwrap()]), "plain.pt: no tensor `conv1.bias`");
+    assert!(!again.exists(), "a run stopped by bad --init weights writes nothing");
+    // What a start stopped before its first checkpoint leaves behind.
+    std::fs::create_dir_all(&again).unwrap();
+    std::fs::write(again.join("config.json"), "{}").unwrap();
+    let finished = start(&[]);
+    assert!(finished.status.success(), "{}", String::from_utf8_lossy(&finished.stderr));
+    assert_one_line_error(&start(&[]), "already holds a run");
 
     let images = d.join("images");
     for class in ["glass", "metal"] {

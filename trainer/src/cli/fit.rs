@@ -202,6 +202,13 @@ fn slug(text: &str) -> String {
     text.to_ascii_lowercase().chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect()
 }
 
+/// Whether `dir` holds a run worth keeping: a checkpoint or final weights. A start that failed
+/// before either (bad `--init` weights, say) leaves only its configuration, which a new start
+/// replaces.
+fn holds_run(dir: &Path) -> bool {
+    dir.join(crate::fit::CHECKPOINTS).join("last.safetensors").exists() || dir.join(run::WEIGHTS).exists()
+}
+
 /// Reads the training configuration of an existing run directory.
 pub fn read_fit_config(run_dir: &Path) -> Result<FitConfig> {
     let path = run_dir.join(run::CONFIG);
@@ -229,7 +236,7 @@ pub fn run(args: Args) -> Result<bool> {
             let config = args.config()?;
             config.validate()?;
             let dir = args.out.clone().unwrap_or_else(|| PathBuf::from("runs").join(slug(&format!("{}-{}", config.model, config.data.display_name()))));
-            if dir.join(run::CONFIG).exists() && !args.force {
+            if holds_run(&dir) && !args.force {
                 bail!("{} already holds a run: --resume it, choose another --out, or --force to replace it", dir.display());
             }
             if args.force && dir.exists() {
@@ -240,7 +247,6 @@ pub fn run(args: Args) -> Result<bool> {
     };
     // A bad model name or option fails here, before any data is loaded.
     config.model_config(2)?;
-    std::fs::create_dir_all(&run_dir).with_context(|| format!("creating {}", run_dir.display()))?;
     install_interrupt_handler();
 
     let trained = fit(&config, &run_dir, resume)?;
