@@ -24,13 +24,13 @@ pub(crate) struct Candidate {
 /// Where the ONNX Runtime library is found, in order: the environment variable
 /// `ORT_DYLIB_PATH`, the project's `.venv` (`lib/python3*/site-packages/onnxruntime/capi/
 /// libonnxruntime.so*`, as pip installs it), then the active `$VIRTUAL_ENV` likewise. `None` when
-/// none of them holds it; [`crate::engine::load`] then still asks the system loader for
-/// `libonnxruntime.so`. An explicit [`crate::engine::EngineOptions::ort_library`] wins over all
-/// of these.
+/// none of them holds it, or when `ORT_DYLIB_PATH` names a file that does not exist (what the
+/// user asked for is not there; the others are not tried); [`crate::engine::load`] then still
+/// asks the system loader for `libonnxruntime.so`. An explicit
+/// [`crate::engine::EngineOptions::ort_library`] wins over all of these.
 pub fn ort_library() -> Option<PathBuf> {
-    search(std::env::var_os("ORT_DYLIB_PATH"), std::env::var_os("VIRTUAL_ENV")).into_iter().find_map(|c| {
-        c.path.is_file().then_some(c.path)
-    })
+    let first = search(std::env::var_os("ORT_DYLIB_PATH"), std::env::var_os("VIRTUAL_ENV")).into_iter().next()?;
+    first.path.is_file().then_some(first.path)
 }
 
 /// Every place tried, in order, with the explicit path first when there is one. The last entry

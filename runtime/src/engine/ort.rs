@@ -64,9 +64,10 @@ pub(super) fn environment(explicit: Option<&Path>) -> Result<(Environment, PathB
 }
 
 /// Tries the candidates in order and returns the path that loaded, with the environment builder
-/// `ort::init_from` gave for it. A file that exists but does not
-/// load is an error at once (a broken installation should not be skipped silently); missing
-/// files and a system loader that finds nothing lead to the next candidate.
+/// `ort::init_from` gave for it. A file that exists but does not load, or an `ORT_DYLIB_PATH`
+/// that does not exist, is an error at once (a broken installation or a wrong path should not be
+/// skipped silently); other missing files and a system loader that finds nothing lead to the
+/// next candidate.
 fn load_library(explicit: Option<&Path>) -> Result<(PathBuf, EnvironmentBuilder)> {
     let mut tried = Vec::new();
     let list = match explicit {
@@ -77,6 +78,10 @@ fn load_library(explicit: Option<&Path>) -> Result<(PathBuf, EnvironmentBuilder)
         let path = absolute(&candidate.path);
         let is_bare_name = candidate.path.as_os_str() == SYSTEM_NAME;
         if !is_bare_name && !path.is_file() {
+            // What the user named is not there: say so rather than load another library.
+            if candidate.source == "ORT_DYLIB_PATH" {
+                return Err(Error::Engine(format!("ONNX Runtime library {} (ORT_DYLIB_PATH) does not exist ({ORT_HELP})", path.display())));
+            }
             tried.push(format!("{} {} (missing)", candidate.source, path.display()));
             continue;
         }

@@ -247,6 +247,11 @@ fn runtime_errors_are_one_line() {
     // A GPU this machine does not have (none here; not index 99 on a GPU machine either).
     assert_one_line_error(&infer(&onnx, &image, &["--preprocess", "imagenet", "--engine", "ort", "--ep", "cuda", "--gpu", "99"]), "CUDA");
     assert_one_line_error(&run("runtime", &["info", truncated.to_str().unwrap()]), "truncated");
+    // An ORT_DYLIB_PATH that names nothing is said, not passed over for another library.
+    let mut args = vec!["infer", "--model", onnx.to_str().unwrap(), image.to_str().unwrap(), "--engine", "ort"];
+    args.extend(flags);
+    let out = std::process::Command::new(prism_tests::bin("runtime")).args(&args).env("ORT_DYLIB_PATH", d.join("nowhere.so")).output().unwrap();
+    assert_one_line_error(&out, "nowhere.so (ORT_DYLIB_PATH) does not exist");
     assert_one_line_error(&infer(&onnx, &image, &["--topk", "3"]), "unexpected argument '--topk'");
 
     // A cube with the wrong number of bands for a scene model.
