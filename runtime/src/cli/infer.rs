@@ -21,7 +21,8 @@ const EXAMPLES: &str = "Examples:
   {\"file\", \"engine\", \"provider\", \"top\": [{\"index\", \"label\", \"probability\"}, ...]}
 and for a scene
   {\"file\", \"engine\", \"provider\", \"graph\", \"height\", \"width\", \"seconds\",
-   \"pixels_per_second\", \"map\", \"labels\", and with --gt \"oa\", \"aa\", \"kappa\", \"per_class\"}.
+   \"pixels_per_second\", \"map\", \"labels\", and with --gt \"map_labelled\", \"oa\", \"aa\",
+   \"kappa\", \"per_class\"}.
 Rates are fractions in [0, 1].";
 
 /// Classify images (top-k labels) or every pixel of a scene (a map and a label array).

@@ -133,7 +133,7 @@ fn read_mat_bytes(path: &Path, bytes: &[u8], key: Option<&str>) -> Result<NumArr
                 _ => {
                     return Err(Error::format(
                         path,
-                        format!("several numeric variables ({}); name the one to read", names(numeric)),
+                        format!("several numeric variables ({}); name the one to read (--key; --gt-key for ground truth)", names(numeric)),
                     ));
                 }
             }
