@@ -119,9 +119,12 @@ impl Pool {
     fn new(path: &Path, options: &EngineOptions, sessions: usize) -> Result<Pool> {
         let first = engine::load(path, options)?;
         let (name, provider, notes) = (first.engine(), first.provider().to_string(), first.notes().to_vec());
+        // The other engines take what the first one got (auto could land elsewhere, say once the
+        // GPU's memory is full): one pool, one engine and provider, or an error.
+        let same = EngineOptions { engine: name.parse()?, provider: provider.parse()?, ..options.clone() };
         let mut engines = vec![first];
         for _ in 1..sessions.max(1) {
-            engines.push(engine::load(path, options)?);
+            engines.push(engine::load(path, &same)?);
         }
         Ok(Pool { engines: Mutex::new(engines), free: Condvar::new(), engine: name, provider, notes })
     }
