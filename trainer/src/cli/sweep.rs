@@ -255,7 +255,9 @@ pub fn run(args: Args) -> Result<bool> {
     }
     let records = write_results(&sweep, &args.config, &plan, &previous)?;
     println!("{}", table(&sweep, &records));
-    if !args.report {
+    if args.report {
+        eprintln!("{} of {} runs finished; every run on its own line: {}", records.len(), plan.len(), sweep.results.with_extension("md").display());
+    } else {
         eprintln!("{} of {} runs finished; this invocation took {:.0} s", records.len(), plan.len(), started.elapsed().as_secs_f64());
     }
     Ok(!interrupted)
