@@ -51,7 +51,7 @@ mod tests {
 
     #[test]
     fn a_cause_is_not_repeated() {
-        let io = std::io::Error::new(std::io::ErrorKind::Other, "Is a directory");
+        let io = std::io::Error::other("Is a directory");
         let error = anyhow::Error::new(crate::Error::io("/tmp", io)).context("reading the model");
         assert_eq!(one_line(&error), "reading the model: /tmp: Is a directory");
         let chained = anyhow::anyhow!("root").context("middle\nsecond line").context("top");
