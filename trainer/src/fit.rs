@@ -53,7 +53,8 @@ impl FitConfig {
         if self.epochs == 0 || self.batch_size == 0 {
             bail!("--epochs and --batch-size must be positive");
         }
-        self.optimizer.validate()
+        self.optimizer.validate()?;
+        self.schedule.validate()
     }
 
     /// The model for `data`: its classes, and the scene's components and window.
@@ -183,8 +184,9 @@ pub struct Trained {
 }
 
 /// Trains as `config` says, checkpointing into `run_dir/checkpoints`; with `resume`, continues
-/// from the last checkpoint there.
-pub fn fit(config: &FitConfig, run_dir: &Path, resume: bool) -> Result<Trained> {
+/// from the last checkpoint there; with `replace`, deletes what `run_dir` holds once the inputs
+/// have been read and the model built (a bad input leaves the old run as it was).
+pub fn fit(config: &FitConfig, run_dir: &Path, resume: bool, replace: bool) -> Result<Trained> {
     config.validate()?;
     let device = resolve_device(&config.device)?;
     // Read first, so that bad weights stop the run before anything is written; a resumed run
@@ -216,18 +218,6 @@ pub fn fit(config: &FitConfig, run_dir: &Path, resume: bool) -> Result<Trained> 
     let params = model.parameters();
     let mut optimizer = Optimizer::new(config.optimizer.clone(), &params);
     drop(params);
-    eprintln!(
-        "{} on {}: {} classes, {} train / {} validation / {} test samples, device {}",
-        model_config.name(),
-        config.data.display_name(),
-        data.class_names().len(),
-        split.train.len(),
-        split.val.len(),
-        split.test.len(),
-        describe_device(device)
-    );
-    std::fs::create_dir_all(run_dir).with_context(|| format!("creating {}", run_dir.display()))?;
-    crate::report::write_config(run_dir, config, &model_config)?;
 
     let checkpoints = run_dir.join(CHECKPOINTS);
     let mut state = TrainState::default();
@@ -238,8 +228,25 @@ pub fn fit(config: &FitConfig, run_dir: &Path, resume: bool) -> Result<Trained> 
         let saved = metadata.get(STATE_KEY).with_context(|| format!("{}: no training state", path.display()))?;
         state = serde_json::from_str(saved).with_context(|| format!("{}: bad training state", path.display()))?;
         optimizer.load_state(&tensors, state.step, device);
+    } else if replace && run_dir.exists() {
+        std::fs::remove_dir_all(run_dir).with_context(|| format!("removing {}", run_dir.display()))?;
+    }
+    eprintln!(
+        "{} on {}: {} classes, {} train / {} validation / {} test samples, device {}",
+        model_config.name(),
+        config.data.display_name(),
+        data.class_names().len(),
+        split.train.len(),
+        split.val.len(),
+        split.test.len(),
+        describe_device(device)
+    );
+    if resume {
         eprintln!("resuming at epoch {} batch {} (step {})", state.epoch + 1, state.batch, state.step);
     }
+    // Written once the checkpoint has been read: a resume that fails leaves the run unchanged.
+    std::fs::create_dir_all(run_dir).with_context(|| format!("creating {}", run_dir.display()))?;
+    crate::report::write_config(run_dir, config, &model_config)?;
 
     let interrupted = train_loop(config, &mut model, &mut optimizer, &data, &split, &mut state, &checkpoints, device)?;
     let selected = if !interrupted && state.best_epoch.is_some() && !split.val.is_empty() {

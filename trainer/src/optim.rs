@@ -36,7 +36,7 @@ impl OptimizerConfig {
         if !(self.lr > 0.0 && self.lr.is_finite()) {
             bail!("the learning rate must be positive, got {}", self.lr);
         }
-        if self.weight_decay < 0.0 || !(0.0..1.0).contains(&self.momentum) {
+        if !(self.weight_decay >= 0.0 && self.weight_decay.is_finite()) || !(0.0..1.0).contains(&self.momentum) {
             bail!("weight decay must be >= 0 and momentum in [0, 1)");
         }
         Ok(())
@@ -179,6 +179,19 @@ pub struct Schedule {
 }
 
 impl Schedule {
+    pub fn validate(&self) -> Result<()> {
+        if !(self.gamma > 0.0 && self.gamma.is_finite()) {
+            bail!("--gamma must be positive, got {}", self.gamma);
+        }
+        if !(self.min_lr >= 0.0 && self.min_lr.is_finite()) {
+            bail!("--min-lr must be >= 0, got {}", self.min_lr);
+        }
+        if self.step_size == 0 {
+            bail!("--step-size must be positive");
+        }
+        Ok(())
+    }
+
     /// The rate for batch `batch` of `batches` in epoch `epoch` (0-based) of `epochs`.
     pub fn lr(&self, base: f64, epoch: usize, batch: usize, batches: usize, epochs: usize) -> f64 {
         if epoch < self.warmup_epochs {

@@ -94,6 +94,21 @@ fn bad_training_input_is_a_one_line_error() {
     let finished = start(&[]);
     assert!(finished.status.success(), "{}", String::from_utf8_lossy(&finished.stderr));
     assert_one_line_error(&start(&[]), "already holds a run");
+    // --force replaces a run only once the new inputs have been read, and replaces only runs.
+    assert_one_line_error(&start(&["--force", "--data", "missing.npy"]), "missing.npy: no such file");
+    assert!(again.join("model.safetensors").exists(), "a failed --force start deleted the run");
+    let notes = d.join("notes");
+    std::fs::create_dir_all(&notes).unwrap();
+    std::fs::write(notes.join("thesis.txt"), "years of work").unwrap();
+    assert_one_line_error(&fit(&["--data", &scene, "--gt", &gt, "--out", notes.to_str().unwrap()]), "not a run directory");
+    assert!(notes.join("thesis.txt").exists());
+    assert_one_line_error(&fit(&["--data", &scene, "--gt", &gt, "--gamma", "nan"]), "--gamma must be positive");
+    // A resume that fails (a damaged checkpoint) leaves the run's configuration as it was.
+    let config = std::fs::read(again.join("config.json")).unwrap();
+    std::fs::write(again.join("checkpoints/last.safetensors"), b"truncated").unwrap();
+    let resumed = run("trainer", &["fit", "--resume", again.to_str().unwrap(), "--epochs", "3"]);
+    assert_one_line_error(&resumed, "reading the last checkpoint");
+    assert_eq!(std::fs::read(again.join("config.json")).unwrap(), config);
 
     let images = d.join("images");
     for class in ["glass", "metal"] {

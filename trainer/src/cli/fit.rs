@@ -239,8 +239,9 @@ pub fn run(args: Args) -> Result<bool> {
             if holds_run(&dir) && !args.force {
                 bail!("{} already holds a run: --resume it, choose another --out, or --force to replace it", dir.display());
             }
-            if args.force && dir.exists() {
-                std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
+            let non_empty = std::fs::read_dir(&dir).is_ok_and(|mut entries| entries.next().is_some());
+            if args.force && non_empty && !dir.join(run::CONFIG).exists() {
+                bail!("{} is not a run directory (no {}): --force replaces runs only; choose another --out", dir.display(), run::CONFIG);
             }
             (config, dir, false)
         }
@@ -249,7 +250,7 @@ pub fn run(args: Args) -> Result<bool> {
     config.model_config(2)?;
     install_interrupt_handler();
 
-    let trained = fit(&config, &run_dir, resume)?;
+    let trained = fit(&config, &run_dir, resume, args.force)?;
     if trained.interrupted {
         eprintln!(
             "stopped at epoch {} batch {}; checkpoint saved. Continue with: trainer fit --resume {}",

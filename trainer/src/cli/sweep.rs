@@ -239,7 +239,7 @@ pub fn run(args: Args) -> Result<bool> {
             let config = fit_config(&sweep, model, *test_ratio, *seed, &args.device);
             let resume = dir.join(crate::fit::CHECKPOINTS).join("last.safetensors").exists();
             eprintln!("\n[{}/{}] {model}, test ratio {test_ratio}, seed {seed} -> {}", i + 1, plan.len(), dir.display());
-            let trained = fit(&config, &dir, resume)?;
+            let trained = fit(&config, &dir, resume, false)?;
             if trained.interrupted {
                 eprintln!("sweep stopped; run the same command again to continue");
                 interrupted = true;
