@@ -127,21 +127,35 @@ pub fn export(run_dir: &Path, options: &ExportOptions) -> Result<ExportReport> {
     let out = options.out.clone().unwrap_or_else(|| run_dir.join("model.onnx"));
     let window = window_model(&run, options.opset, options.fold_bn)?;
     let bytes = window.encode_to_vec();
-    write_bytes_atomic(&out, &bytes)?;
+    // The files are written and checked in a staging folder beside `out`, and moved into place
+    // only when every check passed: a failed export leaves an earlier one as it was.
+    let staging = Staging::new(&out)?;
+    let staged = staging.0.join(out.file_name().unwrap_or("model.onnx".as_ref()));
+    write_bytes_atomic(&staged, &bytes)?;
 
-    let scene_graph = write_scene_graph(&run, options, &out, sample.as_ref())?;
+    let mut scene_graph = write_scene_graph(&run, options, &staged, sample.as_ref())?;
     let parity = match (options.parity, &sample) {
-        (Some(tol), Some(sample)) => Some(parity::check(&out, sample, tol, options.ort_library.as_deref())),
+        (Some(tol), Some(sample)) => Some(parity::check(&staged, sample, tol, options.ort_library.as_deref())),
         _ => None,
     };
     let pass = parity.iter().flatten().all(EngineParity::ok) && scene_graph.check.as_ref().is_none_or(|c| c.pass);
 
     let graph = window.graph.as_ref();
     let (inputs, outputs) = graph.map(|g| (infos(&g.input), infos(&g.output))).unwrap_or_default();
-    let triton = match &options.triton_repo {
-        Some(repo) => Some(write_triton(repo, &run, &bytes)?),
-        None => None,
-    };
+    let mut triton = None;
+    if pass {
+        if let Some(repo) = &options.triton_repo {
+            triton = Some(write_triton(repo, &run, &bytes)?);
+        }
+        if scene_graph.written {
+            let path = scene_path(&out);
+            std::fs::rename(scene_path(&staged), &path).map_err(|e| prism_runtime::Error::io(&path, e))?;
+            scene_graph.path = Some(path);
+        }
+        std::fs::rename(&staged, &out).map_err(|e| prism_runtime::Error::io(&out, e))?;
+    } else {
+        (scene_graph.written, scene_graph.path) = (false, None);
+    }
     Ok(ExportReport {
         run_dir: run_dir.to_path_buf(),
         model: run.model().name(),
@@ -162,6 +176,24 @@ pub fn export(run_dir: &Path, options: &ExportOptions) -> Result<ExportReport> {
         pass,
         triton,
     })
+}
+
+/// A folder beside the output for the files of one export, removed with what is left in it.
+struct Staging(PathBuf);
+
+impl Staging {
+    fn new(out: &Path) -> Result<Staging> {
+        let stem = out.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "model".into());
+        let dir = out.with_file_name(format!(".{stem}.export-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).map_err(|e| prism_runtime::Error::io(&dir, e))?;
+        Ok(Staging(dir))
+    }
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// `<dir>/<stem>.scene.onnx` for `<dir>/<stem>.onnx`.
@@ -241,7 +273,8 @@ impl ExportReport {
         };
         let mut lines = vec![
             format!(
-                "wrote {} ({:.1} MB): {} ({}), opset {}, IR {}, {} nodes, {} initializers, {} parameters{}",
+                "{} {} ({:.1} MB): {} ({}), opset {}, IR {}, {} nodes, {} initializers, {} parameters{}",
+                if self.pass { "wrote" } else { "did not write" },
                 self.onnx.display(),
                 self.bytes as f64 / 1e6,
                 self.model,
@@ -260,7 +293,8 @@ impl ExportReport {
             ),
         ];
         match (&self.scene_graph.path, &self.scene_graph.reason) {
-            (Some(path), _) => lines.push(format!("wrote whole-scene graph {}", path.display())),
+            (Some(path), _) if self.pass => lines.push(format!("wrote whole-scene graph {}", path.display())),
+            (Some(_), _) => {}
             (None, Some(reason)) => lines.push(format!("no whole-scene graph: {reason}")),
             (None, None) => {}
         }

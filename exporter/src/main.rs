@@ -105,7 +105,7 @@ fn main() -> ExitCode {
     match run(&args) {
         Ok(report) if report.pass => ExitCode::SUCCESS,
         Ok(_) => {
-            eprintln!("error: the exported model differs from the trainer's outputs beyond tolerance (see above)");
+            eprintln!("error: the exported model differs from the trainer's outputs beyond tolerance (see above); nothing was written (--no-parity writes it anyway)");
             ExitCode::from(2)
         }
         Err(e) => {

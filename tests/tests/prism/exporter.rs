@@ -361,9 +361,14 @@ fn cli_exports_and_reports_parity() {
     }
     let refs: Vec<(&str, &tch::Tensor)> = tensors.iter().map(|(n, t)| (n.as_str(), t)).collect();
     tch::Tensor::write_safetensors(&refs, &sample).unwrap();
+    std::fs::write(broken.join("model.onnx"), "an earlier export").unwrap();
     let result = run("exporter", &["--run", &path(&broken)]);
     assert_eq!(result.status.code(), Some(2), "{}", stderr(&result));
     assert!(stderr(&result).contains("tract/cpu: FAIL"), "{}", stderr(&result));
+    // Nothing of the failed export is left: the earlier file stays, no staging folder remains.
+    assert_eq!(std::fs::read_to_string(broken.join("model.onnx")).unwrap(), "an earlier export");
+    let left: Vec<_> = std::fs::read_dir(&broken).unwrap().map(|e| e.unwrap().file_name()).filter(|n| n.to_string_lossy().contains("export")).collect();
+    assert!(left.is_empty(), "{left:?}");
 }
 
 fn copy_run(from: &Path, to: &Path) {
