@@ -32,6 +32,15 @@ pub fn quiet_on_closed_pipe() {
     }
 }
 
+/// A clap value parser for counts that must be at least 1 (`--batch`, `--threads`...).
+pub fn positive(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 /// Help and version go to stdout; usage errors are one line on stderr with exit code 2.
 pub fn clap_error(e: clap::Error) -> ExitCode {
     use clap::error::ErrorKind;
@@ -41,7 +50,13 @@ pub fn clap_error(e: clap::Error) -> ExitCode {
     }
     let rendered = e.render().to_string();
     let first = rendered.lines().next().unwrap_or_default().trim_start_matches("error: ");
-    eprintln!("error: {first} (see --help)");
+    // The missing arguments are listed on the lines after the first, indented.
+    let missing: Vec<&str> = rendered.lines().skip(1).take_while(|l| l.starts_with("  ")).map(str::trim).collect();
+    if e.kind() == ErrorKind::MissingRequiredArgument && !missing.is_empty() {
+        eprintln!("error: {first} {} (see --help)", missing.join(", "));
+    } else {
+        eprintln!("error: {first} (see --help)");
+    }
     ExitCode::from(2)
 }
 

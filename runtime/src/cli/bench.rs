@@ -73,7 +73,8 @@ pub fn run(args: Args) -> Result<()> {
         .size
         .split_once('x')
         .and_then(|(h, w)| Some((h.parse::<usize>().ok()?, w.parse::<usize>().ok()?)))
-        .ok_or_else(|| anyhow::anyhow!("--size must be HEIGHTxWIDTH, got `{}`", args.size))?;
+        .filter(|&(h, w)| h > 0 && w > 0)
+        .ok_or_else(|| anyhow::anyhow!("--size must be HEIGHTxWIDTH, both at least 1, got `{}`", args.size))?;
     for choice in engines {
         let mut options = args.engine.load_options();
         options.engine.engine = choice;

@@ -10,7 +10,7 @@ pub mod bench;
 pub mod info;
 pub mod infer;
 
-pub use prism_runtime::exit::{clap_error, one_line, quiet_on_closed_pipe};
+pub use prism_runtime::exit::{clap_error, one_line, positive, quiet_on_closed_pipe};
 
 /// Engine and execution-provider flags shared by the commands.
 #[derive(clap::Args, Clone)]
@@ -30,14 +30,14 @@ pub struct EngineArgs {
     pub gpu: usize,
     /// Threads within one graph run (ONNX Runtime's intra-op threads, tract's pool) [default:
     /// every core].
-    #[arg(long, help_heading = "Engine")]
+    #[arg(long, value_parser = positive, help_heading = "Engine")]
     pub threads: Option<usize>,
     /// The ONNX Runtime library to load [default: $ORT_DYLIB_PATH, the project's .venv, the
     /// system's].
     #[arg(long, value_name = "FILE", help_heading = "Engine")]
     pub ort_library: Option<PathBuf>,
     /// Engines in the pool (concurrent graph runs).
-    #[arg(long, default_value_t = 1, help_heading = "Engine")]
+    #[arg(long, default_value_t = 1, value_parser = positive, help_heading = "Engine")]
     pub sessions: usize,
 }
 

@@ -125,6 +125,10 @@ fn summary_rejects_bad_configs() {
         assert_one_line_error(&run("trainer", args), expected);
     }
     assert_one_line_error(&run("trainer", &["summary", "--modle", "hybridsn"]), "--modle");
+    // A missing argument is named; a count of zero is refused.
+    assert_one_line_error(&run("trainer", &["eval"]), "not provided: --run <DIR>");
+    assert_one_line_error(&run("runtime", &["infer", "scene.npy"]), "not provided: --model <FILE>");
+    assert_one_line_error(&run("runtime", &["bench", "--model", "m.onnx", "--sessions", "0"]), "'--sessions <SESSIONS>': must be at least 1");
 }
 
 /// `trainer summary --json` gives the walker's figures.

@@ -35,7 +35,7 @@ pub struct Args {
     /// Where the pictures go [default: the run directory, or RUN/eval for other data].
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
-    #[arg(long, default_value_t = 128)]
+    #[arg(long, default_value_t = 128, value_parser = prism_runtime::exit::positive)]
     batch_size: usize,
     /// auto, cpu, cuda or cuda:N.
     #[arg(long, default_value = "auto")]
