@@ -274,6 +274,21 @@ fn a_sweep_continues_from_its_results_file() {
             && markdown.contains(&format!("| {machine} |")),
         "the run is missing from the list of runs:\n{markdown}"
     );
+
+    // A mistake anywhere in the file stops the sweep before its first run trains.
+    let bad = d.join("bad.json");
+    for (key, value, expected) in [
+        ("learning_rate", serde_json::json!(0.1), "unknown field `learning_rate`"),
+        ("models", serde_json::json!(["resnet18", "resnet18"]), "models lists an entry twice"),
+        ("test_ratios", serde_json::json!([0.5, 1.5]), "resnet18 at test ratio 1.5"),
+    ] {
+        let mut edited = sweep.clone();
+        edited[key] = value;
+        std::fs::write(&bad, edited.to_string()).unwrap();
+        let out = run("trainer", &["sweep", bad.to_str().unwrap(), "--device", "cpu"]);
+        assert_one_line_error(&out, expected);
+        assert!(!String::from_utf8_lossy(&out.stderr).contains("[1/"), "a run trained");
+    }
 }
 
 /// The trainer's training step equals PyTorch's: from the same weights, three steps on the same

@@ -36,6 +36,7 @@ pub struct Args {
 /// An experiment file. The data is a built-in scene (`dataset`, with `bands` and `window`) or
 /// an image folder (`images`, with `image_size` and `resize`).
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Sweep {
     pub name: String,
     #[serde(default)]
@@ -213,8 +214,16 @@ pub fn run(args: Args) -> Result<bool> {
     if sweep.models.is_empty() || sweep.seeds.is_empty() || sweep.test_ratios.is_empty() {
         bail!("{}: models, seeds and test_ratios must not be empty", args.config.display());
     }
+    let repeated = |name: &str, n: usize, unique: usize| if n == unique { Ok(()) } else { Err(anyhow::anyhow!("{}: {name} lists an entry twice", args.config.display())) };
+    repeated("models", sweep.models.len(), sweep.models.iter().collect::<BTreeSet<_>>().len())?;
+    repeated("seeds", sweep.seeds.len(), sweep.seeds.iter().collect::<BTreeSet<_>>().len())?;
+    repeated("test_ratios", sweep.test_ratios.len(), sweep.test_ratios.iter().map(|r| r.to_bits()).collect::<BTreeSet<_>>().len())?;
+    // Every run's settings are checked before the first one trains.
     for model in &sweep.models {
-        fit_config(&sweep, model, sweep.test_ratios[0], 0, &args.device).model_config(2)?;
+        for &test_ratio in &sweep.test_ratios {
+            let config = fit_config(&sweep, model, test_ratio, 0, &args.device);
+            config.validate().and_then(|()| config.model_config(2).map(drop)).with_context(|| format!("{}: {model} at test ratio {test_ratio}", args.config.display()))?;
+        }
     }
     let mut plan: Vec<(String, f64, u64)> = Vec::new();
     for &test_ratio in &sweep.test_ratios {
