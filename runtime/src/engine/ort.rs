@@ -175,7 +175,10 @@ impl Ep {
 /// provider is an error rather than a silent fall back to the CPU.
 fn session(env: &Environment, model: &Path, options: &EngineOptions, ep: Ep) -> Result<Session> {
     let engine_error = |e: String| Error::Engine(format!("{}: ONNX Runtime cannot load it: {e}", model.display()));
+    // Failures come back as errors, reported on one line: ONNX Runtime's own log of them would
+    // only repeat them over several.
     let mut builder = Session::builder(env).map_err(|e| engine_error(one_line(e)))?;
+    builder = builder.with_log_level(::ort::logging::LogLevel::Fatal).map_err(|e| engine_error(one_line(e)))?;
     if let Some(threads) = options.threads {
         builder = builder.with_intra_threads(threads).map_err(|e| engine_error(one_line(e)))?;
     }
