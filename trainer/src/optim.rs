@@ -36,7 +36,7 @@ impl OptimizerConfig {
         if !(self.lr > 0.0 && self.lr.is_finite()) {
             bail!("the learning rate must be positive, got {}", self.lr);
         }
-        if !(self.weight_decay >= 0.0 && self.weight_decay.is_finite()) || !(0.0..1.0).contains(&self.momentum) {
+        if !(self.weight_decay >= 0.0 && self.weight_decay.is_finite() && (0.0..1.0).contains(&self.momentum)) {
             bail!("weight decay must be >= 0 and momentum in [0, 1)");
         }
         Ok(())
