@@ -25,8 +25,22 @@ pub fn decode_rgb(bytes: &[u8]) -> std::result::Result<RgbImage, String> {
     if !matches!(format, image::ImageFormat::Jpeg | image::ImageFormat::Png) {
         return Err(format!("{format:?} images are not supported (JPEG or PNG)"));
     }
+    if format == image::ImageFormat::Jpeg && !jpeg_is_complete(bytes) {
+        // The decoder would fill the missing rows with grey, as PIL refuses to.
+        return Err("the JPEG is truncated (no end-of-image marker after its image data)".into());
+    }
     let decoded = image::load_from_memory_with_format(bytes, format).map_err(|e| format!("cannot decode the image: {e}"))?;
     Ok(decoded.to_rgb8())
+}
+
+/// Whether an end-of-image marker (FF D9) follows the first start-of-scan (FF DA): image data
+/// never holds FF D9 (a data byte FF is followed by 00 or a restart marker), so a file cut
+/// anywhere in its scans has none.
+fn jpeg_is_complete(bytes: &[u8]) -> bool {
+    let Some(scan) = bytes.windows(2).position(|w| w == [0xFF, 0xDA]) else {
+        return false;
+    };
+    bytes[scan..].windows(2).any(|w| w == [0xFF, 0xD9])
 }
 
 /// Resizes so that the shorter side is `size` pixels, keeping the aspect ratio (bilinear with
@@ -75,6 +89,22 @@ pub fn eval_transform(img: &RgbImage, resize: u32, crop: u32) -> Vec<f32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_truncated_jpeg_is_refused() {
+        let img = RgbImage::from_fn(64, 48, |x, y| image::Rgb([(x * 4) as u8, (y * 5) as u8, 90]));
+        let mut jpeg = Vec::new();
+        img.write_to(&mut std::io::Cursor::new(&mut jpeg), image::ImageFormat::Jpeg).unwrap();
+        assert_eq!(decode_rgb(&jpeg).unwrap().dimensions(), (64, 48));
+        // Data appended after the end of the image (as some cameras do) is fine.
+        let mut trailer = jpeg.clone();
+        trailer.extend_from_slice(b"maker notes");
+        assert!(decode_rgb(&trailer).is_ok());
+        for cut in [jpeg.len() - 2, jpeg.len() / 2] {
+            let err = decode_rgb(&jpeg[..cut]).unwrap_err();
+            assert!(err.contains("truncated"), "{err}");
+        }
+    }
 
     #[test]
     fn shorter_side_and_centre() {
