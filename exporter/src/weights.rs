@@ -46,7 +46,8 @@ impl TensorFile {
     /// Reads every tensor except batch-norm counters (`*.num_batches_tracked`).
     ///
     /// # Errors
-    /// An unreadable file, a file that is not safetensors, or a tensor that is not float32.
+    /// An unreadable file, a file that is not safetensors, a tensor that is not float32 or holds
+    /// NaN or infinite values.
     pub fn read(path: &Path) -> Result<Self> {
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
         let file = SafeTensors::deserialize(&bytes).map_err(|e| Error::format(path, format!("not a safetensors file: {e}")))?;
@@ -62,6 +63,10 @@ impl TensorFile {
                 view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
             if data.len() != view.shape().iter().product::<usize>() {
                 return Err(Error::format(path, format!("tensor `{name}` holds {} values for shape {:?}", data.len(), view.shape())));
+            }
+            let broken = data.iter().filter(|v| !v.is_finite()).count();
+            if broken > 0 {
+                return Err(Error::format(path, format!("tensor `{name}` holds {broken} NaN or infinite values (did its training diverge?)")));
             }
             tensors.insert(name.to_string(), Param { shape: view.shape().to_vec(), data });
         }
@@ -162,5 +167,12 @@ mod tests {
         );
         let err = TensorFile::read(&path).unwrap().check_weights(&model).unwrap_err().to_string();
         assert!(err.contains("tensor `head.weight` is not a parameter of block-se"), "{err}");
+
+        // Weights of a run whose training diverged.
+        let bytes: Vec<u8> = [1.0f32, f32::NAN, f32::INFINITY, 2.0].iter().flat_map(|v| v.to_le_bytes()).collect();
+        let view = safetensors::tensor::TensorView::new(Dtype::F32, vec![2, 2], &bytes).unwrap();
+        safetensors::serialize_to_file([("block.fc1.weight", view)], None, &path).unwrap();
+        let err = TensorFile::read(&path).unwrap_err().to_string();
+        assert!(err.contains("tensor `block.fc1.weight` holds 2 NaN or infinite values"), "{err}");
     }
 }
