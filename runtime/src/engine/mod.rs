@@ -77,7 +77,8 @@ pub trait Engine: Send {
 /// Which engine runs the model.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum EngineChoice {
-    /// ONNX Runtime when its library is found, otherwise tract.
+    /// ONNX Runtime when its library is found, otherwise tract; a library named by
+    /// [`EngineOptions::ort_library`] or `ORT_DYLIB_PATH` that fails to load is an error.
     #[default]
     Auto,
     Ort,
@@ -133,6 +134,8 @@ pub fn load(model: &Path, options: &EngineOptions) -> Result<Box<dyn Engine>> {
 fn load_auto(model: &Path, options: &EngineOptions) -> Result<Box<dyn Engine>> {
     match ort::environment(options.ort_library.as_deref()) {
         Ok(_) => load_ort(model, options),
+        // A library the user named that is missing or broken is an error, not a quiet tract.
+        Err(e) if options.ort_library.is_some() || std::env::var_os("ORT_DYLIB_PATH").is_some_and(|p| !p.is_empty()) => Err(e),
         Err(e) => load_tract(model, options, vec![format!("ort not used: {e}")]),
     }
 }

@@ -252,6 +252,9 @@ fn runtime_errors_are_one_line() {
     args.extend(flags);
     let out = std::process::Command::new(prism_tests::bin("runtime")).args(&args).env("ORT_DYLIB_PATH", d.join("nowhere.so")).output().unwrap();
     assert_one_line_error(&out, "nowhere.so (ORT_DYLIB_PATH) does not exist");
+    // With --engine auto too: a library the user named is not swapped for tract in silence.
+    let auto = infer(&onnx, &image, &["--preprocess", "imagenet", "--ort-library", "/etc/hostname"]);
+    assert_one_line_error(&auto, "/etc/hostname");
     assert_one_line_error(&infer(&onnx, &image, &["--topk", "3"]), "unexpected argument '--topk'");
 
     // A cube with the wrong number of bands for a scene model.
