@@ -17,7 +17,7 @@ use crate::parity::{self, EngineParity, Tolerance};
 use crate::rundir::{RunDir, Sample};
 use crate::scene::{check_scene, scene_graph_unavailable, scene_model, SceneCheck};
 use crate::triton;
-use crate::{Result, DEFAULT_OPSET};
+use crate::{Error, Result, DEFAULT_OPSET};
 
 /// What to export and check.
 #[derive(Clone, Debug)]
@@ -149,10 +149,10 @@ pub fn export(run_dir: &Path, options: &ExportOptions) -> Result<ExportReport> {
         }
         if scene_graph.written {
             let path = scene_path(&out);
-            std::fs::rename(scene_path(&staged), &path).map_err(|e| prism_runtime::Error::io(&path, e))?;
+            std::fs::rename(scene_path(&staged), &path).map_err(|e| Error::io(&path, e))?;
             scene_graph.path = Some(path);
         }
-        std::fs::rename(&staged, &out).map_err(|e| prism_runtime::Error::io(&out, e))?;
+        std::fs::rename(&staged, &out).map_err(|e| Error::io(&out, e))?;
     } else {
         (scene_graph.written, scene_graph.path) = (false, None);
     }
@@ -185,7 +185,7 @@ impl Staging {
     fn new(out: &Path) -> Result<Staging> {
         let stem = out.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "model".into());
         let dir = out.with_file_name(format!(".{stem}.export-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).map_err(|e| prism_runtime::Error::io(&dir, e))?;
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
         Ok(Staging(dir))
     }
 }

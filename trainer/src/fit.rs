@@ -112,6 +112,11 @@ const LAST: &str = "last.safetensors";
 const BEST: &str = "best.safetensors";
 const STATE_KEY: &str = "prism.train_state";
 
+/// The checkpoint `--resume` continues from: `<run_dir>/checkpoints/last.safetensors`.
+pub fn last_checkpoint(run_dir: &Path) -> PathBuf {
+    run_dir.join(CHECKPOINTS).join(LAST)
+}
+
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
 /// Makes Ctrl-C stop training at the end of the current batch, after a checkpoint.

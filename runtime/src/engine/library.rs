@@ -29,8 +29,13 @@ pub(crate) struct Candidate {
 /// asks the system loader for `libonnxruntime.so`. An explicit
 /// [`crate::engine::EngineOptions::ort_library`] wins over all of these.
 pub fn ort_library() -> Option<PathBuf> {
-    let first = search(std::env::var_os("ORT_DYLIB_PATH"), std::env::var_os("VIRTUAL_ENV")).into_iter().next()?;
+    let first = search(env_library(), std::env::var_os("VIRTUAL_ENV")).into_iter().next()?;
     first.path.is_file().then_some(first.path)
+}
+
+/// The library `ORT_DYLIB_PATH` names, when it is set and not empty.
+pub(crate) fn env_library() -> Option<OsString> {
+    std::env::var_os("ORT_DYLIB_PATH").filter(|p| !p.is_empty())
 }
 
 /// Every place tried, in order, with the explicit path first when there is one. The last entry
@@ -41,7 +46,7 @@ pub(crate) fn candidates(explicit: Option<&Path>) -> Vec<Candidate> {
     if let Some(path) = explicit {
         all.push(Candidate { source: "--ort-library", path: path.to_path_buf() });
     }
-    all.extend(search(std::env::var_os("ORT_DYLIB_PATH"), std::env::var_os("VIRTUAL_ENV")));
+    all.extend(search(env_library(), std::env::var_os("VIRTUAL_ENV")));
     all.push(Candidate { source: "system loader", path: PathBuf::from(SYSTEM_NAME) });
     all
 }

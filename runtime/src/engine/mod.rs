@@ -135,7 +135,7 @@ fn load_auto(model: &Path, options: &EngineOptions) -> Result<Box<dyn Engine>> {
     match ort::environment(options.ort_library.as_deref()) {
         Ok(_) => load_ort(model, options),
         // A library the user named that is missing or broken is an error, not a quiet tract.
-        Err(e) if options.ort_library.is_some() || std::env::var_os("ORT_DYLIB_PATH").is_some_and(|p| !p.is_empty()) => Err(e),
+        Err(e) if options.ort_library.is_some() || library::env_library().is_some() => Err(e),
         Err(e) => load_tract(model, options, vec![format!("ort not used: {e}")]),
     }
 }

@@ -206,7 +206,7 @@ fn slug(text: &str) -> String {
 /// before either (bad `--init` weights, say) leaves only its configuration, which a new start
 /// replaces.
 fn holds_run(dir: &Path) -> bool {
-    dir.join(crate::fit::CHECKPOINTS).join("last.safetensors").exists() || dir.join(run::WEIGHTS).exists()
+    crate::fit::last_checkpoint(dir).exists() || dir.join(run::WEIGHTS).exists()
 }
 
 /// Reads the training configuration of an existing run directory.
@@ -227,7 +227,7 @@ pub fn run(args: Args) -> Result<bool> {
             if let Some(device) = &args.device {
                 config.device = device.clone();
             }
-            if !dir.join(crate::fit::CHECKPOINTS).join("last.safetensors").exists() {
+            if !crate::fit::last_checkpoint(dir).exists() {
                 bail!("{}: no checkpoint to resume from", dir.display());
             }
             (config, dir.clone(), true)

@@ -246,7 +246,7 @@ pub fn run(args: Args) -> Result<bool> {
                 break;
             }
             let config = fit_config(&sweep, model, *test_ratio, *seed, &args.device);
-            let resume = dir.join(crate::fit::CHECKPOINTS).join("last.safetensors").exists();
+            let resume = crate::fit::last_checkpoint(&dir).exists();
             eprintln!("\n[{}/{}] {model}, test ratio {test_ratio}, seed {seed} -> {}", i + 1, plan.len(), dir.display());
             let trained = fit(&config, &dir, resume, false)?;
             if trained.interrupted {
