@@ -63,6 +63,10 @@ pub struct ModelOptions {
 }
 
 /// Every name [`ModelConfig::from_name`] accepts, as a pattern: for help texts and errors.
+/// The largest class count, band count or side a configuration may name: far beyond any real
+/// scene or photo, and small enough that shapes and parameter counts cannot overflow.
+pub const MAX_DIM: usize = 1 << 16;
+
 pub const MODEL_PATTERNS: &str = "hybridsn[-bn][-se][-sp|-mpm], [se-][sp-]resnet{18,34,50,101,152}, block-{se,spm,mpm}";
 
 /// One name of each kind [`ModelConfig::from_name`] accepts: what the tests build.
@@ -214,6 +218,17 @@ impl ModelConfig {
 
     /// Checks that the configuration describes a model that can run, by walking its shapes.
     pub fn validate(&self) -> Result<()> {
+        let dims = match self {
+            ModelConfig::HybridSn(c) => vec![("classes", c.classes), ("bands", c.bands), ("window", c.window)],
+            ModelConfig::ResNet(c) => vec![("classes", c.classes), ("image size", c.image_size)],
+            ModelConfig::Block(b) => {
+                let (channels, size) = b.channels_and_size();
+                vec![("channels", channels), ("size", size)]
+            }
+        };
+        if let Some((what, value)) = dims.into_iter().find(|&(_, value)| value > MAX_DIM) {
+            return Err(Error::config(what, format!("{value} is more than Prism supports ({MAX_DIM})")));
+        }
         match self {
             ModelConfig::HybridSn(c) => c.validate()?,
             ModelConfig::ResNet(c) => c.validate()?,
@@ -288,6 +303,10 @@ mod tests {
             ("hybridsn-bn-bn", opts(None, None), "unknown model"),
             ("resnet19", opts(None, None), "ResNet-19"),
             ("resnet18", opts(None, Some(25)), "does not apply"),
+            ("hybridsn", opts(None, Some(usize::MAX)), "invalid window"),
+            ("hybridsn", opts(Some(MAX_DIM + 1), None), "invalid classes"),
+            ("hybridsn", ModelOptions { bands: Some(usize::MAX), ..Default::default() }, "invalid bands"),
+            ("resnet18", ModelOptions { image_size: Some(usize::MAX), ..Default::default() }, "invalid image size"),
         ];
         for (name, options, message) in cases {
             let err = ModelConfig::from_name(name, &options).unwrap_err().to_string();

@@ -82,9 +82,16 @@ impl TchModel {
         Ok(())
     }
 
-    /// Loads every tensor of the state from a safetensors file (or PyTorch `.pt`).
+    /// Loads every tensor of the state from a safetensors file (or PyTorch `.pt`) that holds
+    /// this model and nothing else: weights of another model (say HybridSN-SE weights read as
+    /// plain HybridSN) are refused rather than half-loaded.
     pub fn load(&mut self, path: &FsPath) -> Result<()> {
         let tensors = read_tensors(path)?;
+        let mut extra: Vec<&String> = tensors.keys().filter(|name| !self.state.contains_key(*name)).collect();
+        extra.sort();
+        if let Some(name) = extra.first() {
+            bail!("{}: tensor `{name}` is not a parameter of {} (weights of another model?)", path.display(), self.config.name());
+        }
         self.load_tensors(&tensors, path, &[])
     }
 
@@ -293,5 +300,17 @@ mod tests {
         for (name, t) in a.state() {
             assert!(t.equal(&b.state()[name]), "{name}");
         }
+    }
+
+    #[test]
+    fn load_refuses_weights_of_another_model() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("se.safetensors");
+        let se = TchModel::new(ModelConfig::from_name("hybridsn-se", &ModelOptions::default()).unwrap(), Device::Cpu).unwrap();
+        se.save(&path).unwrap();
+        let mut plain = TchModel::new(ModelConfig::from_name("hybridsn", &ModelOptions::default()).unwrap(), Device::Cpu).unwrap();
+        let error = plain.load(&path).unwrap_err().to_string();
+        assert!(error.contains("is not a parameter of"), "{error}");
+        assert!(!error.contains('\n'), "{error}");
     }
 }
