@@ -271,6 +271,7 @@ fn a_sweep_continues_from_its_results_file() {
             && markdown.contains("| resnet18 | 50 % | 0 | 1 |")
             && markdown.contains(&format!("| {predicted} of 2 |"))
             && markdown.contains(&format!("Machines: {machine} (1 run)."))
+            && markdown.contains("Protocol: images resized to 36 px, cropped to 32 px; no validation split, the last epoch's weights tested; 1 epoch, batch 4, Adam at learning rate 0.001, constant schedule.")
             && markdown.contains(&format!("| {machine} |")),
         "the run is missing from the list of runs:\n{markdown}"
     );

@@ -307,6 +307,7 @@ fn write_results(sweep: &Sweep, config_path: &Path, plan: &[(String, f64, u64)],
     let markdown = format!(
         "# {}\n\n\
          Command: `trainer sweep {}` ({} of {} runs finished).\n\n\
+         Protocol: {}.\n\n\
          Machines: {}.\n\n\
          Devices: {}; training time of the finished runs: {hours:.1} h.\n\n\
          Rates in percent: mean ± sample standard deviation over seeds. Raw records (fractions): `{}`.\n\n{}\n\
@@ -315,6 +316,7 @@ fn write_results(sweep: &Sweep, config_path: &Path, plan: &[(String, f64, u64)],
         config_path.display(),
         records.len(),
         plan.len(),
+        protocol(sweep),
         machines(&records),
         if devices.is_empty() { "-".to_string() } else { devices.into_iter().collect::<Vec<_>>().join(", ") },
         sweep.results.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
@@ -324,6 +326,34 @@ fn write_results(sweep: &Sweep, config_path: &Path, plan: &[(String, f64, u64)],
     let md = sweep.results.with_extension("md");
     prism_runtime::io::write_bytes_atomic(&md, markdown.as_bytes())?;
     Ok(records)
+}
+
+/// What every run of the sweep shares: the data, the split and the training settings.
+fn protocol(sweep: &Sweep) -> String {
+    let data = match &sweep.dataset {
+        Some(_) => format!("PCA to {} components, {} x {} windows", sweep.bands, sweep.window, sweep.window),
+        None => format!("images resized to {} px, cropped to {} px", sweep.resize, sweep.image_size),
+    };
+    let decay = if sweep.weight_decay > 0.0 { format!(", weight decay {}", sweep.weight_decay) } else { String::new() };
+    let epochs = |n: usize, what: &str| if n == 1 { format!("1 {what}") } else { format!("{n} {what}s") };
+    let warmup = if sweep.warmup_epochs > 0 { format!(" after {}", epochs(sweep.warmup_epochs, "warm-up epoch")) } else { String::new() };
+    let optimizer = match sweep.optimizer {
+        OptimizerKind::Adam => "Adam",
+        OptimizerKind::Adamw => "AdamW",
+        OptimizerKind::Sgd => "SGD with momentum 0.9",
+    };
+    let schedule = format!("{:?}", sweep.schedule).to_lowercase();
+    let validation = if sweep.val_ratio > 0.0 {
+        format!("{} % of the training share held out for validation, the best epoch's weights tested", 100.0 * sweep.val_ratio)
+    } else {
+        "no validation split, the last epoch's weights tested".into()
+    };
+    format!(
+        "{data}; {validation}; {}, batch {}, {optimizer} at learning rate {}{decay}, {schedule} schedule{warmup}",
+        epochs(sweep.epochs, "epoch"),
+        sweep.batch_size,
+        sweep.lr,
+    )
 }
 
 /// The machines the runs trained on, each with its number of runs (a sweep may be continued
