@@ -290,6 +290,16 @@ fn a_sweep_continues_from_its_results_file() {
         assert_one_line_error(&out, expected);
         assert!(!String::from_utf8_lossy(&out.stderr).contains("[1/"), "a run trained");
     }
+
+    // More seeds: the finished run is kept, the next one trains, and the sweep says what is left.
+    let mut more = sweep.clone();
+    more["seeds"] = serde_json::json!([0, 1, 2]);
+    std::fs::write(&config, more.to_string()).unwrap();
+    let out = run("trainer", &["sweep", config.to_str().unwrap(), "--device", "cpu", "--max-runs", "1"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("[2/3] resnet18") && !stderr.contains("[1/3]") && !stderr.contains("[3/3]"), "{stderr}");
+    assert!(stderr.contains("2 of 3 runs finished; 1 left, about "), "{stderr}");
 }
 
 /// The trainer's training step equals PyTorch's: from the same weights, three steps on the same

@@ -259,7 +259,12 @@ pub fn run(args: Args) -> Result<bool> {
                 eprintln!("{warning}");
             }
             done_now += 1;
-            write_results(&sweep, &args.config, &plan, &previous)?;
+            let finished = write_results(&sweep, &args.config, &plan, &previous)?.len();
+            let left = plan.len() - finished;
+            if left > 0 {
+                let pace = started.elapsed().as_secs_f64() / done_now as f64;
+                eprintln!("{finished} of {} runs finished; {left} left, about {} at this invocation's pace", plan.len(), duration(pace * left as f64));
+            }
         }
     }
     let records = write_results(&sweep, &args.config, &plan, &previous)?;
@@ -326,6 +331,15 @@ fn write_results(sweep: &Sweep, config_path: &Path, plan: &[(String, f64, u64)],
     let md = sweep.results.with_extension("md");
     prism_runtime::io::write_bytes_atomic(&md, markdown.as_bytes())?;
     Ok(records)
+}
+
+/// `95 s`, `42 min`, `3.5 h`.
+fn duration(seconds: f64) -> String {
+    match seconds {
+        s if s < 120.0 => format!("{s:.0} s"),
+        s if s < 7200.0 => format!("{:.0} min", s / 60.0),
+        s => format!("{:.1} h", s / 3600.0),
+    }
 }
 
 /// What every run of the sweep shares: the data, the split and the training settings.
