@@ -62,11 +62,11 @@ pub struct ModelOptions {
     pub image_size: Option<usize>,
 }
 
-/// Every name [`ModelConfig::from_name`] accepts, as a pattern: for help texts and errors.
 /// The largest class count, band count or side a configuration may name: far beyond any real
 /// scene or photo, and small enough that shapes and parameter counts cannot overflow.
 pub const MAX_DIM: usize = 1 << 16;
 
+/// Every name [`ModelConfig::from_name`] accepts, as a pattern: for help texts and errors.
 pub const MODEL_PATTERNS: &str = "hybridsn[-bn][-se][-sp|-mpm], [se-][sp-]resnet{18,34,50,101,152}, block-{se,spm,mpm}";
 
 /// One name of each kind [`ModelConfig::from_name`] accepts: what the tests build.
