@@ -112,7 +112,9 @@ pub struct Args {
     /// Final rate of the cosine schedule.
     #[arg(long, default_value_t = 0.0, help_heading = "Training")]
     min_lr: f64,
-    /// Epochs of linear warm-up before the schedule.
+    /// Epochs of linear warm-up before the schedule. Models without batch norm may need it at
+    /// large batches: plain HybridSN at batch 128 and seed 0 loses every unit of a layer in its
+    /// first epochs without it, and learns with 5 (see the guide's troubleshooting).
     #[arg(long, default_value_t = 0, help_heading = "Training")]
     warmup_epochs: usize,
     /// Stop after this many epochs without a better validation accuracy.
