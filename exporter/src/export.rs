@@ -183,8 +183,7 @@ struct Staging(PathBuf);
 
 impl Staging {
     fn new(out: &Path) -> Result<Staging> {
-        let stem = out.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "model".into());
-        let dir = out.with_file_name(format!(".{stem}.export-{}", std::process::id()));
+        let dir = out.with_file_name(format!(".{}.export-{}", stem(out), std::process::id()));
         std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
         Ok(Staging(dir))
     }
@@ -198,8 +197,12 @@ impl Drop for Staging {
 
 /// `<dir>/<stem>.scene.onnx` for `<dir>/<stem>.onnx`.
 pub fn scene_path(out: &Path) -> PathBuf {
-    let stem = out.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "model".into());
-    out.with_file_name(format!("{stem}.scene.onnx"))
+    out.with_file_name(format!("{}.scene.onnx", stem(out)))
+}
+
+/// The output's name without its extension (`model` when it has none).
+fn stem(out: &Path) -> String {
+    out.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "model".into())
 }
 
 fn write_scene_graph(run: &RunDir, options: &ExportOptions, out: &Path, sample: Option<&Sample>) -> Result<SceneGraphReport> {

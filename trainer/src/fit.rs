@@ -227,7 +227,7 @@ pub fn fit(config: &FitConfig, run_dir: &Path, resume: bool, replace: bool) -> R
     let checkpoints = run_dir.join(CHECKPOINTS);
     let mut state = TrainState::default();
     if resume {
-        let path = checkpoints.join(LAST);
+        let path = last_checkpoint(run_dir);
         let (tensors, metadata) = tensors::load(&path).context("reading the last checkpoint")?;
         model.load_tensors(&tensors, &path, &[])?;
         let saved = metadata.get(STATE_KEY).with_context(|| format!("{}: no training state", path.display()))?;

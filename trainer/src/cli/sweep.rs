@@ -333,6 +333,15 @@ fn write_results(sweep: &Sweep, config_path: &Path, plan: &[(String, f64, u64)],
     Ok(records)
 }
 
+/// `1 run`, `3 runs`.
+fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 /// `95 s`, `42 min`, `3.5 h`.
 fn duration(seconds: f64) -> String {
     match seconds {
@@ -349,8 +358,7 @@ fn protocol(sweep: &Sweep) -> String {
         None => format!("images resized to {} px, cropped to {} px", sweep.resize, sweep.image_size),
     };
     let decay = if sweep.weight_decay > 0.0 { format!(", weight decay {}", sweep.weight_decay) } else { String::new() };
-    let epochs = |n: usize, what: &str| if n == 1 { format!("1 {what}") } else { format!("{n} {what}s") };
-    let warmup = if sweep.warmup_epochs > 0 { format!(" after {}", epochs(sweep.warmup_epochs, "warm-up epoch")) } else { String::new() };
+    let warmup = if sweep.warmup_epochs > 0 { format!(" after {}", count(sweep.warmup_epochs, "warm-up epoch")) } else { String::new() };
     let optimizer = match sweep.optimizer {
         OptimizerKind::Adam => "Adam",
         OptimizerKind::Adamw => "AdamW",
@@ -364,7 +372,7 @@ fn protocol(sweep: &Sweep) -> String {
     };
     format!(
         "{data}; {validation}; {}, batch {}, {optimizer} at learning rate {}{decay}, {schedule} schedule{warmup}",
-        epochs(sweep.epochs, "epoch"),
+        count(sweep.epochs, "epoch"),
         sweep.batch_size,
         sweep.lr,
     )
@@ -380,8 +388,7 @@ fn machines(records: &[Record]) -> String {
     if counts.is_empty() {
         return "-".into();
     }
-    let runs = |n: usize| if n == 1 { "1 run".to_string() } else { format!("{n} runs") };
-    counts.into_iter().map(|(m, n)| format!("{m} ({})", runs(n))).collect::<Vec<_>>().join("; ")
+    counts.into_iter().map(|(m, n)| format!("{m} ({})", count(n, "run"))).collect::<Vec<_>>().join("; ")
 }
 
 fn mean_std(values: &[f64]) -> (f64, f64) {
