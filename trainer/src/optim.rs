@@ -88,15 +88,20 @@ impl Optimizer {
                         if c.kind == OptimizerKind::Adamw && c.weight_decay > 0.0 {
                             let _ = p.g_mul_scalar_(1.0 - lr * c.weight_decay);
                         }
+                        // In place, as torch.optim.Adam's single-tensor path: two temporaries
+                        // the size of the parameter instead of eight.
                         let (b1, b2) = c.betas;
                         let m = slot.first.get_or_insert_with(|| grad.zeros_like());
-                        let _ = m.g_mul_scalar_(b1).g_add_(&(&grad * (1.0 - b1)));
+                        let _ = m.lerp_(&grad, 1.0 - b1);
                         let v = slot.second.get_or_insert_with(|| grad.zeros_like());
-                        let _ = v.g_mul_scalar_(b2).g_add_(&(grad.square() * (1.0 - b2)));
+                        let _ = v.g_mul_scalar_(b2).addcmul_(&grad, &(&grad * (1.0 - b2)));
                         let bias1 = 1.0 - b1.powi(t);
                         let bias2 = 1.0 - b2.powi(t);
-                        let denom = v.sqrt() / bias2.sqrt() + c.eps;
-                        let _ = p.g_sub_(&(&*m / denom * (lr / bias1)));
+                        // p -= lr / bias1 * m / (sqrt(v / bias2) + eps); tch's addcdiv_ has no
+                        // scale, so the step's -lr / bias1 divides the denominator.
+                        let mut denom = v.sqrt();
+                        let _ = denom.g_div_scalar_(bias2.sqrt()).g_add_scalar_(c.eps).g_mul_scalar_(-bias1 / lr);
+                        let _ = p.addcdiv_(m, &denom);
                     }
                     OptimizerKind::Sgd => {
                         let grad = if c.weight_decay > 0.0 { &grad + &p * c.weight_decay } else { grad };
