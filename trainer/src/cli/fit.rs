@@ -1,7 +1,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use prism_models::run;
+use prism_models::{run, ModelConfig, ModelOptions};
 
 use crate::data::DataSource;
 use crate::fit::{fit, install_interrupt_handler, FitConfig};
@@ -112,11 +112,12 @@ pub struct Args {
     /// Final rate of the cosine schedule.
     #[arg(long, default_value_t = 0.0, help_heading = "Training")]
     min_lr: f64,
-    /// Epochs of linear warm-up before the schedule. Models without batch norm may need it at
-    /// large batches: plain HybridSN at batch 128 and seed 0 loses every unit of a layer in its
-    /// first epochs without it, and learns with 5 (see the guide's troubleshooting).
-    #[arg(long, default_value_t = 0, help_heading = "Training")]
-    warmup_epochs: usize,
+    /// Epochs of linear warm-up before the schedule [default: 5 (at most a third of --epochs)
+    /// for HybridSN without batch norm, 0 for the others]. Without it plain HybridSN at batch
+    /// 128 and seed 0 loses every unit of a layer in its first epochs (see the guide's
+    /// troubleshooting); `--warmup-epochs 0` turns it off.
+    #[arg(long, help_heading = "Training")]
+    warmup_epochs: Option<usize>,
     /// Stop after this many epochs without a better validation accuracy.
     #[arg(long, help_heading = "Training")]
     patience: Option<usize>,
@@ -167,13 +168,16 @@ impl Args {
         fn by_task<T>(images: bool, scene: T, image: T) -> T {
             if images { image } else { scene }
         }
+        let model = self.model.clone().unwrap_or_else(|| by_task(images, "hybridsn", "resnet18").to_string());
+        let epochs = self.epochs.unwrap_or(by_task(images, 100, 30));
+        let warmup_epochs = self.warmup_epochs.unwrap_or_else(|| default_warmup(&model, epochs));
         Ok(FitConfig {
-            model: self.model.clone().unwrap_or_else(|| by_task(images, "hybridsn", "resnet18").to_string()),
+            model,
             data,
             test_ratio: self.test_ratio.unwrap_or(by_task(images, 0.9, 0.2)),
             val_ratio: self.val_ratio,
             seed: self.seed,
-            epochs: self.epochs.unwrap_or(by_task(images, 100, 30)),
+            epochs,
             batch_size: self.batch_size.unwrap_or(by_task(images, 128, 32)),
             optimizer: OptimizerConfig {
                 kind: self.optimizer,
@@ -189,7 +193,7 @@ impl Args {
                 step_size: self.step_size,
                 gamma: self.gamma,
                 min_lr: self.min_lr,
-                warmup_epochs: self.warmup_epochs,
+                warmup_epochs,
             },
             patience: self.patience,
             device: self.device.clone().unwrap_or_else(|| "auto".into()),
@@ -197,6 +201,17 @@ impl Args {
             freeze_backbone: self.freeze.is_some(),
             scene_map: !self.no_scene_map,
         })
+    }
+}
+
+/// Warm-up epochs when none are asked for: 5, at most a third of the run, for HybridSN without
+/// batch norm, whose ReLUs can all die in the first epochs at full rate (plain HybridSN, 10 %
+/// of Indian Pines, batch 128, seeds 0-2: OA 97.68 ± 0.63 % with 5 warm-up epochs, 72.72 ±
+/// 42.23 % without); none for the others, which learn from the first epoch.
+fn default_warmup(model: &str, epochs: usize) -> usize {
+    match ModelConfig::from_name(model, &ModelOptions::default()) {
+        Ok(ModelConfig::HybridSn(c)) if !c.variant.batch_norm => 5.min(epochs / 3),
+        _ => 0,
     }
 }
 
@@ -281,4 +296,21 @@ pub fn run(args: Args) -> Result<bool> {
         eprintln!("{warning}");
     }
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::default_warmup;
+
+    #[test]
+    fn only_hybridsn_without_batch_norm_warms_up_by_default() {
+        assert_eq!(default_warmup("hybridsn", 100), 5);
+        assert_eq!(default_warmup("hybridsn-se-sp", 15), 5);
+        assert_eq!(default_warmup("hybridsn", 6), 2, "at most a third of the run");
+        assert_eq!(default_warmup("hybridsn", 2), 0);
+        assert_eq!(default_warmup("hybridsn-bn", 100), 0);
+        assert_eq!(default_warmup("hybridsn-bn-se", 100), 0);
+        assert_eq!(default_warmup("resnet18", 30), 0);
+        assert_eq!(default_warmup("no-such-model", 30), 0, "an unknown name is reported later, not here");
+    }
 }
