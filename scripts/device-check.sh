@@ -9,13 +9,16 @@
 #   scripts/device-check.sh train   there, with carry [".device/prism.tar.xz"]:
 #     1. `trainer device` must say cuda:0 (else the loader's view of libtorch_cuda, and stop);
 #     2. training throughput of the trainer against PyTorch on the same GPU, as a ratio;
-#     3. the HybridSN sweeps (results/hybridsn-indian-pines*.sweep.json) on CUDA until
+#     3. scripts/pipeline.sh with these binaries (PRISM_BIN): the full schedule on CUDA;
+#     4. the HybridSN sweeps (results/hybridsn-indian-pines*.sweep.json) on CUDA until
 #        PRISM_CHECK_SECONDS (default 400) are spent; a run cut short saves its checkpoint;
-#     4. the last finished run exported to ONNX and checked for parity (tract, ONNX Runtime CPU).
+#     5. the last finished run exported to ONNX and checked for parity (tract, ONNX Runtime CPU).
 #   scripts/device-check.sh ort     there, once ONNX Runtime's CUDA provider is in place
-#                                   (../shared/device/prepare-ort-gpu.sh): a short CUDA training,
-#                                   the export, then the CUDA provider against the CPU provider:
-#                                   latency and throughput, and the scene's labels compared.
+#                                   (../shared/device/prepare-ort-gpu.sh): the pipeline's model
+#                                   (else a short CUDA training and its export) and a torchvision
+#                                   ResNet-18 from torch.onnx, the CUDA provider against the CPU
+#                                   provider: latency and throughput, and the scene's labels.
+#   scripts/device-check.sh all     train, then ort, each in a process of its own
 #
 # Logs, figures and the sweeps' results files go to $OUT (.device/out when unset); copy the
 # results files back into results/ (stop a local `trainer sweep` of the same file first: the
@@ -63,15 +66,15 @@ setup_there() {
   bin=$work/bin
   log "$(date -u +%FT%TZ) $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null || echo 'no nvidia-smi')"
   log "torch $("$python" -c 'import torch; print(torch.__version__, torch.cuda.is_available())'), ORT library ${ORT_DYLIB_PATH:-none}"
+}
+
+train() {
+  setup_there
   if [ "$device" = cuda ] && [ "$("$bin/trainer" device)" != cuda:0 ]; then
     log "the trainer sees no CUDA device; what the loader finds:"
     ldd "$bin/trainer" | grep -E 'torch|c10|cuda|not found' | tee -a "$out/summary.txt" >&2
     exit 1
   fi
-}
-
-train() {
-  setup_there
   local budget=${PRISM_CHECK_SECONDS:-400} start=$SECONDS run_dirs=() scene="$PRISM_CACHE/indian-pines/Indian_pines_corrected.npy"
   local gt="$PRISM_CACHE/indian-pines/Indian_pines_gt.npy"
   for batch in 64 128; do
@@ -84,15 +87,23 @@ print(f"training throughput, HybridSN batch {prism['batch']} on {prism['device']
       f"PyTorch {torch['samples_per_second']:.0f} samples/s, ratio {prism['samples_per_second'] / torch['samples_per_second']:.3f}")
 PY
   done
+  log "scripts/pipeline.sh on $device (log: pipeline.log)"
+  if PRISM_BIN="$bin" PRISM_OUT="$work/pipeline" bash scripts/pipeline.sh > "$out/pipeline.log" 2>&1; then
+    tr '\r' '\n' < "$out/pipeline.log" | grep -v '^ *$' | tail -n 24 | while read -r line; do log "pipeline: $line"; done
+  else
+    log "pipeline failed: $(tail -1 "$out/pipeline.log")"
+  fi
   local sweeps=${PRISM_CHECK_SWEEPS:-results/hybridsn-indian-pines.sweep.json results/hybridsn-indian-pines-30.sweep.json}
   for sweep in $sweeps; do
     local left=$((budget - (SECONDS - start)))
     [ "$left" -gt 30 ] || { log "time budget spent before $sweep"; break; }
     log "trainer sweep $sweep --device $device (at most ${left} s)"
-    timeout -s INT -k 60 "$left" "$bin/trainer" sweep "$sweep" --device "$device" 2>&1 | tee -a "$out/sweep.log" | grep -E '^\[|^\| |warning' >&2 || true
     local results runs
     { read -r results; read -r runs; } < <("$python" -c 'import json, sys; c = json.load(open(sys.argv[1])); print(c["results"]); print(c["runs"])' "$sweep")
-    [ -f "$results" ] && cp "$results" "${results%.json}.md" "$out/"
+    cp "$results" "$work/before.json" 2>/dev/null || : > "$work/before.json"
+    timeout -s INT -k 60 "$left" "$bin/trainer" sweep "$sweep" --device "$device" 2>&1 | tee -a "$out/sweep.log" | grep -E '^\[|^\| |warning' >&2 || true
+    # Back only when the sweep added runs: $OUT returns at most 8 files.
+    if [ -f "$results" ] && ! cmp -s "$results" "$work/before.json"; then cp "$results" "${results%.json}.md" "$out/"; fi
     run_dirs+=("$runs")
   done
   local run  # the run finished last, for the export
@@ -105,11 +116,21 @@ PY
 
 ort() {
   setup_there
-  local run="$work/run"
-  "$bin/trainer" fit --model hybridsn-bn --dataset indian-pines --epochs 3 --device "$device" --no-scene-map --force --out "$run" 2>&1 | tail -3 >&2
-  "$bin/exporter" --run "$run" --out "$work/hybridsn.onnx" 2>&1 | tail -4 | tee -a "$out/summary.txt" >&2
+  if [ -f "$work/pipeline/hybridsn.onnx" ]; then
+    cp "$work/pipeline/hybridsn.onnx" "$work/pipeline/hybridsn.scene.onnx" "$work/"
+  else
+    local run="$work/run"
+    "$bin/trainer" fit --model hybridsn-bn --dataset indian-pines --epochs 3 --no-scene-map --force --out "$run" 2>&1 | tail -3 >&2
+    "$bin/exporter" --run "$run" --out "$work/hybridsn.onnx" 2>&1 | tail -4 | tee -a "$out/summary.txt" >&2
+  fi
+  "$python" -c 'import sys, torch, torchvision; torch.onnx.export(torchvision.models.resnet18(), (torch.zeros(1, 3, 224, 224),), sys.argv[1], dynamo=False, opset_version=17, input_names=["input"], output_names=["logits"], dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})' \
+    "$work/resnet18.onnx" 2>&1 | tail -2 >&2 || log "torch.onnx could not export ResNet-18"
   local ep
   for ep in "$device" cpu; do
+    if [ -f "$work/resnet18.onnx" ]; then
+      "$bin/runtime" bench --model "$work/resnet18.onnx" --engine ort --ep "$ep" --batch 1,64 --json | tee -a "$out/bench.jsonl" | while read -r line; do log "bench resnet18 $line"; done \
+        || log "ResNet-18 bench on $ep failed"
+    fi
     "$bin/runtime" bench --model "$work/hybridsn.onnx" --engine ort --ep "$ep" --batch 1,64 --json | tee -a "$out/bench.jsonl" | while read -r line; do log "bench $line"; done
     "$bin/runtime" bench --model "$work/hybridsn.scene.onnx" --engine ort --ep "$ep" --json | tee -a "$out/bench.jsonl" | while read -r line; do log "bench $line"; done
     "$bin/runtime" infer --model "$work/hybridsn.onnx" --engine ort --ep "$ep" "$PRISM_CACHE/indian-pines/Indian_pines_corrected.npy" \
@@ -128,5 +149,6 @@ case "${1:-}" in
   pack) pack ;;
   train) train ;;
   ort) ort ;;
+  all) bash "$0" train || log "the train step failed"; bash "$0" ort || log "the ort step failed" ;;
   *) sed -n '2,/^set -euo/p' "$0" | grep '^#' >&2; exit 2 ;;
 esac

@@ -5,11 +5,16 @@
 # Installs what it needs first (scripts/setup.sh). On a CUDA machine it trains the paper's
 # full schedule (100 epochs, batch 128); on a CPU a short one that takes minutes.
 #
-# Environment: PRISM_OUT=DIR (default runs/pipeline), PRISM_EPOCHS=N to override the schedule.
+# Environment: PRISM_OUT=DIR (default runs/pipeline), PRISM_EPOCHS=N to override the schedule,
+# PRISM_BIN=DIR to use the trainer, exporter and runtime already built there (no setup step).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-"$root/scripts/setup.sh"
-bin="$root/target/release"
+if [ -n "${PRISM_BIN:-}" ]; then
+  bin=$PRISM_BIN
+else
+  "$root/scripts/setup.sh"
+  bin="$root/target/release"
+fi
 out=${PRISM_OUT:-$root/runs/pipeline}
 mkdir -p "$out"
 
