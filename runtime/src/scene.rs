@@ -49,23 +49,26 @@ impl Scene {
         if height == 0 || width == 0 || bands == 0 {
             return Err(Error::format(source, format!("empty scene of shape {:?}", array.shape)));
         }
-        let hwc = array.to_f32();
-        if let Some(first) = hwc.iter().position(|v| !v.is_finite()) {
-            let count = hwc.iter().filter(|v| !v.is_finite()).count();
+        // Straight into band-major order: a converted copy of a large cube would cost as
+        // much memory again as the scene itself.
+        let plane = height * width;
+        let mut data = vec![0f32; array.len()];
+        let (mut count, mut first) = (0usize, None);
+        array.data.for_each_f32(|i, v| {
+            if !v.is_finite() {
+                count += 1;
+                first.get_or_insert((i, v));
+            }
+            data[(i % bands) * plane + i / bands] = v;
+        });
+        if let Some((first, value)) = first {
             let (pixel, band) = (first / bands, first % bands);
             let reason = format!(
-                "{count} NaN or infinite values, the first at row {}, column {}, band {band} ({}): replace no-data values before use",
+                "{count} NaN or infinite values, the first at row {}, column {}, band {band} ({value}): replace no-data values before use",
                 pixel / width,
                 pixel % width,
-                hwc[first]
             );
             return Err(Error::format(source, reason));
-        }
-        let mut data = vec![0f32; hwc.len()];
-        for (p, pixel) in hwc.chunks_exact(bands).enumerate() {
-            for (b, v) in pixel.iter().enumerate() {
-                data[b * height * width + p] = *v;
-            }
         }
         Ok(Scene { bands, height, width, data })
     }

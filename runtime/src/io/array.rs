@@ -107,6 +107,13 @@ impl NumData {
         with_values!(self, v => v.iter().map(|&x| x as f32).collect())
     }
 
+    /// Calls `f(index, value)` for every value in storage order, converted to `f32` as
+    /// [`to_f32`](Self::to_f32) does, without a converted copy of the whole array.
+    #[allow(clippy::unnecessary_cast)] // the macro's F32 arm casts f32 to itself
+    pub fn for_each_f32(&self, mut f: impl FnMut(usize, f32)) {
+        with_values!(self, v => v.iter().enumerate().for_each(|(i, &x)| f(i, x as f32)))
+    }
+
     /// The values converted to `i64`.
     ///
     /// # Errors
