@@ -50,6 +50,7 @@ impl EngineArgs {
             gpu: self.gpu,
             threads: self.threads,
             ort_library: self.ort_library.clone(),
+            low_memory: false,
         }
     }
 

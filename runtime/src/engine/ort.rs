@@ -185,6 +185,7 @@ fn session(env: &Environment, model: &Path, options: &EngineOptions, ep: Ep) -> 
     let gpu = i32::try_from(options.gpu).map_err(|_| Error::Engine(format!("GPU index {} is out of range", options.gpu)))?;
     let cuda = ep::CUDA::default().with_device_id(gpu);
     let providers = match ep {
+        Ep::Cpu if options.low_memory => vec![ep::CPU::default().with_arena_allocator(false).build()],
         Ep::Cpu => Vec::new(),
         Ep::Cuda => vec![cuda.build().error_on_failure()],
         Ep::TensorRt => {

@@ -209,6 +209,9 @@ fn ort_equals_tract_and_the_hand_computation() {
         for ((_, a), (_, b)) in a.iter().zip(&b) {
             assert_close("ort vs tract", a, b);
         }
+        // Without the arena, the same answers.
+        let low = EngineOptions { low_memory: true, ..options(EngineChoice::Ort, Provider::Cpu) };
+        check_outputs("ort without its arena", &load(&model, &low).unwrap().run(x.view()).unwrap(), &x);
         // Auto picks ort when its library is there.
         let auto = load(&model, &options(EngineChoice::Auto, Provider::Cpu)).unwrap();
         assert_eq!(auto.engine(), "ort");
