@@ -100,15 +100,16 @@ impl NumData {
         }
     }
 
-    /// The values converted to `f32` (rounded to the nearest `f32` where they do not fit
-    /// exactly, as `as` does).
-    #[allow(clippy::unnecessary_cast)] // the macro's F32 arm casts f32 to itself
+    /// The values converted to `f32` (see [`for_each_f32`](Self::for_each_f32)).
     pub fn to_f32(&self) -> Vec<f32> {
-        with_values!(self, v => v.iter().map(|&x| x as f32).collect())
+        let mut out = Vec::with_capacity(self.len());
+        self.for_each_f32(|_, v| out.push(v));
+        out
     }
 
-    /// Calls `f(index, value)` for every value in storage order, converted to `f32` as
-    /// [`to_f32`](Self::to_f32) does, without a converted copy of the whole array.
+    /// Calls `f(index, value)` for every value in storage order, converted to `f32` (rounded to
+    /// the nearest `f32` where it does not fit exactly, as `as` does), without a converted copy
+    /// of the whole array.
     #[allow(clippy::unnecessary_cast)] // the macro's F32 arm casts f32 to itself
     pub fn for_each_f32(&self, mut f: impl FnMut(usize, f32)) {
         with_values!(self, v => v.iter().enumerate().for_each(|(i, &x)| f(i, x as f32)))
