@@ -17,6 +17,7 @@ else
 fi
 out=${PRISM_OUT:-$root/runs/pipeline}
 mkdir -p "$out"
+started=$SECONDS
 
 device=$("$bin/trainer" device)
 if [ "$device" = cpu ]; then
@@ -45,3 +46,4 @@ echo
 echo "ONNX model:  $out/hybridsn.onnx (whole-scene graph: $out/hybridsn.scene.onnx)"
 echo "Map:         $out/Indian_pines_corrected.map.png"
 echo "Run:         $out/run (metrics.json, curves.png, checkpoints)"
+echo "Time:        $((SECONDS - started)) s to train, export and classify (setup not counted)"
