@@ -19,6 +19,7 @@
 //! duration of one graph run and waits when all are busy. Give it as many sessions as threads
 //! that should run at the same time.
 
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::{Condvar, Mutex};
 
@@ -30,7 +31,7 @@ use serde::Serialize;
 use crate::engine::{self, Engine, EngineOptions};
 use crate::onnx_info::{Dim, OnnxInfo};
 use crate::preprocess;
-use crate::scene::Scene;
+use crate::scene::{Scene, SceneSource};
 use crate::{Error, Result};
 
 /// How images are turned into the graph's input.
@@ -348,14 +349,17 @@ impl Model {
 
     /// The class of every pixel of `scene` (or of the pixels where `mask` is true), with the
     /// whole-scene graph when there is one, otherwise window by window in batches of `batch`.
-    /// `progress(done, total)` is called as pixels are classified. Memory stays bounded by a
-    /// tile or a batch whatever the scene's size.
+    /// `progress(done, total)` is called as pixels are classified. The scene is read a tile at
+    /// a time (tiles of at most [`TILE`] pixels a side and their margins), so memory beyond the
+    /// scene source's own is one tile's and one batch's whatever the scene's size; an
+    /// [`NpyScene`](crate::scene::NpyScene) keeps its cube on disk.
     ///
     /// # Errors
-    /// A model that is not a scene classifier, or a scene with another number of bands.
+    /// A model that is not a scene classifier, a scene with another number of bands, or a
+    /// block of the scene that cannot be read.
     pub fn classify_scene(
         &self,
-        scene: &Scene,
+        scene: &dyn SceneSource,
         mask: Option<&[bool]>,
         batch: usize,
         progress: &dyn Fn(usize, usize),
@@ -363,12 +367,13 @@ impl Model {
         let Pipeline::Scene(p) = &self.info.pipeline else {
             return Err(Error::Invalid(format!("{} is not a scene model", self.info.path.display())));
         };
-        if scene.bands != p.bands {
-            return Err(Error::Shape(format!("the scene has {} bands, the model takes {}", scene.bands, p.bands)));
+        let (height, width, bands) = scene.size();
+        if bands != p.bands {
+            return Err(Error::Shape(format!("the scene has {bands} bands, the model takes {}", p.bands)));
         }
         if let Some(mask) = mask {
-            if mask.len() != scene.pixels() {
-                return Err(Error::Shape(format!("the mask has {} pixels, the scene {}", mask.len(), scene.pixels())));
+            if mask.len() != height * width {
+                return Err(Error::Shape(format!("the mask has {} pixels, the scene {}", mask.len(), height * width)));
             }
         }
         let classes = match (&self.scene_graph, self.info.graph.as_str()) {
@@ -382,31 +387,47 @@ impl Model {
         })
     }
 
+    /// Window by window, tile by tile: each tile is read with a margin of half a window, and
+    /// its pixels' windows are cut from it in batches. Tiles without a pixel to classify are
+    /// not read.
     fn classify_windows(
         &self,
         p: &ScenePipeline,
-        scene: &Scene,
+        scene: &dyn SceneSource,
         mask: Option<&[bool]>,
         batch: usize,
         progress: &dyn Fn(usize, usize),
     ) -> Result<Vec<Option<usize>>> {
-        let pixels: Vec<usize> = (0..scene.pixels()).filter(|&i| mask.is_none_or(|m| m[i])).collect();
-        let size = p.bands * p.window * p.window;
-        let mut out = vec![None; scene.pixels()];
+        let (h, w, bands) = scene.size();
+        let half = p.window / 2;
+        let size = bands * p.window * p.window;
+        let wanted = |i: usize| mask.is_none_or(|m| m[i]);
+        let total = (0..h * w).filter(|&i| wanted(i)).count();
+        let mut out = vec![None; h * w];
         let mut done = 0;
-        for chunk in pixels.chunks(batch.max(1)) {
-            let mut data = vec![0f32; chunk.len() * size];
-            for (window, &i) in data.chunks_exact_mut(size).zip(chunk) {
-                scene.window_into(i / scene.width, i % scene.width, p.window, &p.pad_value, window);
+        for (ys, xs) in tiles(h, w) {
+            let pixels: Vec<(usize, usize)> =
+                ys.clone().flat_map(|y| xs.clone().map(move |x| (y, x))).filter(|&(y, x)| wanted(y * w + x)).collect();
+            if pixels.is_empty() {
+                continue;
             }
-            let input = ArrayD::from_shape_vec(IxDyn(&[chunk.len(), p.bands, p.window, p.window]), data)
-                .map_err(|e| Error::Shape(e.to_string()))?;
-            let probabilities = self.probabilities(self.run(input.view())?)?;
-            for (&i, row) in chunk.iter().zip(probabilities.axis_iter(Axis(0))) {
-                out[i] = argmax(row.iter().copied());
+            let (rows, cols) = (ys.len() + 2 * half, xs.len() + 2 * half);
+            let data = scene.block(ys.start as isize - half as isize, xs.start as isize - half as isize, rows, cols, &p.pad_value)?;
+            let tile = Scene { bands, height: rows, width: cols, data };
+            for chunk in pixels.chunks(batch.max(1)) {
+                let mut data = vec![0f32; chunk.len() * size];
+                for (window, &(y, x)) in data.chunks_exact_mut(size).zip(chunk) {
+                    tile.window_into(y - ys.start + half, x - xs.start + half, p.window, &p.pad_value, window);
+                }
+                let input = ArrayD::from_shape_vec(IxDyn(&[chunk.len(), bands, p.window, p.window]), data)
+                    .map_err(|e| Error::Shape(e.to_string()))?;
+                let probabilities = self.probabilities(self.run(input.view())?)?;
+                for (&(y, x), row) in chunk.iter().zip(probabilities.axis_iter(Axis(0))) {
+                    out[y * w + x] = argmax(row.iter().copied());
+                }
+                done += chunk.len();
+                progress(done, total);
             }
-            done += chunk.len();
-            progress(done, pixels.len());
         }
         Ok(out)
     }
@@ -414,54 +435,52 @@ impl Model {
     /// Whole-scene inference in square tiles of at most [`TILE`] pixels: each tile is fed with
     /// a margin of half a window of real neighbours (or padding values outside the scene), so
     /// every pixel sees exactly the window it would see alone.
-    fn classify_dense(&self, pool: &Pool, p: &ScenePipeline, scene: &Scene, progress: &dyn Fn(usize, usize)) -> Result<Vec<Option<usize>>> {
+    fn classify_dense(&self, pool: &Pool, p: &ScenePipeline, scene: &dyn SceneSource, progress: &dyn Fn(usize, usize)) -> Result<Vec<Option<usize>>> {
+        let (h, w, bands) = scene.size();
         let half = p.window / 2;
-        let (h, w) = (scene.height, scene.width);
-        let mut out = vec![None; scene.pixels()];
-        let rows = h.div_ceil(TILE);
-        let cols = w.div_ceil(TILE);
-        let (th, tw) = (h.div_ceil(rows), w.div_ceil(cols));
+        let mut out = vec![None; h * w];
+        let tiles = tiles(h, w);
+        // A scene in one tile needs no margin: the graph pads its outer edge itself.
+        let margin = if tiles.len() == 1 { 0 } else { half };
         let mut done = 0;
-        for ty in 0..rows {
-            for tx in 0..cols {
-                let (y0, x0) = (ty * th, tx * tw);
-                let (y1, x1) = ((y0 + th).min(h), (x0 + tw).min(w));
-                // The tile with its margins; outside the scene, the padding values (the graph
-                // itself pads only the tile's outer edge, which the crop below discards).
-                let single = rows == 1 && cols == 1;
-                let (my, mx) = if single { (0, 0) } else { (half, half) };
-                let (ih, iw) = (y1 - y0 + 2 * my, x1 - x0 + 2 * mx);
-                let mut data = vec![0f32; p.bands * ih * iw];
-                for b in 0..p.bands {
-                    let plane = &scene.data[b * scene.pixels()..(b + 1) * scene.pixels()];
-                    for r in 0..ih {
-                        let sy = (y0 + r) as isize - my as isize;
-                        for c in 0..iw {
-                            let sx = (x0 + c) as isize - mx as isize;
-                            let inside = sy >= 0 && sx >= 0 && (sy as usize) < h && (sx as usize) < w;
-                            data[(b * ih + r) * iw + c] =
-                                if inside { plane[sy as usize * w + sx as usize] } else { p.pad_value[b] };
-                        }
-                    }
-                }
-                let input = ArrayD::from_shape_vec(IxDyn(&[1, p.bands, ih, iw]), data).map_err(|e| Error::Shape(e.to_string()))?;
-                let probabilities = self.probabilities(pool.run(input.view())?)?;
-                let shape = probabilities.shape().to_vec();
-                if shape.len() != 4 || shape[2] != ih || shape[3] != iw {
-                    return Err(Error::Engine(format!("the scene graph returned shape {shape:?} for an input of {ih} x {iw}")));
-                }
-                for y in y0..y1 {
-                    for x in x0..x1 {
-                        let (r, c) = (y - y0 + my, x - x0 + mx);
-                        out[y * w + x] = argmax((0..shape[1]).map(|k| probabilities[[0, k, r, c]]));
-                    }
-                }
-                done += (y1 - y0) * (x1 - x0);
-                progress(done, scene.pixels());
+        for (ys, xs) in tiles {
+            // The tile with its margins; outside the scene, the padding values (the graph
+            // itself pads only the tile's outer edge, which the crop below discards).
+            let (ih, iw) = (ys.len() + 2 * margin, xs.len() + 2 * margin);
+            let data = scene.block(ys.start as isize - margin as isize, xs.start as isize - margin as isize, ih, iw, &p.pad_value)?;
+            let input = ArrayD::from_shape_vec(IxDyn(&[1, bands, ih, iw]), data).map_err(|e| Error::Shape(e.to_string()))?;
+            let probabilities = self.probabilities(pool.run(input.view())?)?;
+            let shape = probabilities.shape().to_vec();
+            if shape.len() != 4 || shape[2] != ih || shape[3] != iw {
+                return Err(Error::Engine(format!("the scene graph returned shape {shape:?} for an input of {ih} x {iw}")));
             }
+            for y in ys.clone() {
+                for x in xs.clone() {
+                    let (r, c) = (y - ys.start + margin, x - xs.start + margin);
+                    out[y * w + x] = argmax((0..shape[1]).map(|k| probabilities[[0, k, r, c]]));
+                }
+            }
+            done += ys.len() * xs.len();
+            progress(done, h * w);
         }
         Ok(out)
     }
+}
+
+/// The scene cut into balanced tiles of at most [`TILE`] pixels a side: row and column ranges.
+fn tiles(h: usize, w: usize) -> Vec<(Range<usize>, Range<usize>)> {
+    let (rows, cols) = (h.div_ceil(TILE), w.div_ceil(TILE));
+    let (th, tw) = (h.div_ceil(rows.max(1)), w.div_ceil(cols.max(1)));
+    let mut out = Vec::new();
+    for ty in 0..rows {
+        for tx in 0..cols {
+            let (ys, xs) = (ty * th..((ty + 1) * th).min(h), tx * tw..((tx + 1) * tw).min(w));
+            if !ys.is_empty() && !xs.is_empty() {
+                out.push((ys, xs));
+            }
+        }
+    }
+    out
 }
 
 /// Largest tile side of whole-scene inference: bounds the graph's working memory whatever the

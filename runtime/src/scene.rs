@@ -4,8 +4,56 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use crate::io::{read_mat, read_npy, NumArray};
+use crate::io::{read_mat, read_npy, NpyFile, NumArray};
 use crate::{Error, Result};
+
+/// What scene inference needs of a scene: its size, and blocks of its values in the band-major
+/// layout the graphs take. A [`Scene`] holds the whole cube in memory; an [`NpyScene`] reads each
+/// block from its file, so that memory does not grow with the scene.
+pub trait SceneSource {
+    /// `(height, width, bands)`.
+    fn size(&self) -> (usize, usize, usize);
+
+    /// The values of rows `y0..y0 + rows` and columns `x0..x0 + cols` as `[bands, rows, cols]`.
+    /// The block may reach outside the scene (`y0` and `x0` may be negative): there band `b`
+    /// takes `fill[b]`.
+    ///
+    /// # Errors
+    /// A file that cannot be read, or values that are NaN or infinite.
+    fn block(&self, y0: isize, x0: isize, rows: usize, cols: usize, fill: &[f32]) -> Result<Vec<f32>>;
+}
+
+/// Opens a scene for inference: a `.npy` cube stays on disk and is read a block at a time, a
+/// `.mat` one (compressed as a whole) is read into memory.
+///
+/// # Errors
+/// As [`Scene::read`] and [`NpyScene::open`].
+pub fn open_scene(path: &Path, key: Option<&str>) -> Result<Box<dyn SceneSource>> {
+    let npy = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("npy"));
+    if npy && key.is_none() && path.exists() {
+        return Ok(Box::new(NpyScene::open(path)?));
+    }
+    Ok(Box::new(Scene::read(path, key)?))
+}
+
+/// The part `start..start + len` of a block that falls within `0..size`, in scene coordinates.
+fn inside(start: isize, len: usize, size: usize) -> std::ops::Range<usize> {
+    let from = start.clamp(0, size as isize) as usize;
+    let to = (start + len as isize).clamp(0, size as isize) as usize;
+    from..to.max(from)
+}
+
+/// A block of `bands` planes of `rows x cols`, each filled with its band's `fill` value.
+fn filled_block(fill: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    fill.iter().flat_map(|&v| std::iter::repeat_n(v, rows * cols)).collect()
+}
+
+fn check_fill(fill: &[f32], bands: usize) -> Result<()> {
+    if fill.len() != bands {
+        return Err(Error::Shape(format!("{} fill values for a scene of {bands} bands", fill.len())));
+    }
+    Ok(())
+}
 
 /// A scene in memory, band-major: value `data[(b * height + y) * width + x]`.
 #[derive(Clone, Debug, PartialEq)]
@@ -120,6 +168,139 @@ impl Scene {
     }
 }
 
+impl SceneSource for Scene {
+    fn size(&self) -> (usize, usize, usize) {
+        (self.height, self.width, self.bands)
+    }
+
+    fn block(&self, y0: isize, x0: isize, rows: usize, cols: usize, fill: &[f32]) -> Result<Vec<f32>> {
+        check_fill(fill, self.bands)?;
+        let mut out = filled_block(fill, rows, cols);
+        let (ys, xs) = (inside(y0, rows, self.height), inside(x0, cols, self.width));
+        if ys.is_empty() || xs.is_empty() {
+            return Ok(out);
+        }
+        for b in 0..self.bands {
+            let plane = &self.data[b * self.pixels()..(b + 1) * self.pixels()];
+            for y in ys.clone() {
+                let at = (b * rows + (y as isize - y0) as usize) * cols + (xs.start as isize - x0) as usize;
+                out[at..at + xs.len()].copy_from_slice(&plane[y * self.width + xs.start..y * self.width + xs.end]);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// A `height x width x bands` scene in a `.npy` file (C or Fortran order, any dtype
+/// [`read_npy`] reads), read a block at a time: inference holds one tile of it, never the cube.
+#[derive(Debug)]
+pub struct NpyScene {
+    file: NpyFile,
+    path: std::path::PathBuf,
+    height: usize,
+    width: usize,
+    bands: usize,
+}
+
+impl NpyScene {
+    /// Opens the file and checks its header (three dimensions, none empty) and, for floats,
+    /// every value, a chunk at a time: a NaN is refused before inference starts, as by
+    /// [`Scene::from_hwc`].
+    ///
+    /// # Errors
+    /// As [`NpyFile::open`]; another shape; NaN or infinite values.
+    pub fn open(path: &Path) -> Result<NpyScene> {
+        let file = NpyFile::open(path)?;
+        let [height, width, bands] = file.shape()[..] else {
+            return Err(Error::format(path, format!("a scene is height x width x bands, got shape {:?}", file.shape())));
+        };
+        if height == 0 || width == 0 || bands == 0 {
+            return Err(Error::format(path, format!("empty scene of shape {:?}", file.shape())));
+        }
+        let scene = NpyScene { file, path: path.to_path_buf(), height, width, bands };
+        if scene.file.is_float() {
+            scene.check_finite()?;
+        }
+        Ok(scene)
+    }
+
+    fn check_finite(&self) -> Result<()> {
+        const CHUNK: usize = 1 << 20;
+        let total = self.height * self.width * self.bands;
+        let (mut count, mut first) = (0usize, None);
+        for start in (0..total).step_by(CHUNK) {
+            self.file.read_values(start, CHUNK.min(total - start))?.for_each_f32(|i, v| {
+                if !v.is_finite() {
+                    count += 1;
+                    first.get_or_insert((start + i, v));
+                }
+            });
+        }
+        let Some((k, value)) = first else { return Ok(()) };
+        let (h, w, bands) = (self.height, self.width, self.bands);
+        let (y, x, b) = if self.file.fortran_order() { (k % h, k / h % w, k / (h * w)) } else { (k / bands / w, k / bands % w, k % bands) };
+        let reason = format!("{count} NaN or infinite values, the first at row {y}, column {x}, band {b} ({value}): replace no-data values before use");
+        Err(Error::format(&self.path, reason))
+    }
+
+    fn non_finite(&self, y: usize, x: usize, b: usize, v: f32) -> Error {
+        Error::format(&self.path, format!("NaN or infinite value at row {y}, column {x}, band {b} ({v}): replace no-data values before use"))
+    }
+}
+
+impl SceneSource for NpyScene {
+    fn size(&self) -> (usize, usize, usize) {
+        (self.height, self.width, self.bands)
+    }
+
+    fn block(&self, y0: isize, x0: isize, rows: usize, cols: usize, fill: &[f32]) -> Result<Vec<f32>> {
+        check_fill(fill, self.bands)?;
+        let mut out = filled_block(fill, rows, cols);
+        let (ys, xs) = (inside(y0, rows, self.height), inside(x0, cols, self.width));
+        if ys.is_empty() || xs.is_empty() {
+            return Ok(out);
+        }
+        let (h, w, bands) = (self.height, self.width, self.bands);
+        let at = |b: usize, y: usize, x: usize| (b * rows + (y as isize - y0) as usize) * cols + (x as isize - x0) as usize;
+        let mut bad = None;
+        if !self.file.fortran_order() {
+            // C order: each row of the block is one run of the file, all bands of its pixels.
+            for y in ys {
+                let values = self.file.read_values((y * w + xs.start) * bands, xs.len() * bands)?;
+                values.for_each_f32(|i, v| {
+                    let (x, b) = (xs.start + i / bands, i % bands);
+                    if !v.is_finite() {
+                        bad.get_or_insert((y, x, b, v));
+                    }
+                    out[at(b, y, x)] = v;
+                });
+            }
+        } else {
+            // Fortran order: a band is a plane stored column by column; read the run from the
+            // block's first pixel to its last and keep the rows inside it.
+            for b in 0..bands {
+                let first = ys.start + h * (xs.start + w * b);
+                let last = (ys.end - 1) + h * ((xs.end - 1) + w * b);
+                let values = self.file.read_values(first, last - first + 1)?;
+                values.for_each_f32(|i, v| {
+                    let k = first + i - h * w * b;
+                    let (y, x) = (k % h, k / h);
+                    if ys.contains(&y) {
+                        if !v.is_finite() {
+                            bad.get_or_insert((y, x, b, v));
+                        }
+                        out[at(b, y, x)] = v;
+                    }
+                });
+            }
+        }
+        match bad {
+            Some((y, x, b, v)) => Err(self.non_finite(y, x, b, v)),
+            None => Ok(out),
+        }
+    }
+}
+
 /// Ground truth: one label value per pixel, 0 for unlabelled.
 #[derive(Clone, Debug, PartialEq)]
 pub struct GroundTruth {
@@ -154,11 +335,12 @@ impl GroundTruth {
     ///
     /// # Errors
     /// Different sizes.
-    pub fn check_matches(&self, scene: &Scene) -> Result<()> {
-        if (self.height, self.width) != (scene.height, scene.width) {
+    pub fn check_matches<S: SceneSource + ?Sized>(&self, scene: &S) -> Result<()> {
+        let (height, width, _) = scene.size();
+        if (self.height, self.width) != (height, width) {
             return Err(Error::Shape(format!(
-                "the scene is {} x {} pixels but the ground truth is {} x {}",
-                scene.height, scene.width, self.height, self.width
+                "the scene is {height} x {width} pixels but the ground truth is {} x {}",
+                self.height, self.width
             )));
         }
         Ok(())
@@ -198,6 +380,82 @@ mod tests {
         let array = NumArray::new(vec![3, 4, 2], NumData::F32(hwc)).unwrap();
         let message = Scene::from_hwc(&array, Path::new("s.npy")).unwrap_err().to_string();
         assert_eq!(message, "s.npy: 2 NaN or infinite values, the first at row 1, column 2, band 1 (NaN): replace no-data values before use");
+    }
+
+    /// Every block of every 3-D `.npy` fixture (numpy-made; C and Fortran order, each dtype),
+    /// read from the file a block at a time, equals the same block of the scene read whole.
+    #[test]
+    fn npy_blocks_equal_the_scene_read_whole() {
+        let fixtures = crate::io::npy_fixtures();
+        let mut checked = (0, 0);
+        for entry in std::fs::read_dir(&fixtures).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            if !(name.ends_with("_c.npy") || name.ends_with("_f.npy")) || read_npy(&path).unwrap().ndim() != 3 {
+                continue;
+            }
+            let (whole, blocks) = (Scene::read(&path, None).unwrap(), NpyScene::open(&path).unwrap());
+            assert_eq!(blocks.size(), whole.size(), "{name}");
+            let (h, w, bands) = whole.size();
+            let fill: Vec<f32> = (0..bands).map(|b| -100.0 - b as f32).collect();
+            for (y0, x0) in (-3..=h as isize).flat_map(|y| (-3..=w as isize).map(move |x| (y, x))) {
+                for (rows, cols) in [(1, 1), (2, 3), (3, 4), (h + 5, w + 5), (1, w), (h, 1)] {
+                    let expected = whole.block(y0, x0, rows, cols, &fill).unwrap();
+                    assert_eq!(blocks.block(y0, x0, rows, cols, &fill).unwrap(), expected, "{name}: block at ({y0}, {x0}) of {rows} x {cols}");
+                }
+            }
+            if name.ends_with("_f.npy") { checked.1 += 1 } else { checked.0 += 1 }
+        }
+        assert!(checked.0 >= 10 && checked.1 >= 10, "3-D fixtures checked (C, Fortran): {checked:?}");
+    }
+
+    #[test]
+    fn a_block_is_the_scene_where_inside_and_the_fill_outside() {
+        let s = scene();
+        // Rows -1..2 and columns 2..5 of the 3 x 4 scene, band 0 holds 10 y + x.
+        let block = s.block(-1, 2, 3, 3, &[-1.0, 99.0]).unwrap();
+        #[rustfmt::skip]
+        assert_eq!(block[..9], [-1.0, -1.0, -1.0,
+                                 2.0,  3.0, -1.0,
+                                12.0, 13.0, -1.0]);
+        assert_eq!(block[9..], [99.0, 99.0, 99.0, -2.0, -3.0, 99.0, -12.0, -13.0, 99.0]);
+        assert!(s.block(0, 0, 1, 1, &[0.0]).unwrap_err().to_string().contains("1 fill values for a scene of 2 bands"));
+    }
+
+    #[test]
+    fn npy_scene_names_a_non_finite_value_when_its_block_is_read() {
+        let dir = crate::io::temp_dir("nan-scene");
+        let path = dir.join("nan.npy");
+        let mut hwc = vec![1f32; 3 * 4 * 2];
+        hwc[(4 + 2) * 2 + 1] = f32::NAN; // row 1, column 2, band 1
+        crate::io::write_npy(&path, &NumArray::new(vec![3, 4, 2], NumData::F32(hwc)).unwrap()).unwrap();
+        let message = NpyScene::open(&path).unwrap_err().to_string();
+        assert_eq!(message, format!("{}: 1 NaN or infinite values, the first at row 1, column 2, band 1 (NaN): replace no-data values before use", path.display()));
+        // The same in numpy's Fortran order (fixture f4_f.npy, 3 x 4 x 2, with a value replaced).
+        let fortran = fortran_f32_with_nan(&crate::io::npy_fixtures().join("f4_f.npy"), (1, 2, 1), (3, 4, 2));
+        let path_f = dir.join("nan_f.npy");
+        std::fs::write(&path_f, fortran).unwrap();
+        let message = NpyScene::open(&path_f).unwrap_err().to_string();
+        assert!(message.ends_with("1 NaN or infinite values, the first at row 1, column 2, band 1 (NaN): replace no-data values before use"), "{message}");
+        // And a block that holds one (the file changed after it was opened) is refused too.
+        let scene = NpyScene { file: NpyFile::open(&path).unwrap(), path: path.clone(), height: 3, width: 4, bands: 2 };
+        assert!(scene.block(0, 0, 3, 2, &[0.0, 0.0]).is_ok(), "the block left of the NaN");
+        let message = scene.block(0, 0, 3, 4, &[0.0, 0.0]).unwrap_err().to_string();
+        assert_eq!(message, format!("{}: NaN or infinite value at row 1, column 2, band 1 (NaN): replace no-data values before use", path.display()));
+        let flat = dir.join("flat.npy");
+        crate::io::write_npy(&flat, &NumArray::new(vec![3, 4], NumData::F32(vec![0.0; 12])).unwrap()).unwrap();
+        assert!(NpyScene::open(&flat).unwrap_err().to_string().ends_with("a scene is height x width x bands, got shape [3, 4]"));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// The bytes of a little-endian float32 Fortran-order `.npy` file of shape `(h, w, b)` with
+    /// the value at `(y, x, band)` replaced by NaN.
+    fn fortran_f32_with_nan(path: &Path, (y, x, band): (usize, usize, usize), (h, w, _): (usize, usize, usize)) -> Vec<u8> {
+        let mut bytes = std::fs::read(path).unwrap();
+        let data_start = bytes.len() - 3 * 4 * 2 * 4;
+        let at = data_start + 4 * (y + h * (x + w * band));
+        bytes[at..at + 4].copy_from_slice(&f32::NAN.to_le_bytes());
+        bytes
     }
 
     #[test]

@@ -5,7 +5,7 @@ use anyhow::{bail, Context, Result};
 use prism_runtime::io::{write_npy, NumArray, NumData};
 use prism_runtime::metrics::Report;
 use prism_runtime::model::{Model, Pipeline};
-use prism_runtime::scene::{GroundTruth, Scene};
+use prism_runtime::scene::{open_scene, GroundTruth};
 use prism_runtime::{preprocess, render};
 use serde_json::json;
 
@@ -164,14 +164,15 @@ fn infer_images(args: &Args, model: &Model) -> Result<()> {
 
 fn infer_scene(args: &Args, model: &Model, path: &Path) -> Result<()> {
     let Pipeline::Scene(pipeline) = &model.info().pipeline else { unreachable!("checked by the caller") };
-    let scene = Scene::read(path, args.key.as_deref()).context("reading the scene")?;
-    if scene.bands != pipeline.bands {
-        bail!("{}: the scene has {} bands, the model takes {}", path.display(), scene.bands, pipeline.bands);
+    let scene = open_scene(path, args.key.as_deref()).context("reading the scene")?;
+    let (height, width, bands) = scene.size();
+    if bands != pipeline.bands {
+        bail!("{}: the scene has {bands} bands, the model takes {}", path.display(), pipeline.bands);
     }
     let truth = match &args.gt {
         Some(gt) => {
             let truth = GroundTruth::read(gt, args.gt_key.as_deref()).context("reading the ground truth")?;
-            truth.check_matches(&scene)?;
+            truth.check_matches(&*scene)?;
             if let Some(v) = truth.classes().iter().find(|v| !pipeline.class_values.contains(v)) {
                 bail!("the ground truth has label {v}, which the model does not know (labels {:?})", pipeline.class_values);
             }
@@ -185,16 +186,16 @@ fn infer_scene(args: &Args, model: &Model, path: &Path) -> Result<()> {
     eprintln!(
         "{}: {} x {} pixels, {} bands; {} graph on {} ({})",
         path.display(),
-        scene.height,
-        scene.width,
-        scene.bands,
+        height,
+        width,
+        bands,
         graph,
         model.engine(),
         model.provider()
     );
-    let bar = progress_bar(scene.pixels() as u64);
+    let bar = progress_bar((height * width) as u64);
     let started = Instant::now();
-    let classes = model.classify_scene(&scene, mask.as_deref(), args.batch, &|done, total| {
+    let classes = model.classify_scene(&*scene, mask.as_deref(), args.batch, &|done, total| {
         bar.set_length(total as u64);
         bar.set_position(done as u64);
     })?;
@@ -208,12 +209,12 @@ fn infer_scene(args: &Args, model: &Model, path: &Path) -> Result<()> {
     let map_path = out.join(format!("{stem}.map.png"));
     let labels_path = out.join(format!("{stem}.labels.npy"));
     let values: Vec<i64> = classes.iter().map(|c| c.map_or(0, |k| pipeline.class_values.get(k).copied().unwrap_or(k as i64 + 1))).collect();
-    write_npy(&labels_path, &NumArray::new(vec![scene.height, scene.width], NumData::I64(values))?)?;
+    write_npy(&labels_path, &NumArray::new(vec![height, width], NumData::I64(values))?)?;
 
     let names = &model.info().class_names;
     let mut line = json!({
         "file": path, "engine": model.engine(), "provider": model.provider(), "graph": graph,
-        "height": scene.height, "width": scene.width, "seconds": seconds,
+        "height": height, "width": width, "seconds": seconds,
         "pixels_per_second": classified as f64 / seconds.max(1e-9), "map": map_path, "labels": labels_path,
     });
     let mut title = format!("{} - {stem}", model.info().name);
@@ -229,7 +230,7 @@ fn infer_scene(args: &Args, model: &Model, path: &Path) -> Result<()> {
         title = format!("{title} - OA {:.2}%", report.oa * 100.0);
         let labelled: Vec<Option<usize>> = truth.labels.iter().zip(&classes).map(|(v, c)| c.filter(|_| *v != 0)).collect();
         let labelled_path = out.join(format!("{stem}.map_labelled.png"));
-        render::write_class_map(&labelled_path, scene.height, scene.width, &labelled, names, &format!("{title} - labelled pixels"))?;
+        render::write_class_map(&labelled_path, height, width, &labelled, names, &format!("{title} - labelled pixels"))?;
         line["oa"] = json!(report.oa);
         line["aa"] = json!(report.aa);
         line["kappa"] = json!(report.kappa);
@@ -242,7 +243,7 @@ fn infer_scene(args: &Args, model: &Model, path: &Path) -> Result<()> {
             eprintln!("{warning}");
         }
     }
-    render::write_class_map(&map_path, scene.height, scene.width, &classes, names, &title)?;
+    render::write_class_map(&map_path, height, width, &classes, names, &title)?;
     if args.json {
         println!("{line}");
     } else {

@@ -6,8 +6,9 @@
 //! with spaces and ended by a newline) and then the raw values.
 
 use std::fs;
-use std::io::Write;
-use std::path::Path;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use super::array::{NumArray, NumData, decode, element_count};
 use super::write_atomic;
@@ -124,6 +125,17 @@ fn write_values(out: &mut dyn Write, data: &NumData) -> std::io::Result<()> {
 
 /// Parses the content of a `.npy` file; the error is the reason, without the path.
 fn parse_npy(bytes: &[u8]) -> Result<NumArray, String> {
+    let (header, data_start) = parse_header(bytes)?;
+    let data = &bytes[data_start..];
+    header.check_data_len(data.len() as u64)?;
+    let values = header.dtype.decode(data);
+    let values = if header.fortran_order { values.fortran_to_c(&header.shape) } else { values };
+    Ok(NumArray { shape: header.shape, data: values })
+}
+
+/// The magic, the version and the header at the start of `bytes` (the whole file, or as much of
+/// its start as holds the header); returns the header and where the data starts.
+fn parse_header(bytes: &[u8]) -> Result<(Header, usize), String> {
     if bytes.get(..MAGIC.len()) != Some(MAGIC.as_slice()) {
         return Err("not a .npy file (no \\x93NUMPY magic at the start)".into());
     }
@@ -151,31 +163,77 @@ fn parse_npy(bytes: &[u8]) -> Result<NumArray, String> {
         .ok()
         .filter(|text| utf8 || text.is_ascii())
         .ok_or("the .npy header is not text")?;
-    let header = Header::parse(header)?;
+    Ok((Header::parse(header)?, data_start))
+}
 
-    let count = element_count(&header.shape).ok_or_else(|| format!("shape {:?} is too large", header.shape))?;
-    let data = &bytes[data_start..];
-    let needed =
-        count.checked_mul(header.dtype.size()).ok_or_else(|| format!("shape {:?} is too large", header.shape))?;
-    if data.len() < needed {
-        return Err(format!(
-            "truncated .npy data: shape {:?} of {} needs {needed} bytes, {} present",
-            header.shape,
-            header.descr,
-            data.len()
-        ));
+/// A `.npy` file opened for reading parts of its values: the header is parsed, the values stay
+/// on disk until asked for. This is how large scenes are classified a tile at a time.
+#[derive(Debug)]
+pub struct NpyFile {
+    path: PathBuf,
+    file: Mutex<fs::File>,
+    header: Header,
+    data_start: u64,
+}
+
+impl NpyFile {
+    /// Opens `path` and checks its header and its length (a truncated file is refused here,
+    /// not halfway through reading it).
+    ///
+    /// # Errors
+    /// As [`read_npy`].
+    pub fn open(path: &Path) -> Result<NpyFile> {
+        let mut file = fs::File::open(path).map_err(|e| Error::io(path, e))?;
+        let size = file.metadata().map_err(|e| Error::io(path, e))?.len();
+        // The header's length is in its first 12 bytes; then read exactly the header.
+        let mut start = Vec::new();
+        (&mut file).take(12).read_to_end(&mut start).map_err(|e| Error::io(path, e))?;
+        let declared = match start.get(6) {
+            Some(1) => start.get(8..10).map(|b| usize::from(u16::from_le_bytes([b[0], b[1]])) + 10),
+            Some(_) => start.get(8..12).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize + 12),
+            None => None,
+        };
+        if let Some(end) = declared.filter(|&end| end > start.len()) {
+            let rest = (end - start.len()) as u64;
+            (&mut file).take(rest).read_to_end(&mut start).map_err(|e| Error::io(path, e))?;
+        }
+        let (header, data_start) = parse_header(&start).map_err(|reason| Error::format(path, reason))?;
+        let data_start = data_start as u64;
+        header.check_data_len(size.saturating_sub(data_start)).map_err(|reason| Error::format(path, reason))?;
+        Ok(NpyFile { path: path.to_path_buf(), file: Mutex::new(file), header, data_start })
     }
-    if data.len() > needed {
-        return Err(format!(
-            "{} unexpected bytes after the data (shape {:?} of {} needs {needed})",
-            data.len() - needed,
-            header.shape,
-            header.descr
-        ));
+
+    pub fn shape(&self) -> &[usize] {
+        &self.header.shape
     }
-    let values = header.dtype.decode(data);
-    let values = if header.fortran_order { values.fortran_to_c(&header.shape) } else { values };
-    Ok(NumArray { shape: header.shape, data: values })
+
+    /// Whether the values are floating-point (and so may be NaN or infinite).
+    pub fn is_float(&self) -> bool {
+        matches!(self.header.dtype, Dtype::F32 { .. } | Dtype::F64 { .. })
+    }
+
+    /// Whether the values are stored in Fortran order (the first index varying fastest).
+    pub fn fortran_order(&self) -> bool {
+        self.header.fortran_order
+    }
+
+    /// `count` values from the `start`-th in storage order (C or Fortran, as the file says).
+    ///
+    /// # Errors
+    /// A range beyond the values, or an I/O error.
+    pub fn read_values(&self, start: usize, count: usize) -> Result<NumData> {
+        let size = self.header.dtype.size();
+        let total = element_count(&self.header.shape).unwrap_or(0);
+        if start.checked_add(count).is_none_or(|end| end > total) {
+            return Err(Error::format(&self.path, format!("values {start}..{} asked of {total}", start.saturating_add(count))));
+        }
+        let mut bytes = vec![0u8; count * size];
+        // A poisoned lock only means another reader panicked; the file itself is still fine.
+        let mut file = self.file.lock().unwrap_or_else(|e| e.into_inner());
+        file.seek(SeekFrom::Start(self.data_start + (start * size) as u64)).map_err(|e| Error::io(&self.path, e))?;
+        file.read_exact(&mut bytes).map_err(|e| Error::io(&self.path, e))?;
+        Ok(self.header.dtype.decode(&bytes))
+    }
 }
 
 /// The element types a `.npy` file may hold here.
@@ -302,6 +360,26 @@ impl Header {
         };
         let dtype = Dtype::parse(&descr)?;
         Ok(Header { descr, dtype, fortran_order, shape })
+    }
+}
+
+impl Header {
+    /// Checks that `len` bytes of data hold exactly the values the header declares.
+    fn check_data_len(&self, len: u64) -> Result<(), String> {
+        let count = element_count(&self.shape).ok_or_else(|| format!("shape {:?} is too large", self.shape))?;
+        let needed = count.checked_mul(self.dtype.size()).ok_or_else(|| format!("shape {:?} is too large", self.shape))? as u64;
+        if len < needed {
+            return Err(format!("truncated .npy data: shape {:?} of {} needs {needed} bytes, {len} present", self.shape, self.descr));
+        }
+        if len > needed {
+            return Err(format!(
+                "{} unexpected bytes after the data (shape {:?} of {} needs {needed})",
+                len - needed,
+                self.shape,
+                self.descr
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -593,6 +671,41 @@ pub(super) mod tests {
         assert!(matches!(err, Error::Format { .. }), "{err:?}");
         let message = err.to_string();
         assert!(message.contains("bad.npy") && message.contains("not a .npy file"), "{message}");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn opened_npy_reads_what_read_npy_reads() {
+        // Every 3-D fixture (C and Fortran order, each dtype): each run of values equals the
+        // same run of the whole array in storage order.
+        for name in ["u2_c.npy", "u2_f.npy", "f4_f.npy", "f8_c.npy", "big_endian_i4_f.npy", "b1_f.npy", "v3_f4_f.npy"] {
+            let path = fixtures().join(name);
+            let (file, whole) = (NpyFile::open(&path).unwrap(), read_npy(&path).unwrap());
+            assert_eq!(file.shape(), whole.shape, "{name}");
+            let storage: Vec<f32> = if file.fortran_order() {
+                let reversed: Vec<usize> = whole.shape.iter().rev().copied().collect();
+                let c = ndarray::ArrayD::from_shape_vec(whole.shape.clone(), whole.to_f32()).unwrap();
+                c.t().as_standard_layout().into_shape_with_order(reversed).unwrap().iter().copied().collect()
+            } else {
+                whole.to_f32()
+            };
+            for start in 0..storage.len() {
+                for count in 0..=storage.len() - start {
+                    assert_eq!(file.read_values(start, count).unwrap().to_f32(), storage[start..start + count], "{name}: {start}+{count}");
+                }
+            }
+            assert!(file.read_values(storage.len(), 1).is_err(), "{name}: a value past the end");
+        }
+        // A cut file is refused when opened, with read_npy's message.
+        let original = fs::read(fixtures().join("f4_c.npy")).unwrap();
+        let dir = temp_dir("opened");
+        let path = dir.join("cut.npy");
+        for len in [original.len() - 5, 40, 9, 3, 0] {
+            fs::write(&path, &original[..len]).unwrap();
+            assert_eq!(NpyFile::open(&path).unwrap_err().to_string(), read_npy(&path).unwrap_err().to_string(), "cut at {len}");
+        }
+        fs::write(&path, [original.as_slice(), &[0u8; 3]].concat()).unwrap();
+        assert!(NpyFile::open(&path).unwrap_err().to_string().contains("3 unexpected bytes after the data"));
         fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -108,8 +108,10 @@ fn fine_tuning_from_torchvision_weights_keeps_a_frozen_backbone() {
     assert_eq!(after["fc.weight"].size(), vec![3, 512]);
 }
 
-/// A scene through the whole-scene graph and window by window gives the same labels, and the
-/// runtime reports OA/AA/kappa against the ground truth, writes the map and the label array.
+/// A scene through the whole-scene graph and window by window gives the same labels, from a
+/// C-order `.npy` and from numpy's Fortran-order copy of it (both read a tile at a time; the
+/// scene is two tiles high, so the tiles' margins are checked too), and the runtime reports
+/// OA/AA/kappa against the ground truth, writes the map and the label array.
 #[test]
 fn scene_inference_with_ground_truth() {
     let dir = tempfile::tempdir().unwrap();
@@ -124,8 +126,15 @@ fn scene_inference_with_ground_truth() {
     assert!(export.status.success(), "{}", String::from_utf8_lossy(&export.stderr));
     assert!(d.join("hybridsn.scene.onnx").exists());
 
-    let (h, w, bands) = (23usize, 19usize, 30usize);
-    let cube: Vec<f32> = (0..h * w * bands).map(|i| 0.1 + ((i * 7919) % 997) as f32 / 997.0).collect();
+    let (h, w, bands) = (300usize, 19usize, 30usize);
+    // Patches of five spectra under noise, so that an untrained model's labels vary.
+    let cube: Vec<f32> = (0..h * w * bands)
+        .map(|i| {
+            let (y, x, b) = (i / bands / w, i / bands % w, i % bands);
+            let patch = ((y / 6 + x / 4) % 5) as f32;
+            0.1 + ((i * 7919) % 997) as f32 / 997.0 + 2.0 * patch * (1.0 + (b % 7) as f32 * 0.3)
+        })
+        .collect();
     let labels: Vec<i64> = (0..h * w).map(|i| [0, 1, 2, 3, 4][(i * 31) % 5]).collect();
     let scene = d.join("scene.npy");
     let gt = d.join("gt.npy");
@@ -133,27 +142,40 @@ fn scene_inference_with_ground_truth() {
     write_npy(&scene, &NumArray::new(vec![h, w, bands], NumData::F32(cube)).unwrap()).unwrap();
     write_npy(&gt, &NumArray::new(vec![h, w], NumData::I64(labels.clone())).unwrap()).unwrap();
 
+    let fortran = d.join("fortran.npy");
+    let made = std::process::Command::new(prism_tests::python())
+        .args(["-c", "import sys, numpy as np; a = np.load(sys.argv[1]); np.save(sys.argv[2], np.asfortranarray(a)); assert np.load(sys.argv[2]).flags.f_contiguous"])
+        .args([&scene, &fortran])
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+
     let mut maps = Vec::new();
-    for (graph, extra) in [("scene", None), ("window", Some("--windows-only"))] {
-        let out_dir = d.join(graph);
-        let mut args = vec!["infer", "--model", onnx.to_str().unwrap(), scene.to_str().unwrap(), "--gt", gt.to_str().unwrap(), "--json", "--out", out_dir.to_str().unwrap()];
+    for (file, graph, extra) in [(&scene, "scene", None), (&scene, "window", Some("--windows-only")), (&fortran, "scene", None), (&fortran, "window", Some("--windows-only"))] {
+        let stem = file.file_stem().unwrap().to_str().unwrap();
+        let out_dir = d.join(format!("{stem}-{graph}"));
+        let mut args = vec!["infer", "--model", onnx.to_str().unwrap(), file.to_str().unwrap(), "--gt", gt.to_str().unwrap(), "--json", "--out", out_dir.to_str().unwrap()];
         args.extend(extra);
         let line = stdout_json_lines(&run("runtime", &args)).remove(0);
         assert_eq!(line["graph"], graph);
         assert_eq!((line["height"].as_u64(), line["width"].as_u64()), (Some(h as u64), Some(w as u64)));
         let oa = line["oa"].as_f64().unwrap();
         assert!((0.0..=1.0).contains(&oa));
-        assert!(out_dir.join("scene.map.png").exists() && out_dir.join("scene.map_labelled.png").exists());
-        let map = read_npy(&out_dir.join("scene.labels.npy")).unwrap();
+        assert!(out_dir.join(format!("{stem}.map.png")).exists() && out_dir.join(format!("{stem}.map_labelled.png")).exists());
+        let map = read_npy(&out_dir.join(format!("{stem}.labels.npy"))).unwrap();
         assert_eq!(map.shape, vec![h, w]);
         let map = map.to_i64().unwrap();
         assert!(map.iter().all(|v| (1..=4).contains(v)), "labels are the ground truth's values 1..4");
         // OA recomputed from the label array.
         let (hits, n) = labels.iter().zip(&map).filter(|(t, _)| **t != 0).fold((0, 0), |(h, n), (t, p)| (h + usize::from(t == p), n + 1));
         assert!((oa - hits as f64 / n as f64).abs() < 1e-12);
+        let near_tile_edge: std::collections::BTreeSet<i64> = map[140 * w..160 * w].iter().copied().collect();
+        assert!(near_tile_edge.len() >= 3, "{file:?} {graph}: the labels near the tiles' edge take only the values {near_tile_edge:?}, too few to check the tiles' margins");
         maps.push(map);
     }
     assert_eq!(maps[0], maps[1], "the whole-scene graph and the window graph disagree");
+    assert_eq!(maps[0], maps[2], "the Fortran-order copy's scene graph labels differ");
+    assert_eq!(maps[0], maps[3], "the Fortran-order copy's window graph labels differ");
 }
 
 /// torchvision's ResNet-18 exported by `torch.onnx` (no Prism metadata) runs with
