@@ -242,15 +242,12 @@ impl Model {
     /// See [`ModelInfo::read`] and [`engine::load`].
     pub fn load(path: &Path, options: &LoadOptions) -> Result<Model> {
         let info = ModelInfo::read(path, options)?;
-        // A whole-scene graph's tiles are large inputs: its sessions trade a little speed for
-        // memory (see `EngineOptions::low_memory`).
-        let dense_options = EngineOptions { low_memory: true, ..options.engine.clone() };
-        let pool = Pool::new(path, if info.graph == "scene" { &dense_options } else { &options.engine }, options.sessions)?;
+        let pool = Pool::new(path, &options.engine, options.sessions)?;
         let mut scene_graph = None;
         if matches!(info.pipeline, Pipeline::Scene(_)) && info.graph == "window" && !options.windows_only {
             let dense = scene_graph_path(path);
             if dense.is_file() {
-                scene_graph = Some((dense.clone(), Pool::new(&dense, &dense_options, options.sessions)?));
+                scene_graph = Some((dense.clone(), Pool::new(&dense, &options.engine, options.sessions)?));
             }
         }
         Ok(Model { info, pool, scene_graph })

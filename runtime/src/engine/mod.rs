@@ -112,8 +112,9 @@ pub struct EngineOptions {
     /// The ONNX Runtime shared library; see [`ort_library`] for where it is looked for otherwise.
     pub ort_library: Option<PathBuf>,
     /// ONNX Runtime's CPU provider allocates each tensor as it goes instead of keeping an arena
-    /// at its largest size. [`Model::load`](crate::Model::load) sets it for whole-scene graphs:
-    /// measured here on a 580 x 580 scene, a third less peak memory for about 5 % more time.
+    /// at its largest size (`runtime --low-memory`). Measured here with HybridSN's whole-scene
+    /// graph on 580 x 580 and 1160 x 1160 scenes: peaks of 474 and 587 MB against 812 and 922
+    /// MB, for 4-7 % more time.
     pub low_memory: bool,
 }
 
