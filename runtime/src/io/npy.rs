@@ -185,13 +185,14 @@ impl NpyFile {
     pub fn open(path: &Path) -> Result<NpyFile> {
         let mut file = fs::File::open(path).map_err(|e| Error::io(path, e))?;
         let size = file.metadata().map_err(|e| Error::io(path, e))?.len();
-        // The header's length is in its first 12 bytes; then read exactly the header.
+        // The header's length is in its first 12 bytes; then read exactly the header (of a
+        // file that says it is a .npy: parse_header names what is wrong with any other).
         let mut start = Vec::new();
         (&mut file).take(12).read_to_end(&mut start).map_err(|e| Error::io(path, e))?;
-        let declared = match start.get(6) {
-            Some(1) => start.get(8..10).map(|b| usize::from(u16::from_le_bytes([b[0], b[1]])) + 10),
-            Some(_) => start.get(8..12).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize + 12),
-            None => None,
+        let declared = match (start.starts_with(MAGIC), start.get(6)) {
+            (true, Some(1)) => start.get(8..10).map(|b| usize::from(u16::from_le_bytes([b[0], b[1]])) + 10),
+            (true, Some(2 | 3)) => start.get(8..12).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize + 12),
+            _ => None,
         };
         if let Some(end) = declared.filter(|&end| end > start.len()) {
             let rest = (end - start.len()) as u64;
@@ -323,6 +324,24 @@ struct Header {
 }
 
 impl Header {
+    /// Checks that `len` bytes of data hold exactly the values the header declares.
+    fn check_data_len(&self, len: u64) -> Result<(), String> {
+        let count = element_count(&self.shape).ok_or_else(|| format!("shape {:?} is too large", self.shape))?;
+        let needed = count.checked_mul(self.dtype.size()).ok_or_else(|| format!("shape {:?} is too large", self.shape))? as u64;
+        if len < needed {
+            return Err(format!("truncated .npy data: shape {:?} of {} needs {needed} bytes, {len} present", self.shape, self.descr));
+        }
+        if len > needed {
+            return Err(format!(
+                "{} unexpected bytes after the data (shape {:?} of {} needs {needed})",
+                len - needed,
+                self.shape,
+                self.descr
+            ));
+        }
+        Ok(())
+    }
+
     fn parse(text: &str) -> Result<Header, String> {
         let bad = |what: &str| format!("bad .npy header ({what}): {}", text.trim_end());
         let mut parser = Literal::parser(text);
@@ -360,26 +379,6 @@ impl Header {
         };
         let dtype = Dtype::parse(&descr)?;
         Ok(Header { descr, dtype, fortran_order, shape })
-    }
-}
-
-impl Header {
-    /// Checks that `len` bytes of data hold exactly the values the header declares.
-    fn check_data_len(&self, len: u64) -> Result<(), String> {
-        let count = element_count(&self.shape).ok_or_else(|| format!("shape {:?} is too large", self.shape))?;
-        let needed = count.checked_mul(self.dtype.size()).ok_or_else(|| format!("shape {:?} is too large", self.shape))? as u64;
-        if len < needed {
-            return Err(format!("truncated .npy data: shape {:?} of {} needs {needed} bytes, {len} present", self.shape, self.descr));
-        }
-        if len > needed {
-            return Err(format!(
-                "{} unexpected bytes after the data (shape {:?} of {} needs {needed})",
-                len - needed,
-                self.shape,
-                self.descr
-            ));
-        }
-        Ok(())
     }
 }
 
@@ -704,6 +703,8 @@ pub(super) mod tests {
             fs::write(&path, &original[..len]).unwrap();
             assert_eq!(NpyFile::open(&path).unwrap_err().to_string(), read_npy(&path).unwrap_err().to_string(), "cut at {len}");
         }
+        fs::write(&path, b"PK\x03\x04 a zip, say, whose bytes 8..12 would declare a huge header").unwrap();
+        assert_eq!(NpyFile::open(&path).unwrap_err().to_string(), read_npy(&path).unwrap_err().to_string());
         fs::write(&path, [original.as_slice(), &[0u8; 3]].concat()).unwrap();
         assert!(NpyFile::open(&path).unwrap_err().to_string().contains("3 unexpected bytes after the data"));
         fs::remove_dir_all(&dir).unwrap();
