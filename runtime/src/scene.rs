@@ -2,6 +2,7 @@
 //! `.npy`, `height x width x bands`), and the windows HybridSN-like models classify.
 
 use std::collections::BTreeSet;
+use std::ops::Range;
 use std::path::Path;
 
 use crate::io::{read_mat, read_npy, NpyFile, NumArray};
@@ -14,13 +15,32 @@ pub trait SceneSource {
     /// `(height, width, bands)`.
     fn size(&self) -> (usize, usize, usize);
 
+    /// Writes the values of the scene's rows `ys` and columns `xs` into `block`, a `[bands, rows,
+    /// cols]` block whose top-left corner is at `corner` in scene coordinates. The caller has
+    /// filled the rest of the block; see [`block`](SceneSource::block).
+    ///
+    /// # Errors
+    /// A file that cannot be read, or values that are NaN or infinite.
+    fn copy_inside(&self, ys: Range<usize>, xs: Range<usize>, corner: (isize, isize), shape: (usize, usize), block: &mut [f32]) -> Result<()>;
+
     /// The values of rows `y0..y0 + rows` and columns `x0..x0 + cols` as `[bands, rows, cols]`.
     /// The block may reach outside the scene (`y0` and `x0` may be negative): there band `b`
     /// takes `fill[b]`.
     ///
     /// # Errors
-    /// A file that cannot be read, or values that are NaN or infinite.
-    fn block(&self, y0: isize, x0: isize, rows: usize, cols: usize, fill: &[f32]) -> Result<Vec<f32>>;
+    /// `fill` not of one value a band, or as [`copy_inside`](SceneSource::copy_inside).
+    fn block(&self, y0: isize, x0: isize, rows: usize, cols: usize, fill: &[f32]) -> Result<Vec<f32>> {
+        let (height, width, bands) = self.size();
+        if fill.len() != bands {
+            return Err(Error::Shape(format!("{} fill values for a scene of {bands} bands", fill.len())));
+        }
+        let mut block: Vec<f32> = fill.iter().flat_map(|&v| std::iter::repeat_n(v, rows * cols)).collect();
+        let (ys, xs) = (inside(y0, rows, height), inside(x0, cols, width));
+        if !ys.is_empty() && !xs.is_empty() {
+            self.copy_inside(ys, xs, (y0, x0), (rows, cols), &mut block)?;
+        }
+        Ok(block)
+    }
 }
 
 /// Opens a scene for inference: a `.npy` cube stays on disk and is read a block at a time, a
@@ -37,22 +57,16 @@ pub fn open_scene(path: &Path, key: Option<&str>) -> Result<Box<dyn SceneSource>
 }
 
 /// The part `start..start + len` of a block that falls within `0..size`, in scene coordinates.
-fn inside(start: isize, len: usize, size: usize) -> std::ops::Range<usize> {
+fn inside(start: isize, len: usize, size: usize) -> Range<usize> {
     let from = start.clamp(0, size as isize) as usize;
     let to = (start + len as isize).clamp(0, size as isize) as usize;
     from..to.max(from)
 }
 
-/// A block of `bands` planes of `rows x cols`, each filled with its band's `fill` value.
-fn filled_block(fill: &[f32], rows: usize, cols: usize) -> Vec<f32> {
-    fill.iter().flat_map(|&v| std::iter::repeat_n(v, rows * cols)).collect()
-}
-
-fn check_fill(fill: &[f32], bands: usize) -> Result<()> {
-    if fill.len() != bands {
-        return Err(Error::Shape(format!("{} fill values for a scene of {bands} bands", fill.len())));
-    }
-    Ok(())
+/// Where scene pixel `(y, x)` of band `b` goes in a `[bands, rows, cols]` block whose top-left
+/// corner is at `(y0, x0)`.
+fn block_index((y0, x0): (isize, isize), (rows, cols): (usize, usize), b: usize, y: usize, x: usize) -> usize {
+    (b * rows + (y as isize - y0) as usize) * cols + (x as isize - x0) as usize
 }
 
 /// A scene in memory, band-major: value `data[(b * height + y) * width + x]`.
@@ -173,21 +187,15 @@ impl SceneSource for Scene {
         (self.height, self.width, self.bands)
     }
 
-    fn block(&self, y0: isize, x0: isize, rows: usize, cols: usize, fill: &[f32]) -> Result<Vec<f32>> {
-        check_fill(fill, self.bands)?;
-        let mut out = filled_block(fill, rows, cols);
-        let (ys, xs) = (inside(y0, rows, self.height), inside(x0, cols, self.width));
-        if ys.is_empty() || xs.is_empty() {
-            return Ok(out);
-        }
+    fn copy_inside(&self, ys: Range<usize>, xs: Range<usize>, corner: (isize, isize), shape: (usize, usize), block: &mut [f32]) -> Result<()> {
         for b in 0..self.bands {
             let plane = &self.data[b * self.pixels()..(b + 1) * self.pixels()];
             for y in ys.clone() {
-                let at = (b * rows + (y as isize - y0) as usize) * cols + (xs.start as isize - x0) as usize;
-                out[at..at + xs.len()].copy_from_slice(&plane[y * self.width + xs.start..y * self.width + xs.end]);
+                let at = block_index(corner, shape, b, y, xs.start);
+                block[at..at + xs.len()].copy_from_slice(&plane[y * self.width + xs.start..y * self.width + xs.end]);
             }
         }
-        Ok(out)
+        Ok(())
     }
 }
 
@@ -253,27 +261,20 @@ impl SceneSource for NpyScene {
         (self.height, self.width, self.bands)
     }
 
-    fn block(&self, y0: isize, x0: isize, rows: usize, cols: usize, fill: &[f32]) -> Result<Vec<f32>> {
-        check_fill(fill, self.bands)?;
-        let mut out = filled_block(fill, rows, cols);
-        let (ys, xs) = (inside(y0, rows, self.height), inside(x0, cols, self.width));
-        if ys.is_empty() || xs.is_empty() {
-            return Ok(out);
-        }
+    fn copy_inside(&self, ys: Range<usize>, xs: Range<usize>, corner: (isize, isize), shape: (usize, usize), block: &mut [f32]) -> Result<()> {
         let (h, w, bands) = (self.height, self.width, self.bands);
-        let at = |b: usize, y: usize, x: usize| (b * rows + (y as isize - y0) as usize) * cols + (x as isize - x0) as usize;
         let mut bad = None;
+        let mut put = |b: usize, y: usize, x: usize, v: f32| {
+            if !v.is_finite() {
+                bad.get_or_insert((y, x, b, v));
+            }
+            block[block_index(corner, shape, b, y, x)] = v;
+        };
         if !self.file.fortran_order() {
             // C order: each row of the block is one run of the file, all bands of its pixels.
             for y in ys {
                 let values = self.file.read_values((y * w + xs.start) * bands, xs.len() * bands)?;
-                values.for_each_f32(|i, v| {
-                    let (x, b) = (xs.start + i / bands, i % bands);
-                    if !v.is_finite() {
-                        bad.get_or_insert((y, x, b, v));
-                    }
-                    out[at(b, y, x)] = v;
-                });
+                values.for_each_f32(|i, v| put(i % bands, y, xs.start + i / bands, v));
             }
         } else {
             // Fortran order: a band is a plane stored column by column; read the run from the
@@ -286,17 +287,14 @@ impl SceneSource for NpyScene {
                     let k = first + i - h * w * b;
                     let (y, x) = (k % h, k / h);
                     if ys.contains(&y) {
-                        if !v.is_finite() {
-                            bad.get_or_insert((y, x, b, v));
-                        }
-                        out[at(b, y, x)] = v;
+                        put(b, y, x, v);
                     }
                 });
             }
         }
         match bad {
             Some((y, x, b, v)) => Err(self.non_finite(y, x, b, v)),
-            None => Ok(out),
+            None => Ok(()),
         }
     }
 }
