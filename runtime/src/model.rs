@@ -97,6 +97,9 @@ pub struct LoadOptions {
     pub image_pipeline: Option<ImagePipeline>,
     /// Do not use a whole-scene graph next to a window model (`<stem>.scene.onnx`).
     pub windows_only: bool,
+    /// Largest tile side of scene inference, in pixels (default [`TILE`]): smaller tiles take
+    /// less memory and more time (each is fed with a margin of half a window).
+    pub tile: Option<usize>,
 }
 
 /// One label of a top-k answer.
@@ -154,6 +157,7 @@ pub struct Model {
     pool: Pool,
     /// The whole-scene graph that sits next to a scene model's window graph, when present.
     scene_graph: Option<(PathBuf, Pool)>,
+    tile: usize,
 }
 
 fn json_field<T: serde::de::DeserializeOwned>(info: &OnnxInfo, key: &str) -> Result<Option<T>> {
@@ -250,7 +254,11 @@ impl Model {
                 scene_graph = Some((dense.clone(), Pool::new(&dense, &options.engine, options.sessions)?));
             }
         }
-        Ok(Model { info, pool, scene_graph })
+        let tile = options.tile.unwrap_or(TILE);
+        if tile == 0 {
+            return Err(Error::Invalid("the tile side must be at least one pixel".into()));
+        }
+        Ok(Model { info, pool, scene_graph, tile })
     }
 
     pub fn info(&self) -> &ModelInfo {
@@ -347,7 +355,7 @@ impl Model {
     /// The class of every pixel of `scene` (or of the pixels where `mask` is true), with the
     /// whole-scene graph when there is one, otherwise window by window in batches of `batch`.
     /// `progress(done, total)` is called as pixels are classified. The scene is read a tile at
-    /// a time (tiles of at most [`TILE`] pixels a side and their margins), so memory beyond the
+    /// a time (tiles of at most [`LoadOptions::tile`] pixels a side and their margins), so memory beyond the
     /// scene source's own is one tile's and one batch's whatever the scene's size; an
     /// [`NpyScene`](crate::scene::NpyScene) keeps its cube on disk.
     ///
@@ -402,7 +410,7 @@ impl Model {
         let total = (0..h * w).filter(|&i| wanted(i)).count();
         let mut out = vec![None; h * w];
         let mut done = 0;
-        for (ys, xs) in tiles(h, w) {
+        for (ys, xs) in tiles(h, w, self.tile) {
             let pixels: Vec<(usize, usize)> =
                 ys.clone().flat_map(|y| xs.clone().map(move |x| (y, x))).filter(|&(y, x)| wanted(y * w + x)).collect();
             if pixels.is_empty() {
@@ -429,14 +437,14 @@ impl Model {
         Ok(out)
     }
 
-    /// Whole-scene inference in square tiles of at most [`TILE`] pixels: each tile is fed with
+    /// Whole-scene inference in square tiles of at most `self.tile` pixels: each tile is fed with
     /// a margin of half a window of real neighbours (or padding values outside the scene), so
     /// every pixel sees exactly the window it would see alone.
     fn classify_dense(&self, pool: &Pool, p: &ScenePipeline, scene: &dyn SceneSource, progress: &dyn Fn(usize, usize)) -> Result<Vec<Option<usize>>> {
         let (h, w, bands) = scene.size();
         let half = p.window / 2;
         let mut out = vec![None; h * w];
-        let tiles = tiles(h, w);
+        let tiles = tiles(h, w, self.tile);
         // A scene in one tile needs no margin: the graph pads its outer edge itself.
         let margin = if tiles.len() == 1 { 0 } else { half };
         let mut done = 0;
@@ -464,9 +472,9 @@ impl Model {
     }
 }
 
-/// The scene cut into balanced tiles of at most [`TILE`] pixels a side: row and column ranges.
-fn tiles(h: usize, w: usize) -> Vec<(Range<usize>, Range<usize>)> {
-    let (rows, cols) = (h.div_ceil(TILE), w.div_ceil(TILE));
+/// The scene cut into balanced tiles of at most `tile` pixels a side: row and column ranges.
+fn tiles(h: usize, w: usize, tile: usize) -> Vec<(Range<usize>, Range<usize>)> {
+    let (rows, cols) = (h.div_ceil(tile), w.div_ceil(tile));
     let (th, tw) = (h.div_ceil(rows.max(1)), w.div_ceil(cols.max(1)));
     let mut out = Vec::new();
     for ty in 0..rows {
@@ -480,9 +488,9 @@ fn tiles(h: usize, w: usize) -> Vec<(Range<usize>, Range<usize>)> {
     out
 }
 
-/// Largest tile side of whole-scene inference: bounds the graph's working memory whatever the
-/// scene's size (HybridSN on ONNX Runtime's CPU provider, measured here: about 0.6 GB at tiles of
-/// 256 + 24 pixels a side, 0.4 GB at 194 + 24).
+/// Default largest tile side of scene inference: bounds the graph's working memory whatever the
+/// scene's size (HybridSN's whole-scene graph on ONNX Runtime's CPU provider, measured here:
+/// 0.92 GB peak at tiles of 232 + 24 pixels a side, 0.59 GB without ONNX Runtime's arena).
 pub const TILE: usize = 256;
 
 fn argmax(values: impl Iterator<Item = f32>) -> Option<usize> {

@@ -66,6 +66,10 @@ pub struct Args {
     /// Classify window by window even when a whole-scene graph (<stem>.scene.onnx) exists.
     #[arg(long, help_heading = "Scenes")]
     windows_only: bool,
+    /// Largest tile side in pixels: the scene is read and classified a tile at a time (with a
+    /// margin of half a window); smaller tiles take less memory and more time.
+    #[arg(long, value_name = "PIXELS", default_value_t = prism_runtime::model::TILE, value_parser = super::positive, help_heading = "Scenes")]
+    tile: usize,
     /// Folder for the map PNG and the label array [default: the current folder].
     #[arg(long, value_name = "DIR", help_heading = "Scenes")]
     out: Option<PathBuf>,
@@ -79,6 +83,7 @@ pub struct Args {
 pub fn run(args: Args) -> Result<()> {
     let mut options = args.engine.load_options();
     options.windows_only = args.windows_only;
+    options.tile = Some(args.tile);
     args.foreign.apply(&mut options)?;
     let model = Model::load(&args.model, &options)?;
     if args.verbose {

@@ -110,7 +110,8 @@ fn fine_tuning_from_torchvision_weights_keeps_a_frozen_backbone() {
 
 /// A scene through the whole-scene graph and window by window gives the same labels, from a
 /// C-order `.npy` and from numpy's Fortran-order copy of it (both read a tile at a time; the
-/// scene is two tiles high, so the tiles' margins are checked too), and the runtime reports
+/// scene is two default tiles high, and `--tile 7` cuts it into a hundred, so the tiles' margins
+/// are checked too), and the runtime reports
 /// OA/AA/kappa against the ground truth, writes the map and the label array.
 #[test]
 fn scene_inference_with_ground_truth() {
@@ -151,9 +152,18 @@ fn scene_inference_with_ground_truth() {
     assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
 
     let mut maps = Vec::new();
-    for (file, graph, extra) in [(&scene, "scene", None), (&scene, "window", Some("--windows-only")), (&fortran, "scene", None), (&fortran, "window", Some("--windows-only"))] {
+    let cases: [(&PathBuf, &str, &[&str]); 6] = [
+        (&scene, "scene", &[]),
+        (&scene, "window", &["--windows-only"]),
+        (&fortran, "scene", &[]),
+        (&fortran, "window", &["--windows-only"]),
+        // Tiles smaller than the window's margins, a hundred of them.
+        (&scene, "scene", &["--tile", "7"]),
+        (&fortran, "window", &["--windows-only", "--tile", "7"]),
+    ];
+    for (case, (file, graph, extra)) in cases.into_iter().enumerate() {
         let stem = file.file_stem().unwrap().to_str().unwrap();
-        let out_dir = d.join(format!("{stem}-{graph}"));
+        let out_dir = d.join(format!("{case}"));
         let mut args = vec!["infer", "--model", onnx.to_str().unwrap(), file.to_str().unwrap(), "--gt", gt.to_str().unwrap(), "--json", "--out", out_dir.to_str().unwrap()];
         args.extend(extra);
         let line = stdout_json_lines(&run("runtime", &args)).remove(0);
@@ -176,6 +186,8 @@ fn scene_inference_with_ground_truth() {
     assert_eq!(maps[0], maps[1], "the whole-scene graph and the window graph disagree");
     assert_eq!(maps[0], maps[2], "the Fortran-order copy's scene graph labels differ");
     assert_eq!(maps[0], maps[3], "the Fortran-order copy's window graph labels differ");
+    assert_eq!(maps[0], maps[4], "7-pixel tiles change the scene graph's labels");
+    assert_eq!(maps[0], maps[5], "7-pixel tiles change the window graph's labels");
 }
 
 /// torchvision's ResNet-18 exported by `torch.onnx` (no Prism metadata) runs with
