@@ -352,23 +352,24 @@ impl Model {
             .collect()
     }
 
-    /// The class of every pixel of `scene` (or of the pixels where `mask` is true), with the
-    /// whole-scene graph when there is one, otherwise window by window in batches of `batch`.
-    /// `progress(done, total)` is called as pixels are classified. The scene is read a tile at
-    /// a time (tiles of at most [`LoadOptions::tile`] pixels a side and their margins), so memory beyond the
-    /// scene source's own is one tile's and one batch's whatever the scene's size; an
-    /// [`NpyScene`](crate::scene::NpyScene) keeps its cube on disk.
+    /// The class index of every pixel of `scene` (or of the pixels where `mask` is true), with
+    /// the whole-scene graph when there is one, otherwise window by window in batches of
+    /// `batch`. `progress(done, total)` is called as pixels are classified. The scene is read a
+    /// tile at a time (tiles of at most [`LoadOptions::tile`] pixels a side and their margins),
+    /// so memory beyond the scene source's own is one tile's, one batch's and the answer's (4
+    /// bytes a pixel) whatever the scene's size; an [`NpyScene`](crate::scene::NpyScene) keeps
+    /// its cube on disk.
     ///
     /// # Errors
-    /// A model that is not a scene classifier, a scene with another number of bands, or a
-    /// block of the scene that cannot be read.
+    /// A model that is not a scene classifier or has more than 65,536 classes, a scene with
+    /// another number of bands, or a block of the scene that cannot be read.
     pub fn classify_scene(
         &self,
         scene: &dyn SceneSource,
         mask: Option<&[bool]>,
         batch: usize,
         progress: &dyn Fn(usize, usize),
-    ) -> Result<Vec<Option<usize>>> {
+    ) -> Result<Vec<Option<u16>>> {
         let Pipeline::Scene(p) = &self.info.pipeline else {
             return Err(Error::Invalid(format!("{} is not a scene model", self.info.path.display())));
         };
@@ -402,7 +403,7 @@ impl Model {
         mask: Option<&[bool]>,
         batch: usize,
         progress: &dyn Fn(usize, usize),
-    ) -> Result<Vec<Option<usize>>> {
+    ) -> Result<Vec<Option<u16>>> {
         let (h, w, bands) = scene.size();
         let half = p.window / 2;
         let size = bands * p.window * p.window;
@@ -428,7 +429,7 @@ impl Model {
                     .map_err(|e| Error::Shape(e.to_string()))?;
                 let probabilities = self.probabilities(self.run(input.view())?)?;
                 for (&(y, x), row) in chunk.iter().zip(probabilities.axis_iter(Axis(0))) {
-                    out[y * w + x] = argmax(row.iter().copied());
+                    out[y * w + x] = scene_class(row.iter().copied())?;
                 }
                 done += chunk.len();
                 progress(done, total);
@@ -440,7 +441,7 @@ impl Model {
     /// Whole-scene inference in square tiles of at most `self.tile` pixels: each tile is fed with
     /// a margin of half a window of real neighbours (or padding values outside the scene), so
     /// every pixel sees exactly the window it would see alone.
-    fn classify_dense(&self, pool: &Pool, p: &ScenePipeline, scene: &dyn SceneSource, progress: &dyn Fn(usize, usize)) -> Result<Vec<Option<usize>>> {
+    fn classify_dense(&self, pool: &Pool, p: &ScenePipeline, scene: &dyn SceneSource, progress: &dyn Fn(usize, usize)) -> Result<Vec<Option<u16>>> {
         let (h, w, bands) = scene.size();
         let half = p.window / 2;
         let mut out = vec![None; h * w];
@@ -462,7 +463,7 @@ impl Model {
             for y in ys.clone() {
                 for x in xs.clone() {
                     let (r, c) = (y - ys.start + margin, x - xs.start + margin);
-                    out[y * w + x] = argmax((0..shape[1]).map(|k| probabilities[[0, k, r, c]]));
+                    out[y * w + x] = scene_class((0..shape[1]).map(|k| probabilities[[0, k, r, c]]))?;
                 }
             }
             done += ys.len() * xs.len();
@@ -492,6 +493,13 @@ fn tiles(h: usize, w: usize, tile: usize) -> Vec<(Range<usize>, Range<usize>)> {
 /// scene's size (HybridSN's whole-scene graph on ONNX Runtime's CPU provider, measured here:
 /// 0.92 GB peak at tiles of 232 + 24 pixels a side, 0.59 GB without ONNX Runtime's arena).
 pub const TILE: usize = 256;
+
+/// The index of the largest value, as a scene pixel's class.
+fn scene_class(values: impl Iterator<Item = f32>) -> Result<Option<u16>> {
+    argmax(values)
+        .map(|k| u16::try_from(k).map_err(|_| Error::Invalid(format!("class index {k}: scene models may have at most 65,536 classes"))))
+        .transpose()
+}
 
 fn argmax(values: impl Iterator<Item = f32>) -> Option<usize> {
     values.enumerate().max_by(|a, b| a.1.total_cmp(&b.1)).map(|(i, _)| i)

@@ -342,16 +342,18 @@ pub fn class_map_layout(
 /// ([`palette`]`(class_names.len())`), unlabelled pixels black, a title above and a legend
 /// (swatch and name of every class) to the right. See [`class_map_layout`] for where things go.
 ///
-/// `labels` is row-major, `height * width`; `class_names[i]` names class index `i`.
+/// `labels` is row-major, `height * width`, class indexes of any unsigned type (`usize`, or the
+/// `u16` of [`Model::classify_scene`](crate::model::Model::classify_scene)); `class_names[i]`
+/// names class index `i`.
 ///
 /// # Errors
 /// [`Error::Invalid`] for an empty map, a `labels` length other than `height * width`, a label
 /// without a class name, or an image too large; [`Error::Io`] when the file cannot be written.
-pub fn write_class_map(
+pub fn write_class_map<L: Copy + Into<usize>>(
     path: &Path,
     height: usize,
     width: usize,
-    labels: &[Option<usize>],
+    labels: &[Option<L>],
     class_names: &[String],
     title: &str,
 ) -> Result<()> {
@@ -369,7 +371,7 @@ pub fn write_class_map(
     if let Some((i, label)) = labels
         .iter()
         .enumerate()
-        .find_map(|(i, label)| label.filter(|&l| l >= class_names.len()).map(|l| (i, l)))
+        .find_map(|(i, label)| label.map(Into::into).filter(|&l| l >= class_names.len()).map(|l| (i, l)))
     {
         return Err(Error::Invalid(format!(
             "class map label {label} at row {}, column {} has no class name ({} names)",
@@ -398,7 +400,7 @@ pub fn write_class_map(
     let (map_w, map_h) = (width as u64 * scale, height as u64 * scale);
     stroke_rect(&mut img, map_x - 1, map_y - 1, map_w + 2, map_h + 2, FRAME);
     for (i, label) in labels.iter().enumerate() {
-        if let Some(colour) = label.and_then(|l| colours.get(l)) {
+        if let Some(colour) = label.and_then(|l| colours.get(l.into())) {
             let (row, col) = ((i / width) as i64, (i % width) as i64);
             fill_rect(
                 &mut img,
@@ -831,7 +833,7 @@ mod tests {
             &path,
             2,
             3,
-            &[Some(0); 5],
+            &[Some(0usize); 5],
             &classes,
             "t"
         )));
@@ -839,22 +841,24 @@ mod tests {
             &path,
             2,
             3,
-            &[Some(0); 7],
+            &[Some(0usize); 7],
             &classes,
             "t"
         )));
         let mut labels = vec![None; 6];
-        labels[4] = Some(2);
+        labels[4] = Some(2usize);
         assert!(invalid(write_class_map(
             &path, 2, 3, &labels, &classes, "t"
         )));
-        assert!(invalid(write_class_map(&path, 0, 3, &[], &classes, "t")));
-        assert!(invalid(write_class_map(&path, 3, 0, &[], &classes, "t")));
+        // The same with the u16 labels of scene inference.
+        assert!(invalid(write_class_map(&path, 2, 3, &[None, None, None, None, Some(2u16), None], &classes, "t")));
+        assert!(invalid(write_class_map::<usize>(&path, 0, 3, &[], &classes, "t")));
+        assert!(invalid(write_class_map::<usize>(&path, 3, 0, &[], &classes, "t")));
         assert!(invalid(write_class_map(
             &path,
             usize::MAX,
             2,
-            &[None; 2],
+            &[None::<usize>; 2],
             &classes,
             "t"
         )));

@@ -214,7 +214,8 @@ fn infer_scene(args: &Args, model: &Model, path: &Path) -> Result<()> {
     let stem = path.file_stem().map_or_else(|| "scene".to_string(), |s| s.to_string_lossy().into_owned());
     let map_path = out.join(format!("{stem}.map.png"));
     let labels_path = out.join(format!("{stem}.labels.npy"));
-    let values: Vec<i64> = classes.iter().map(|c| c.map_or(0, |k| pipeline.class_values.get(k).copied().unwrap_or(k as i64 + 1))).collect();
+    let values: Vec<i64> =
+        classes.iter().map(|c| c.map_or(0, |k| pipeline.class_values.get(usize::from(k)).copied().unwrap_or(i64::from(k) + 1))).collect();
     write_npy(&labels_path, &NumArray::new(vec![height, width], NumData::I64(values))?)?;
 
     let names = &model.info().class_names;
@@ -229,12 +230,12 @@ fn infer_scene(args: &Args, model: &Model, path: &Path) -> Result<()> {
         for (v, c) in truth.labels.iter().zip(&classes) {
             if let (true, Some(c)) = (*v != 0, c) {
                 expected.push(pipeline.class_values.iter().position(|x| x == v).unwrap_or(0));
-                predicted.push(*c);
+                predicted.push(usize::from(*c));
             }
         }
         let report = Report::new(&expected, &predicted, names)?;
         title = format!("{title} - OA {:.2}%", report.oa * 100.0);
-        let labelled: Vec<Option<usize>> = truth.labels.iter().zip(&classes).map(|(v, c)| c.filter(|_| *v != 0)).collect();
+        let labelled: Vec<Option<u16>> = truth.labels.iter().zip(&classes).map(|(v, c)| c.filter(|_| *v != 0)).collect();
         let labelled_path = out.join(format!("{stem}.map_labelled.png"));
         render::write_class_map(&labelled_path, height, width, &labelled, names, &format!("{title} - labelled pixels"))?;
         line["oa"] = json!(report.oa);
