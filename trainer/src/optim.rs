@@ -294,7 +294,8 @@ mod learning {
     use crate::model::TchModel;
 
     /// A small HybridSN memorises one batch of random windows: the whole chain (parameters,
-    /// gradients, optimiser) learns.
+    /// gradients, optimiser) learns. The loss is judged over the last ten steps, as dropout
+    /// makes single steps noisy (and tests running alongside draw from the same global RNG).
     #[test]
     fn a_model_memorises_one_batch() {
         let options = ModelOptions { bands: Some(15), window: Some(9), classes: Some(4), ..Default::default() };
@@ -309,13 +310,14 @@ mod learning {
             &params,
         );
         let mut losses = Vec::new();
-        for _ in 0..60 {
+        for _ in 0..120 {
             zero_grad(&params);
             let loss = model.forward(&x, true).unwrap().cross_entropy_for_logits(&y);
             loss.backward();
             opt.step(&params, 1e-3);
             losses.push(f64::try_from(&loss).unwrap());
         }
-        assert!(losses[59] < 0.1 * losses[0], "loss went from {} to {}", losses[0], losses[59]);
+        let last: f64 = losses[110..].iter().sum::<f64>() / 10.0;
+        assert!(last < 0.1 * losses[0], "loss went from {} to {last} (mean of the last ten steps)", losses[0]);
     }
 }
