@@ -69,6 +69,13 @@ fn block_index((y0, x0): (isize, isize), (rows, cols): (usize, usize), b: usize,
     (b * rows + (y as isize - y0) as usize) * cols + (x as isize - x0) as usize
 }
 
+/// `count` NaN or infinite values in a scene, the first at `(row, column, band)`: refused, as a
+/// NaN would spread through PCA and every window that touches it.
+fn non_finite_values(source: &Path, count: usize, (y, x, b): (usize, usize, usize), value: f32) -> Error {
+    let reason = format!("{count} NaN or infinite values, the first at row {y}, column {x}, band {b} ({value}): replace no-data values before use");
+    Error::format(source, reason)
+}
+
 /// A scene in memory, band-major: value `data[(b * height + y) * width + x]`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Scene {
@@ -125,12 +132,7 @@ impl Scene {
         });
         if let Some((first, value)) = first {
             let (pixel, band) = (first / bands, first % bands);
-            let reason = format!(
-                "{count} NaN or infinite values, the first at row {}, column {}, band {band} ({value}): replace no-data values before use",
-                pixel / width,
-                pixel % width,
-            );
-            return Err(Error::format(source, reason));
+            return Err(non_finite_values(source, count, (pixel / width, pixel % width, band), value));
         }
         Ok(Scene { bands, height, width, data })
     }
@@ -247,8 +249,7 @@ impl NpyScene {
         let Some((k, value)) = first else { return Ok(()) };
         let (h, w, bands) = (self.height, self.width, self.bands);
         let (y, x, b) = if self.file.fortran_order() { (k % h, k / h % w, k / (h * w)) } else { (k / bands / w, k / bands % w, k % bands) };
-        let reason = format!("{count} NaN or infinite values, the first at row {y}, column {x}, band {b} ({value}): replace no-data values before use");
-        Err(Error::format(&self.path, reason))
+        Err(non_finite_values(&self.path, count, (y, x, b), value))
     }
 
     fn non_finite(&self, y: usize, x: usize, b: usize, v: f32) -> Error {
