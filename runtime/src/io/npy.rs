@@ -143,14 +143,10 @@ fn parse_header(bytes: &[u8]) -> Result<(Header, usize), String> {
         Some(&[major, minor]) => (major, minor),
         _ => return Err("truncated .npy header (no format version)".into()),
     };
-    let (len_size, utf8) = match major {
-        1 => (2, false),
-        2 => (4, false),
-        3 => (4, true),
-        _ => return Err(format!("unsupported .npy format version {major}.{minor} (supported: 1.0, 2.0, 3.0)")),
-    };
-    let len_bytes = bytes.get(8..8 + len_size).ok_or("truncated .npy header (no header length)")?;
-    let header_len = len_bytes.iter().rev().fold(0usize, |n, &b| (n << 8) | usize::from(b));
+    let len_size = length_field_size(major)
+        .ok_or_else(|| format!("unsupported .npy format version {major}.{minor} (supported: 1.0, 2.0, 3.0)"))?;
+    let utf8 = major == 3;
+    let header_len = header_length(bytes, len_size).ok_or("truncated .npy header (no header length)")?;
     let header_start = 8 + len_size;
     let data_start = header_start.checked_add(header_len).filter(|&end| end <= bytes.len()).ok_or_else(|| {
         format!(
@@ -164,6 +160,21 @@ fn parse_header(bytes: &[u8]) -> Result<(Header, usize), String> {
         .filter(|text| utf8 || text.is_ascii())
         .ok_or("the .npy header is not text")?;
     Ok((Header::parse(header)?, data_start))
+}
+
+/// The size of the header-length field in format version `major` (1.0: 2 bytes; 2.0 and 3.0: 4).
+fn length_field_size(major: u8) -> Option<usize> {
+    match major {
+        1 => Some(2),
+        2 | 3 => Some(4),
+        _ => None,
+    }
+}
+
+/// The header length, a little-endian field of `len_size` bytes after the magic and version.
+fn header_length(bytes: &[u8], len_size: usize) -> Option<usize> {
+    let field = bytes.get(8..8 + len_size)?;
+    Some(field.iter().rev().fold(0usize, |n, &b| (n << 8) | usize::from(b)))
 }
 
 /// A `.npy` file opened for reading parts of its values: the header is parsed, the values stay
@@ -189,11 +200,8 @@ impl NpyFile {
         // file that says it is a .npy: parse_header names what is wrong with any other).
         let mut start = Vec::new();
         (&mut file).take(12).read_to_end(&mut start).map_err(|e| Error::io(path, e))?;
-        let declared = match (start.starts_with(MAGIC), start.get(6)) {
-            (true, Some(1)) => start.get(8..10).map(|b| usize::from(u16::from_le_bytes([b[0], b[1]])) + 10),
-            (true, Some(2 | 3)) => start.get(8..12).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize + 12),
-            _ => None,
-        };
+        let len_size = start.get(6).filter(|_| start.starts_with(MAGIC)).and_then(|&major| length_field_size(major));
+        let declared = len_size.and_then(|n| Some(8 + n + header_length(&start, n)?));
         if let Some(end) = declared.filter(|&end| end > start.len()) {
             let rest = (end - start.len()) as u64;
             (&mut file).take(rest).read_to_end(&mut start).map_err(|e| Error::io(path, e))?;
