@@ -12,7 +12,7 @@ mod npy;
 
 pub use array::{NumArray, NumData};
 pub use mat::{list_mat_variables, read_mat, MatVariable};
-pub use npy::{read_npy, write_npy, NpyFile};
+pub use npy::{read_npy, write_npy, write_npy_in_pieces, NpyFile};
 #[cfg(test)]
 pub(crate) use npy::tests::{fixtures as npy_fixtures, temp_dir};
 

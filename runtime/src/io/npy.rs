@@ -39,40 +39,81 @@ pub fn read_npy(path: &Path) -> Result<NumArray> {
 /// [`Error::Shape`] when the shape does not hold the number of values; [`Error::Io`] when the
 /// file cannot be written.
 pub fn write_npy(path: &Path, array: &NumArray) -> Result<()> {
-    if element_count(&array.shape) != Some(array.len()) {
-        return Err(Error::Shape(format!(
-            "{}: shape {:?} does not hold the {} values of the array",
-            path.display(),
-            array.shape,
-            array.len()
-        )));
-    }
-    let header = header_bytes(array).ok_or_else(|| {
-        Error::Shape(format!("{}: shape {:?} too long for a .npy header", path.display(), array.shape))
+    write_npy_in_pieces(path, &array.shape, array.data.dtype(), |put| put(&array.data))
+}
+
+/// Writes a `.npy` file (as [`write_npy`]) whose values arrive in pieces, so that the array
+/// need never be whole in memory: `fill` is handed `put`, which appends a piece of values of
+/// NumPy type `dtype` (`"int64"`, `"float32"`...: [`NumData::dtype`]) in C order. The file
+/// appears, atomically, only once `fill` has returned and the pieces held exactly the values
+/// of `shape`.
+///
+/// ```no_run
+/// use prism_runtime::io::{write_npy_in_pieces, NumData};
+///
+/// write_npy_in_pieces("rows.npy".as_ref(), &[2, 3], "int64", |put| {
+///     put(&NumData::I64(vec![1, 2, 3]))?;
+///     put(&NumData::I64(vec![4, 5, 6]))
+/// })?;
+/// # Ok::<(), prism_runtime::Error>(())
+/// ```
+///
+/// # Errors
+/// [`Error::Shape`] when the pieces hold more or fewer values than the shape, or a piece is of
+/// another type; [`Error::Invalid`] for an unknown `dtype`; [`Error::Io`] when the file cannot
+/// be written; the first error `fill` returns. In every case no file is left behind.
+pub fn write_npy_in_pieces<F>(path: &Path, shape: &[usize], dtype: &str, fill: F) -> Result<()>
+where
+    F: FnOnce(&mut dyn FnMut(&NumData) -> Result<()>) -> Result<()>,
+{
+    let descr = descr(dtype).ok_or_else(|| Error::Invalid(format!("{}: cannot write dtype '{dtype}'", path.display())))?;
+    let header = header_bytes(descr, shape).ok_or_else(|| {
+        Error::Shape(format!("{}: shape {shape:?} too long for a .npy header", path.display()))
     })?;
+    let total = element_count(shape).ok_or_else(|| Error::Shape(format!("{}: shape {shape:?} overflows", path.display())))?;
+    let too_many = |written: usize| Error::Shape(format!("{}: shape {shape:?} holds {total} values, given {written}", path.display()));
     write_atomic(path, |out| {
         out.write_all(&header).map_err(|e| Error::io(path, e))?;
-        write_values(out, &array.data).map_err(|e| Error::io(path, e))
+        let mut written = 0usize;
+        fill(&mut |piece: &NumData| {
+            if piece.dtype() != dtype {
+                return Err(Error::Shape(format!("{}: a piece of {} values in an array of {dtype}", path.display(), piece.dtype())));
+            }
+            written = written.saturating_add(piece.len());
+            if written > total {
+                return Err(too_many(written));
+            }
+            write_values(out, piece).map_err(|e| Error::io(path, e))
+        })?;
+        if written != total {
+            return Err(too_many(written));
+        }
+        Ok(())
     })
 }
 
-/// The magic, version, header length and header of a version 1.0 file holding `array`, or
-/// `None` if the header does not fit in version 1.0's 65535 bytes.
-fn header_bytes(array: &NumArray) -> Option<Vec<u8>> {
-    let descr = match &array.data {
-        NumData::U8(_) => "|u1",
-        NumData::I8(_) => "|i1",
-        NumData::U16(_) => "<u2",
-        NumData::I16(_) => "<i2",
-        NumData::U32(_) => "<u4",
-        NumData::I32(_) => "<i4",
-        NumData::U64(_) => "<u8",
-        NumData::I64(_) => "<i8",
-        NumData::F32(_) => "<f4",
-        NumData::F64(_) => "<f8",
-    };
+/// The `.npy` type string of NumPy's type name (as [`NumData::dtype`] names it).
+fn descr(dtype: &str) -> Option<&'static str> {
+    Some(match dtype {
+        "uint8" => "|u1",
+        "int8" => "|i1",
+        "uint16" => "<u2",
+        "int16" => "<i2",
+        "uint32" => "<u4",
+        "int32" => "<i4",
+        "uint64" => "<u8",
+        "int64" => "<i8",
+        "float32" => "<f4",
+        "float64" => "<f8",
+        _ => return None,
+    })
+}
+
+/// The magic, version, header length and header of a version 1.0 file holding an array of
+/// `shape` and type `descr`, or `None` if the header does not fit in version 1.0's 65535 bytes.
+fn header_bytes(descr: &str, shape: &[usize]) -> Option<Vec<u8>> {
     // Python's tuple syntax, as NumPy writes it: `()`, `(3,)`, `(3, 4)`.
-    let dims: Vec<String> = array.shape.iter().map(ToString::to_string).collect();
+    let dims: Vec<String> = shape.iter().map(ToString::to_string).collect();
     let shape = match dims.len() {
         1 => format!("({},)", dims[0]),
         _ => format!("({})", dims.join(", ")),
@@ -666,6 +707,45 @@ pub(super) mod tests {
         let wrong = NumArray { shape: vec![5], data: NumData::U8(vec![1, 2]) };
         assert!(matches!(write_npy(&dir.join("wrong.npy"), &wrong), Err(Error::Shape(_))));
         assert!(!dir.join("wrong.npy").exists());
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn an_array_written_in_pieces_is_the_array_written_whole() {
+        let dir = temp_dir("pieces");
+        let values: Vec<i64> = (0..60).map(|i| i * 7 - 100).collect();
+        let whole = dir.join("whole.npy");
+        write_npy(&whole, &NumArray::new(vec![5, 12], NumData::I64(values.clone())).unwrap()).unwrap();
+        let pieces = dir.join("pieces.npy");
+        write_npy_in_pieces(&pieces, &[5, 12], "int64", |put| {
+            for rows in values.chunks(24) {
+                put(&NumData::I64(rows.to_vec()))?;
+            }
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(fs::read(&pieces).unwrap(), fs::read(&whole).unwrap());
+
+        // Too few values, too many, a piece of another type, an unknown type or an error of
+        // the caller's: an error, and no file.
+        let refused = dir.join("refused.npy");
+        let short = write_npy_in_pieces(&refused, &[5, 12], "int64", |put| put(&NumData::I64(values[..59].to_vec())));
+        assert!(matches!(short, Err(Error::Shape(_))), "{short:?}");
+        let long = write_npy_in_pieces(&refused, &[5, 12], "int64", |put| {
+            put(&NumData::I64(values.clone()))?;
+            put(&NumData::I64(vec![1]))
+        });
+        assert!(matches!(long, Err(Error::Shape(_))), "{long:?}");
+        let mixed = write_npy_in_pieces(&refused, &[2], "int64", |put| put(&NumData::I32(vec![1, 2])));
+        assert!(matches!(mixed, Err(Error::Shape(_))), "{mixed:?}");
+        let unknown = write_npy_in_pieces(&refused, &[2], "complex64", |put| put(&NumData::I32(vec![1, 2])));
+        assert!(matches!(unknown, Err(Error::Invalid(_))), "{unknown:?}");
+        let stopped = write_npy_in_pieces(&refused, &[2], "int64", |put| {
+            put(&NumData::I64(vec![1]))?;
+            Err(Error::Invalid("stopped".into()))
+        });
+        assert!(matches!(stopped, Err(Error::Invalid(ref m)) if m == "stopped"), "{stopped:?}");
+        assert_eq!(fs::read_dir(&dir).unwrap().count(), 2, "only whole.npy and pieces.npy");
         fs::remove_dir_all(&dir).unwrap();
     }
 
