@@ -8,6 +8,8 @@
 //! Everything is drawn in light colours on a black background ([`BACKGROUND`]), which is also
 //! the colour of unlabelled map pixels.
 
+use std::io::Write as _;
+use std::ops::Range;
 use std::path::Path;
 
 use font8x8::legacy::{BASIC_LEGACY, LATIN_LEGACY};
@@ -28,7 +30,8 @@ const AXIS: [u8; 3] = [170, 170, 170];
 const GLYPH: u32 = 8;
 /// Space around the content of an image.
 const MARGIN: u32 = 12;
-/// The largest side and area of an image we agree to allocate.
+/// The largest side of an image, and the largest area of one drawn whole in memory (class maps
+/// are drawn a strip at a time and have no limit of area).
 const MAX_SIDE: u64 = 1 << 16;
 const MAX_PIXELS: u64 = 1 << 28;
 
@@ -230,9 +233,10 @@ fn truncate(text: &str, max_chars: usize) -> String {
     format!("{kept}..")
 }
 
-/// Checks that a `width x height` image is reasonable to allocate, and converts its size.
-fn image_size(width: u64, height: u64, what: &str) -> Result<(u32, u32)> {
-    if width > MAX_SIDE || height > MAX_SIDE || width * height > MAX_PIXELS {
+/// Checks that a `width x height` image is reasonable to draw (`max_pixels` bounds its area),
+/// and converts its size.
+fn image_size(width: u64, height: u64, max_pixels: u64, what: &str) -> Result<(u32, u32)> {
+    if width > MAX_SIDE || height > MAX_SIDE || width * height > max_pixels {
         return Err(Error::Invalid(format!(
             "{what} would be {width} x {height} pixels, larger than this renderer allows"
         )));
@@ -325,7 +329,7 @@ pub fn class_map_layout(
         .saturating_add(legend_w + margin)
         .max(title_w + 2 * margin);
     let image_h = map_y.saturating_add(map_h.max(legend_h)) + margin;
-    let (image_w, image_h) = image_size(image_w, image_h, "the class map image")?;
+    let (image_w, image_h) = image_size(image_w, image_h, u64::MAX, "the class map image")?;
     Ok(MapLayout {
         scale,
         // All below the image size, which fits in u32.
@@ -357,84 +361,126 @@ pub fn write_class_map<L: Copy + Into<usize>>(
     class_names: &[String],
     title: &str,
 ) -> Result<()> {
-    if height == 0 || width == 0 {
-        return Err(Error::Invalid(format!(
-            "class map is empty ({height} x {width})"
-        )));
-    }
     if height.checked_mul(width) != Some(labels.len()) {
         return Err(Error::Invalid(format!(
             "class map of {height} x {width} pixels has {} labels",
             labels.len()
         )));
     }
-    if let Some((i, label)) = labels
-        .iter()
-        .enumerate()
-        .find_map(|(i, label)| label.map(Into::into).filter(|&l| l >= class_names.len()).map(|l| (i, l)))
-    {
+    write_class_map_rows(path, height, width, class_names, title, |rows| {
+        Ok(labels[rows.start * width..rows.end * width].to_vec())
+    })
+}
+
+/// Map rows drawn and encoded at a time by [`write_class_map_rows`].
+const STRIP_ROWS: usize = 256;
+
+/// [`write_class_map`] for a map that need not be in memory: the image is drawn and encoded a
+/// strip at a time, and `rows(range)` is asked for the labels of the map rows in `range`
+/// (row-major, `range.len() * width` of them), each row once, from the top. Memory is a strip's
+/// (at most 256 map rows), whatever the map's size.
+///
+/// # Errors
+/// As [`write_class_map`], and the first error `rows` returns; no file is left behind.
+pub fn write_class_map_rows<L, F>(
+    path: &Path,
+    height: usize,
+    width: usize,
+    class_names: &[String],
+    title: &str,
+    mut rows: F,
+) -> Result<()>
+where
+    L: Copy + Into<usize>,
+    F: FnMut(Range<usize>) -> Result<Vec<Option<L>>>,
+{
+    if height == 0 || width == 0 {
         return Err(Error::Invalid(format!(
-            "class map label {label} at row {}, column {} has no class name ({} names)",
-            i / width,
-            i % width,
-            class_names.len()
+            "class map is empty ({height} x {width})"
         )));
     }
-
     let layout = class_map_layout(height, width, class_names, title)?;
     let colours = palette(class_names.len());
-    let mut img = RgbImage::from_pixel(layout.width, layout.height, Rgb(BACKGROUND));
+    let scale = layout.scale as usize;
+    let map_y = layout.map_y as usize;
+    // Strips of image rows: the title band, then STRIP_ROWS map rows at a time, and on below
+    // the map in strips of the same height while the legend lasts.
+    let strip = STRIP_ROWS * scale;
+    let mut tops = vec![0];
+    tops.extend((map_y..layout.height as usize).step_by(strip));
+    tops.push(layout.height as usize);
+
+    crate::io::write_atomic(path, |out| {
+        let png_error = |e: png::EncodingError| match e {
+            png::EncodingError::IoError(e) => Error::io(path, e),
+            other => Error::Invalid(format!("{}: cannot encode PNG: {other}", path.display())),
+        };
+        let mut encoder = png::Encoder::new(out, layout.width, layout.height);
+        encoder.set_color(png::ColorType::Rgb);
+        encoder.set_depth(png::BitDepth::Eight);
+        let mut writer = encoder.write_header().map_err(png_error)?;
+        let mut stream = writer.stream_writer().map_err(png_error)?;
+        for pair in tops.windows(2) {
+            let (top, bottom) = (pair[0], pair[1]);
+            let first = top.saturating_sub(map_y) / scale;
+            let map_rows = first.min(height)..(bottom.saturating_sub(map_y) / scale).min(height);
+            let labels = if map_rows.is_empty() { Vec::new() } else { rows(map_rows.clone())? };
+            if labels.len() != map_rows.len() * width {
+                return Err(Error::Invalid(format!(
+                    "class map rows {map_rows:?} of {width} pixels came with {} labels",
+                    labels.len()
+                )));
+            }
+            let mut img = RgbImage::from_pixel(layout.width, (bottom - top) as u32, Rgb(BACKGROUND));
+            draw_map_strip(&mut img, top as i64, &layout, (map_rows.start, height, width), &labels, class_names, &colours, title)?;
+            stream.write_all(img.as_raw()).map_err(|e| Error::io(path, e))?;
+        }
+        stream.finish().map_err(png_error)
+    })
+}
+
+/// Draws the part of a class map image that starts `top` rows down into `img`: the title, the
+/// map's frame and legend where they cross it, and the map rows from `first` on (`labels`, row
+/// major, `width` a row) of a map of `height` rows.
+#[allow(clippy::too_many_arguments)]
+fn draw_map_strip<L: Copy + Into<usize>>(
+    img: &mut RgbImage,
+    top: i64,
+    layout: &MapLayout,
+    (first, height, width): (usize, usize, usize),
+    labels: &[Option<L>],
+    class_names: &[String],
+    colours: &[[u8; 3]],
+    title: &str,
+) -> Result<()> {
     let margin = i64::from(MARGIN);
-    draw_text(
-        &mut img,
-        margin,
-        margin,
-        &truncate(title, MAX_TITLE_CHARS),
-        MAP_TEXT_SCALE,
-        TEXT,
-    );
+    draw_text(img, margin, margin - top, &truncate(title, MAX_TITLE_CHARS), MAP_TEXT_SCALE, TEXT);
 
     let scale = u64::from(layout.scale);
-    let (map_x, map_y) = (i64::from(layout.map_x), i64::from(layout.map_y));
+    let (map_x, map_y) = (i64::from(layout.map_x), i64::from(layout.map_y) - top);
     let block = i64::from(layout.scale);
     let (map_w, map_h) = (width as u64 * scale, height as u64 * scale);
-    stroke_rect(&mut img, map_x - 1, map_y - 1, map_w + 2, map_h + 2, FRAME);
+    stroke_rect(img, map_x - 1, map_y - 1, map_w + 2, map_h + 2, FRAME);
     for (i, label) in labels.iter().enumerate() {
-        if let Some(colour) = label.and_then(|l| colours.get(l.into())) {
-            let (row, col) = ((i / width) as i64, (i % width) as i64);
-            fill_rect(
-                &mut img,
-                map_x + col * block,
-                map_y + row * block,
-                scale,
-                scale,
-                *colour,
-            );
-        }
+        let Some(label) = label.map(Into::into) else { continue };
+        let (row, col) = (first + i / width, i % width);
+        let colour = colours.get(label).ok_or_else(|| {
+            Error::Invalid(format!(
+                "class map label {label} at row {row}, column {col} has no class name ({} names)",
+                class_names.len()
+            ))
+        })?;
+        fill_rect(img, map_x + col as i64 * block, map_y + row as i64 * block, scale, scale, *colour);
     }
 
     let swatch = u64::from(LEGEND_SWATCH);
     let text_x = i64::from(layout.legend_x + LEGEND_SWATCH + 8);
-    for (i, (name, colour)) in class_names.iter().zip(&colours).enumerate() {
-        let y = i64::from(layout.legend_y) + i as i64 * i64::from(LEGEND_ROW);
-        fill_rect(
-            &mut img,
-            i64::from(layout.legend_x),
-            y,
-            swatch,
-            swatch,
-            *colour,
-        );
-        draw_text(
-            &mut img,
-            text_x,
-            y,
-            &truncate(name, MAX_NAME_CHARS),
-            MAP_TEXT_SCALE,
-            TEXT,
-        );
+    for (i, (name, colour)) in class_names.iter().zip(colours).enumerate() {
+        let y = i64::from(layout.legend_y) - top + i as i64 * i64::from(LEGEND_ROW);
+        fill_rect(img, i64::from(layout.legend_x), y, swatch, swatch, *colour);
+        draw_text(img, text_x, y, &truncate(name, MAX_NAME_CHARS), MAP_TEXT_SCALE, TEXT);
     }
-    save_png(path, &img)
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -612,7 +658,7 @@ pub fn write_chart(path: &Path, panels: &[Panel]) -> Result<()> {
         return Err(Error::Invalid("a chart needs at least one panel".into()));
     }
     let (width, height) = chart_size(panels);
-    let (width, height) = image_size(width, height, "the chart")?;
+    let (width, height) = image_size(width, height, MAX_PIXELS, "the chart")?;
     let mut img = RgbImage::from_pixel(width, height, Rgb(BACKGROUND));
     for (i, panel) in panels.iter().enumerate() {
         let left = i as i64 * i64::from(PANEL_WIDTH);
@@ -762,21 +808,44 @@ mod tests {
 
     #[test]
     fn class_map_draws_labels_legend_and_title() -> TestResult {
-        let (height, width) = (20, 30);
-        let classes = names(&["corn", "grass-pasture", "woods"]);
+        let three = names(&["corn", "grass-pasture", "woods"]);
+        check_class_map("small", 20, 30, &three)?;
+        // Drawn in strips of 256 map rows: three of them, and the rows below.
+        check_class_map("tall", 600, 7, &three)?;
+        // A legend far taller than the map.
+        let many: Vec<String> = (0..40).map(|i| format!("class {i}")).collect();
+        check_class_map("legend", 9, 2, &many)?;
+        Ok(())
+    }
+
+    /// Draws a patterned `height x width` map (every class in it, some pixels unlabelled)
+    /// and checks every pixel of it, the legend and the title in the PNG read back.
+    fn check_class_map(name: &str, height: usize, width: usize, classes: &[String]) -> TestResult {
         let title = "hybridsn - Indian Pines - OA 97.3%";
         let labels: Vec<Option<usize>> = (0..height * width)
             .map(|i| {
                 let (r, c) = (i / width, i % width);
-                ((r + c) % 7 != 0).then_some((r / 7 + c / 10) % 3)
+                ((r + c) % 7 != 0).then_some((r / 7 + c / 10 + i) % classes.len())
             })
             .collect();
-        let dir = test_dir("map");
+        let dir = test_dir(name);
         let path = dir.join("map.png");
-        write_class_map(&path, height, width, &labels, &classes, title)?;
+        // Rows are asked for once each, in order from the top.
+        let mut asked = Vec::new();
+        write_class_map_rows(&path, height, width, classes, title, |rows| {
+            asked.push(rows.clone());
+            Ok(labels[rows.start * width..rows.end * width].to_vec())
+        })?;
+        assert_eq!(asked.first().map(|r| r.start), Some(0), "{asked:?}");
+        assert_eq!(asked.last().map(|r| r.end), Some(height), "{asked:?}");
+        assert!(asked.windows(2).all(|w| w[0].end == w[1].start), "{asked:?}");
+        assert!(asked.iter().all(|r| !r.is_empty() && r.len() <= STRIP_ROWS), "{asked:?}");
+        let same = dir.join("same.png");
+        write_class_map(&same, height, width, &labels, classes, title)?;
+        assert_eq!(std::fs::read(&same)?, std::fs::read(&path)?);
 
         let img = image::open(&path)?.to_rgb8();
-        let layout = class_map_layout(height, width, &classes, title)?;
+        let layout = class_map_layout(height, width, classes, title)?;
         assert_eq!((img.width(), img.height()), (layout.width, layout.height));
         let colours = palette(classes.len());
         let s = layout.scale;
@@ -797,6 +866,16 @@ mod tests {
                     "map pixel ({row}, {col})"
                 );
             }
+        }
+
+        // The frame: a 1 px outline just around the map, whole across the strips.
+        let (left, top) = (layout.map_x - 1, layout.map_y - 1);
+        let (right, bottom) = (layout.map_x + width as u32 * s, layout.map_y + height as u32 * s);
+        for y in top..=bottom {
+            assert_eq!((colour_at(&img, left, y), colour_at(&img, right, y)), (FRAME, FRAME), "frame at row {y}");
+        }
+        for x in left..=right {
+            assert_eq!((colour_at(&img, x, top), colour_at(&img, x, bottom)), (FRAME, FRAME), "frame at column {x}");
         }
 
         // The legend holds a swatch of each class colour, in order, and names next to them.
