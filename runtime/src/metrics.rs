@@ -50,7 +50,24 @@ impl Report {
             }
             confusion[t][p] += 1;
         }
-        let n = truth.len() as f64;
+        Report::from_confusion(confusion, class_names)
+    }
+
+    /// Scores a confusion matrix, `confusion[truth][predicted]`, `class_names.len()` square
+    /// (for predictions counted as they come rather than kept).
+    ///
+    /// # Errors
+    /// A matrix of another size, or no samples.
+    pub fn from_confusion(confusion: Vec<Vec<usize>>, class_names: &[String]) -> Result<Report> {
+        let k = class_names.len();
+        if confusion.len() != k || confusion.iter().any(|row| row.len() != k) {
+            return Err(Error::Shape(format!("a confusion matrix for {k} classes must be {k} x {k}")));
+        }
+        let samples: usize = confusion.iter().flatten().sum();
+        if samples == 0 {
+            return Err(Error::Invalid("no samples to evaluate".into()));
+        }
+        let n = samples as f64;
         let correct: usize = (0..k).map(|i| confusion[i][i]).sum();
         let per_class: Vec<ClassReport> = (0..k)
             .map(|i| {
@@ -73,7 +90,7 @@ impl Report {
             .sum::<f64>()
             / (n * n);
         let kappa = if expected < 1.0 { (oa - expected) / (1.0 - expected) } else { 1.0 };
-        Ok(Report { samples: truth.len(), oa, aa, kappa, per_class, confusion })
+        Ok(Report { samples, oa, aa, kappa, per_class, confusion })
     }
 
     /// How many classes the model gives to at least one sample: the non-empty columns of the
@@ -175,5 +192,8 @@ mod tests {
         assert!(Report::new(&[0], &[0, 1], &names(2)).is_err());
         assert!(Report::new(&[], &[], &names(2)).is_err());
         assert!(Report::new(&[3], &[0], &names(2)).is_err());
+        assert!(Report::from_confusion(vec![vec![1, 0], vec![0, 1]], &names(3)).is_err());
+        assert!(Report::from_confusion(vec![vec![1, 0], vec![0]], &names(2)).is_err());
+        assert!(Report::from_confusion(vec![vec![0, 0], vec![0, 0]], &names(2)).is_err());
     }
 }
