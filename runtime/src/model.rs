@@ -352,17 +352,12 @@ impl Model {
             .collect()
     }
 
-    /// The class index of every pixel of `scene` (or of the pixels where `mask` is true), with
-    /// the whole-scene graph when there is one, otherwise window by window in batches of
-    /// `batch`. `progress(done, total)` is called as pixels are classified. The scene is read a
-    /// tile at a time (tiles of at most [`LoadOptions::tile`] pixels a side and their margins),
-    /// so memory beyond the scene source's own is one tile's, one batch's and the answer's (4
-    /// bytes a pixel) whatever the scene's size; an [`NpyScene`](crate::scene::NpyScene) keeps
-    /// its cube on disk.
+    /// The class index of every pixel of `scene` (or of the pixels where `mask` is true), row
+    /// major: [`Model::classify_scene_rows`] with the bands gathered into one answer (4 bytes a
+    /// pixel).
     ///
     /// # Errors
-    /// A model that is not a scene classifier or has more than 65,536 classes, a scene with
-    /// another number of bands, or a block of the scene that cannot be read.
+    /// As [`Model::classify_scene_rows`].
     pub fn classify_scene(
         &self,
         scene: &dyn SceneSource,
@@ -370,6 +365,38 @@ impl Model {
         batch: usize,
         progress: &dyn Fn(usize, usize),
     ) -> Result<Vec<Option<u16>>> {
+        let (height, width, _) = scene.size();
+        let mut classes = Vec::with_capacity(height * width);
+        self.classify_scene_rows(scene, mask, batch, progress, &mut |_, rows| {
+            classes.extend_from_slice(rows);
+            Ok(())
+        })?;
+        Ok(classes)
+    }
+
+    /// Classifies every pixel of `scene` (or the pixels where `mask` is true; the others are
+    /// `None`), with the whole-scene graph when there is one, otherwise window by window in
+    /// batches of `batch`, and hands the answer over a band of rows at a time:
+    /// `rows(first_row, classes)` gets the class indexes of whole rows, row major, bands in
+    /// order from the top. `progress(done, total)` is called as pixels are classified.
+    ///
+    /// The scene is read a tile at a time (tiles of at most [`LoadOptions::tile`] pixels a side
+    /// and their margins), so memory is one tile's, one batch's and one band's (4 bytes a pixel
+    /// of `tile` rows) whatever the scene's size; an [`NpyScene`](crate::scene::NpyScene) keeps
+    /// its cube on disk, and `rows` decides what to keep of the answer.
+    ///
+    /// # Errors
+    /// A model that is not a scene classifier or has more than 65,536 classes, a scene with
+    /// another number of bands, a mask of another size, a block of the scene that cannot be
+    /// read, or the first error `rows` returns (which stops the work).
+    pub fn classify_scene_rows(
+        &self,
+        scene: &dyn SceneSource,
+        mask: Option<&[bool]>,
+        batch: usize,
+        progress: &dyn Fn(usize, usize),
+        rows: &mut dyn FnMut(usize, &[Option<u16>]) -> Result<()>,
+    ) -> Result<()> {
         let Pipeline::Scene(p) = &self.info.pipeline else {
             return Err(Error::Invalid(format!("{} is not a scene model", self.info.path.display())));
         };
@@ -382,94 +409,120 @@ impl Model {
                 return Err(Error::Shape(format!("the mask has {} pixels, the scene {}", mask.len(), height * width)));
             }
         }
-        let classes = match (&self.scene_graph, self.info.graph.as_str()) {
-            (Some((_, pool)), _) => self.classify_dense(pool, p, scene, progress)?,
-            (None, "scene") => self.classify_dense(&self.pool, p, scene, progress)?,
-            _ => self.classify_windows(p, scene, mask, batch, progress)?,
+        let wanted = |i: usize| mask.is_none_or(|m| m[i]);
+        let dense = match (&self.scene_graph, self.info.graph.as_str()) {
+            (Some((_, pool)), _) => Some(pool),
+            (None, "scene") => Some(&self.pool),
+            _ => None,
         };
-        Ok(match mask {
-            Some(mask) => classes.into_iter().zip(mask).map(|(c, keep)| c.filter(|_| *keep)).collect(),
-            None => classes,
-        })
+        let tiles = tiles(height, width, self.tile);
+        // A scene in one tile needs no margin: the graph pads its outer edge itself.
+        let margin = if tiles.len() == 1 { 0 } else { p.window / 2 };
+        let total = match dense {
+            Some(_) => height * width,
+            None => (0..height * width).filter(|&i| wanted(i)).count(),
+        };
+        let mut done = 0;
+        let mut band: Vec<Option<u16>> = Vec::new();
+        // Tiles come band by band, left to right: a band is complete when the next one starts.
+        let mut tiles = tiles.into_iter().peekable();
+        while let Some((ys, xs)) = tiles.next() {
+            if xs.start == 0 {
+                band = vec![None; ys.len() * width];
+            }
+            let cut = |y: usize, x: usize| (y - ys.start) * width + x;
+            done += match dense {
+                Some(pool) => self.classify_tile(pool, p, scene, (&ys, &xs), margin, &mut |y, x, c| band[cut(y, x)] = c)?,
+                None => self.classify_windows(p, scene, (&ys, &xs), &wanted, batch, &mut |y, x, c| band[cut(y, x)] = c, &mut |n| {
+                    progress(done + n, total)
+                })?,
+            };
+            progress(done, total);
+            if tiles.peek().is_none_or(|(next, _)| next.start != ys.start) {
+                if mask.is_some() {
+                    for (i, c) in band.iter_mut().enumerate() {
+                        *c = c.filter(|_| wanted(ys.start * width + i));
+                    }
+                }
+                rows(ys.start, &band)?;
+            }
+        }
+        Ok(())
     }
 
-    /// Window by window, tile by tile: each tile is read with a margin of half a window, and
-    /// its pixels' windows are cut from it in batches. Tiles without a pixel to classify are
-    /// not read.
+    /// The windows of one tile's wanted pixels, in batches: the tile is read with a margin of
+    /// half a window, and the windows are cut from it. A tile without a pixel to classify is
+    /// not read. Returns how many pixels it classified; `progress(n)` is told as it goes.
+    #[allow(clippy::too_many_arguments)]
     fn classify_windows(
         &self,
         p: &ScenePipeline,
         scene: &dyn SceneSource,
-        mask: Option<&[bool]>,
+        (ys, xs): (&Range<usize>, &Range<usize>),
+        wanted: &dyn Fn(usize) -> bool,
         batch: usize,
-        progress: &dyn Fn(usize, usize),
-    ) -> Result<Vec<Option<u16>>> {
-        let (h, w, bands) = scene.size();
+        set: &mut dyn FnMut(usize, usize, Option<u16>),
+        progress: &mut dyn FnMut(usize),
+    ) -> Result<usize> {
+        let (_, w, bands) = scene.size();
         let half = p.window / 2;
         let size = bands * p.window * p.window;
-        let wanted = |i: usize| mask.is_none_or(|m| m[i]);
-        let total = (0..h * w).filter(|&i| wanted(i)).count();
-        let mut out = vec![None; h * w];
-        let mut done = 0;
-        for (ys, xs) in tiles(h, w, self.tile) {
-            let pixels: Vec<(usize, usize)> =
-                ys.clone().flat_map(|y| xs.clone().map(move |x| (y, x))).filter(|&(y, x)| wanted(y * w + x)).collect();
-            if pixels.is_empty() {
-                continue;
-            }
-            let (rows, cols) = (ys.len() + 2 * half, xs.len() + 2 * half);
-            let data = scene.block(ys.start as isize - half as isize, xs.start as isize - half as isize, rows, cols, &p.pad_value)?;
-            let tile = Scene { bands, height: rows, width: cols, data };
-            for chunk in pixels.chunks(batch.max(1)) {
-                let mut data = vec![0f32; chunk.len() * size];
-                for (window, &(y, x)) in data.chunks_exact_mut(size).zip(chunk) {
-                    tile.window_into(y - ys.start + half, x - xs.start + half, p.window, &p.pad_value, window);
-                }
-                let input = ArrayD::from_shape_vec(IxDyn(&[chunk.len(), bands, p.window, p.window]), data)
-                    .map_err(|e| Error::Shape(e.to_string()))?;
-                let probabilities = self.probabilities(self.run(input.view())?)?;
-                for (&(y, x), row) in chunk.iter().zip(probabilities.axis_iter(Axis(0))) {
-                    out[y * w + x] = scene_class(row.iter().copied())?;
-                }
-                done += chunk.len();
-                progress(done, total);
-            }
+        let pixels: Vec<(usize, usize)> =
+            ys.clone().flat_map(|y| xs.clone().map(move |x| (y, x))).filter(|&(y, x)| wanted(y * w + x)).collect();
+        if pixels.is_empty() {
+            return Ok(0);
         }
-        Ok(out)
+        let (rows, cols) = (ys.len() + 2 * half, xs.len() + 2 * half);
+        let data = scene.block(ys.start as isize - half as isize, xs.start as isize - half as isize, rows, cols, &p.pad_value)?;
+        let tile = Scene { bands, height: rows, width: cols, data };
+        let mut done = 0;
+        for chunk in pixels.chunks(batch.max(1)) {
+            let mut data = vec![0f32; chunk.len() * size];
+            for (window, &(y, x)) in data.chunks_exact_mut(size).zip(chunk) {
+                tile.window_into(y - ys.start + half, x - xs.start + half, p.window, &p.pad_value, window);
+            }
+            let input = ArrayD::from_shape_vec(IxDyn(&[chunk.len(), bands, p.window, p.window]), data)
+                .map_err(|e| Error::Shape(e.to_string()))?;
+            let probabilities = self.probabilities(self.run(input.view())?)?;
+            for (&(y, x), row) in chunk.iter().zip(probabilities.axis_iter(Axis(0))) {
+                set(y, x, scene_class(row.iter().copied())?);
+            }
+            done += chunk.len();
+            progress(done);
+        }
+        Ok(done)
     }
 
-    /// Whole-scene inference in square tiles of at most `self.tile` pixels: each tile is fed with
-    /// a margin of half a window of real neighbours (or padding values outside the scene), so
-    /// every pixel sees exactly the window it would see alone.
-    fn classify_dense(&self, pool: &Pool, p: &ScenePipeline, scene: &dyn SceneSource, progress: &dyn Fn(usize, usize)) -> Result<Vec<Option<u16>>> {
-        let (h, w, bands) = scene.size();
-        let half = p.window / 2;
-        let mut out = vec![None; h * w];
-        let tiles = tiles(h, w, self.tile);
-        // A scene in one tile needs no margin: the graph pads its outer edge itself.
-        let margin = if tiles.len() == 1 { 0 } else { half };
-        let mut done = 0;
-        for (ys, xs) in tiles {
-            // The tile with its margins; outside the scene, the padding values (the graph
-            // itself pads only the tile's outer edge, which the crop below discards).
-            let (ih, iw) = (ys.len() + 2 * margin, xs.len() + 2 * margin);
-            let data = scene.block(ys.start as isize - margin as isize, xs.start as isize - margin as isize, ih, iw, &p.pad_value)?;
-            let input = ArrayD::from_shape_vec(IxDyn(&[1, bands, ih, iw]), data).map_err(|e| Error::Shape(e.to_string()))?;
-            let probabilities = self.probabilities(pool.run(input.view())?)?;
-            let shape = probabilities.shape().to_vec();
-            if shape.len() != 4 || shape[2] != ih || shape[3] != iw {
-                return Err(Error::Engine(format!("the scene graph returned shape {shape:?} for an input of {ih} x {iw}")));
-            }
-            for y in ys.clone() {
-                for x in xs.clone() {
-                    let (r, c) = (y - ys.start + margin, x - xs.start + margin);
-                    out[y * w + x] = scene_class((0..shape[1]).map(|k| probabilities[[0, k, r, c]]))?;
-                }
-            }
-            done += ys.len() * xs.len();
-            progress(done, h * w);
+    /// One tile through the whole-scene graph: the tile is fed with a margin of `margin` pixels
+    /// of real neighbours (or padding values outside the scene), so every pixel sees exactly
+    /// the window it would see alone. Returns how many pixels it classified.
+    fn classify_tile(
+        &self,
+        pool: &Pool,
+        p: &ScenePipeline,
+        scene: &dyn SceneSource,
+        (ys, xs): (&Range<usize>, &Range<usize>),
+        margin: usize,
+        set: &mut dyn FnMut(usize, usize, Option<u16>),
+    ) -> Result<usize> {
+        let (_, _, bands) = scene.size();
+        // The tile with its margins; outside the scene, the padding values (the graph itself
+        // pads only the tile's outer edge, which the crop below discards).
+        let (ih, iw) = (ys.len() + 2 * margin, xs.len() + 2 * margin);
+        let data = scene.block(ys.start as isize - margin as isize, xs.start as isize - margin as isize, ih, iw, &p.pad_value)?;
+        let input = ArrayD::from_shape_vec(IxDyn(&[1, bands, ih, iw]), data).map_err(|e| Error::Shape(e.to_string()))?;
+        let probabilities = self.probabilities(pool.run(input.view())?)?;
+        let shape = probabilities.shape().to_vec();
+        if shape.len() != 4 || shape[2] != ih || shape[3] != iw {
+            return Err(Error::Engine(format!("the scene graph returned shape {shape:?} for an input of {ih} x {iw}")));
         }
-        Ok(out)
+        for y in ys.clone() {
+            for x in xs.clone() {
+                let (r, c) = (y - ys.start + margin, x - xs.start + margin);
+                set(y, x, scene_class((0..shape[1]).map(|k| probabilities[[0, k, r, c]]))?);
+            }
+        }
+        Ok(ys.len() * xs.len())
     }
 }
 

@@ -1,12 +1,13 @@
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use prism_runtime::io::{write_npy, NumArray, NumData};
+use prism_runtime::io::{write_npy_in_pieces, NpyFile, NumData};
 use prism_runtime::metrics::Report;
 use prism_runtime::model::{Model, Pipeline};
 use prism_runtime::scene::{open_scene, GroundTruth};
-use prism_runtime::{preprocess, render};
+use prism_runtime::{preprocess, render, Error};
 use serde_json::json;
 
 use super::{EngineArgs, ForeignArgs};
@@ -199,26 +200,56 @@ fn infer_scene(args: &Args, model: &Model, path: &Path) -> Result<()> {
         model.engine(),
         model.provider()
     );
-    let bar = progress_bar((height * width) as u64);
-    let started = Instant::now();
-    let classes = model.classify_scene(&*scene, mask.as_deref(), args.batch, &|done, total| {
-        bar.set_length(total as u64);
-        bar.set_position(done as u64);
-    })?;
-    bar.finish_and_clear();
-    let seconds = started.elapsed().as_secs_f64();
-    let classified = classes.iter().filter(|c| c.is_some()).count();
-
     let out = args.out.clone().unwrap_or_else(|| PathBuf::from("."));
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     let stem = path.file_stem().map_or_else(|| "scene".to_string(), |s| s.to_string_lossy().into_owned());
     let map_path = out.join(format!("{stem}.map.png"));
     let labels_path = out.join(format!("{stem}.labels.npy"));
-    let values: Vec<i64> =
-        classes.iter().map(|c| c.map_or(0, |k| pipeline.class_values.get(usize::from(k)).copied().unwrap_or(i64::from(k) + 1))).collect();
-    write_npy(&labels_path, &NumArray::new(vec![height, width], NumData::I64(values))?)?;
-
     let names = &model.info().class_names;
+    let values = &pipeline.class_values;
+
+    // The label array is written a band of rows at a time as they are classified, and the
+    // scores are counted as they come: nothing here grows with the scene.
+    let bar = progress_bar((height * width) as u64);
+    let started = Instant::now();
+    let mut confusion = vec![vec![0usize; names.len()]; names.len()];
+    let mut classified = 0;
+    write_npy_in_pieces(&labels_path, &[height, width], "int64", |put| {
+        let progress = |done: usize, total: usize| {
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+        };
+        model.classify_scene_rows(&*scene, mask.as_deref(), args.batch, &progress, &mut |first, rows| {
+            classified += rows.iter().filter(|c| c.is_some()).count();
+            if let Some(truth) = &truth {
+                let start = first * width;
+                for (v, c) in truth.labels[start..start + rows.len()].iter().zip(rows) {
+                    if let (true, Some(c)) = (*v != 0, c) {
+                        let t = values.iter().position(|x| x == v).unwrap_or(0);
+                        let cell = confusion.get_mut(t).and_then(|row| row.get_mut(usize::from(*c)));
+                        *cell.ok_or_else(|| Error::Invalid(format!("class index {c} out of range for {} classes", names.len())))? += 1;
+                    }
+                }
+            }
+            let value = |c: Option<u16>| c.map_or(0, |k| values.get(usize::from(k)).copied().unwrap_or(i64::from(k) + 1));
+            put(&NumData::I64(rows.iter().map(|&c| value(c)).collect()))
+        })
+    })?;
+    bar.finish_and_clear();
+    let seconds = started.elapsed().as_secs_f64();
+
+    // The maps are drawn from the label array just written, a strip at a time.
+    let labels = NpyFile::open(&labels_path)?;
+    let read_rows = |rows: Range<usize>| -> prism_runtime::Result<Vec<Option<u16>>> {
+        let NumData::I64(read) = labels.read_values(rows.start * width, rows.len() * width)? else {
+            return Err(Error::Invalid(format!("{} is not the int64 array written", labels_path.display())));
+        };
+        let index = |v: i64| {
+            let k = values.iter().position(|&x| x == v).map_or(v - 1, |k| k as i64);
+            u16::try_from(k).ok()
+        };
+        Ok(read.into_iter().map(|v| if v == 0 { None } else { index(v) }).collect())
+    };
     let mut line = json!({
         "file": path, "engine": model.engine(), "provider": model.provider(), "graph": graph,
         "height": height, "width": width, "seconds": seconds,
@@ -226,18 +257,16 @@ fn infer_scene(args: &Args, model: &Model, path: &Path) -> Result<()> {
     });
     let mut title = format!("{} - {stem}", model.info().name);
     if let Some(truth) = &truth {
-        let (mut expected, mut predicted) = (Vec::new(), Vec::new());
-        for (v, c) in truth.labels.iter().zip(&classes) {
-            if let (true, Some(c)) = (*v != 0, c) {
-                expected.push(pipeline.class_values.iter().position(|x| x == v).unwrap_or(0));
-                predicted.push(usize::from(*c));
-            }
-        }
-        let report = Report::new(&expected, &predicted, names)?;
+        let report = Report::from_confusion(confusion, names)?;
         title = format!("{title} - OA {:.2}%", report.oa * 100.0);
-        let labelled: Vec<Option<u16>> = truth.labels.iter().zip(&classes).map(|(v, c)| c.filter(|_| *v != 0)).collect();
         let labelled_path = out.join(format!("{stem}.map_labelled.png"));
-        render::write_class_map(&labelled_path, height, width, &labelled, names, &format!("{title} - labelled pixels"))?;
+        render::write_class_map_rows(&labelled_path, height, width, names, &format!("{title} - labelled pixels"), |rows| {
+            let mut classes = read_rows(rows.clone())?;
+            for (c, v) in classes.iter_mut().zip(&truth.labels[rows.start * width..rows.end * width]) {
+                *c = c.filter(|_| *v != 0);
+            }
+            Ok(classes)
+        })?;
         line["oa"] = json!(report.oa);
         line["aa"] = json!(report.aa);
         line["kappa"] = json!(report.kappa);
@@ -250,7 +279,7 @@ fn infer_scene(args: &Args, model: &Model, path: &Path) -> Result<()> {
             eprintln!("{warning}");
         }
     }
-    render::write_class_map(&map_path, height, width, &classes, names, &title)?;
+    render::write_class_map_rows(&map_path, height, width, names, &title, read_rows)?;
     if args.json {
         println!("{line}");
     } else {

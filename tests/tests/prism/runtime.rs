@@ -111,8 +111,8 @@ fn fine_tuning_from_torchvision_weights_keeps_a_frozen_backbone() {
 /// A scene through the whole-scene graph and window by window gives the same labels, from a
 /// C-order `.npy` and from numpy's Fortran-order copy of it (both read a tile at a time; the
 /// scene is two default tiles high, and `--tile 7` cuts it into a hundred, so the tiles' margins
-/// are checked too), and the runtime reports
-/// OA/AA/kappa against the ground truth, writes the map and the label array.
+/// are checked too), and the runtime reports OA/AA/kappa against the ground truth, writes the
+/// label array and draws the maps from it; the library's row bands give the same answer.
 #[test]
 fn scene_inference_with_ground_truth() {
     let dir = tempfile::tempdir().unwrap();
@@ -179,6 +179,19 @@ fn scene_inference_with_ground_truth() {
         // OA recomputed from the label array.
         let (hits, n) = labels.iter().zip(&map).filter(|(t, _)| **t != 0).fold((0, 0), |(h, n), (t, p)| (h + usize::from(t == p), n + 1));
         assert!((oa - hits as f64 / n as f64).abs() < 1e-12);
+        // The maps are drawn from the label array (in strips: 300 rows at scale 1 make two):
+        // each pixel in its class's colour, the labelled map black where the truth is 0.
+        let layout = prism_runtime::render::class_map_layout(h, w, &[], "").unwrap();
+        assert_eq!(layout.scale, 1);
+        let colours = prism_runtime::render::palette(4);
+        for (png, keep_all) in [("map", true), ("map_labelled", false)] {
+            let img = image::open(out_dir.join(format!("{stem}.{png}.png"))).unwrap().to_rgb8();
+            for (i, (&v, &t)) in map.iter().zip(&labels).enumerate() {
+                let expected = if keep_all || t != 0 { colours[v as usize - 1] } else { prism_runtime::render::BACKGROUND };
+                let (x, y) = (layout.map_x + (i % w) as u32, layout.map_y + (i / w) as u32);
+                assert_eq!(img.get_pixel(x, y).0, expected, "{png} of case {case} at pixel {i}");
+            }
+        }
         let near_tile_edge: std::collections::BTreeSet<i64> = map[140 * w..160 * w].iter().copied().collect();
         assert!(near_tile_edge.len() >= 3, "{file:?} {graph}: the labels near the tiles' edge take only the values {near_tile_edge:?}, too few to check the tiles' margins");
         maps.push(map);
@@ -188,6 +201,22 @@ fn scene_inference_with_ground_truth() {
     assert_eq!(maps[0], maps[3], "the Fortran-order copy's window graph labels differ");
     assert_eq!(maps[0], maps[4], "7-pixel tiles change the scene graph's labels");
     assert_eq!(maps[0], maps[5], "7-pixel tiles change the window graph's labels");
+
+    // The library hands the answer over a band of tiles' rows at a time, from the top, the
+    // same answer as the command line's.
+    let model = Model::load(&onnx, &LoadOptions { tile: Some(100), ..LoadOptions::default() }).unwrap();
+    let source = prism_runtime::scene::open_scene(&scene, None).unwrap();
+    let (mut bands, mut classes) = (Vec::new(), Vec::new());
+    model
+        .classify_scene_rows(&*source, None, 32, &|_, _| {}, &mut |first, rows| {
+            bands.push((first, rows.len() / w));
+            classes.extend_from_slice(rows);
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(bands, [(0, 100), (100, 100), (200, 100)]);
+    let values: Vec<i64> = classes.iter().map(|c| i64::from(c.expect("every pixel classified")) + 1).collect();
+    assert_eq!(values, maps[0], "classify_scene_rows differs from runtime infer");
 }
 
 /// torchvision's ResNet-18 exported by `torch.onnx` (no Prism metadata) runs with
