@@ -116,6 +116,9 @@ pub struct EngineOptions {
     /// graph on 580 x 580 and 1160 x 1160 scenes: peaks of 474 and 587 MB against 812 and 922
     /// MB, for 4-7 % more time.
     pub low_memory: bool,
+    /// The CUDA provider may compute in TensorFloat-32 (`runtime --tf32`); by default it
+    /// computes in full float32, as the CPU does.
+    pub tf32: bool,
 }
 
 /// Loads `model` on the engine and execution provider that `options` ask for.

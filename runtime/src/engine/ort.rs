@@ -183,7 +183,7 @@ fn session(env: &Environment, model: &Path, options: &EngineOptions, ep: Ep) -> 
         builder = builder.with_intra_threads(threads).map_err(|e| engine_error(one_line(e)))?;
     }
     let gpu = i32::try_from(options.gpu).map_err(|_| Error::Engine(format!("GPU index {} is out of range", options.gpu)))?;
-    let cuda = ep::CUDA::default().with_device_id(gpu);
+    let cuda = ep::CUDA::default().with_device_id(gpu).with_tf32(options.tf32);
     let providers = match ep {
         Ep::Cpu if options.low_memory => vec![ep::CPU::default().with_arena_allocator(false).build()],
         Ep::Cpu => Vec::new(),
