@@ -17,7 +17,10 @@
 #                                   (../shared/device/prepare-ort-gpu.sh): the pipeline's model
 #                                   (else a short CUDA training and its export) and a torchvision
 #                                   ResNet-18 from torch.onnx, the CUDA provider against the CPU
-#                                   provider: latency and throughput, and the scene's labels.
+#                                   provider: latency and throughput, and the scene's labels;
+#                                   then Indian Pines tiled 16 x 16 (2320 x 2320 pixels) on the
+#                                   accelerator: time, peak memory, labels of each copy; and the
+#                                   same and the benchmarks again with --tf32.
 #   scripts/device-check.sh all     train, then ort, each in a process of its own
 #
 # Logs, figures and the sweeps' results files go to $OUT (.device/out when unset); copy the
@@ -143,6 +146,46 @@ import glob, sys, numpy as np
 a, b = (np.load(glob.glob(f"{d}/*.labels.npy")[0]) for d in sys.argv[1:3])
 print(f"scene labels, {sys.argv[1].rsplit('-', 1)[1]} provider against cpu: {np.mean(a == b) * 100:.3f} % of {a.size} pixels equal")
 PY
+  big_scene
+  if [ "$device" != cpu ]; then
+    # ONNX Runtime's CUDA provider computes in TensorFloat-32 unless told not to; the runtime
+    # tells it not to unless --tf32: the figures and the labels both ways.
+    big_scene --tf32
+    local model t
+    for model in hybridsn.scene.onnx hybridsn.onnx resnet18.onnx; do
+      [ -f "$work/$model" ] || continue
+      for t in "" --tf32; do
+        "$bin/runtime" bench --model "$work/$model" --engine ort --ep "$device" --batch 1,64 --json $t | tee -a "$out/bench.jsonl" \
+          | while read -r line; do log "bench $model ${t:-fp32} $line"; done
+      done
+    done
+  fi
+}
+
+# A large scene on the accelerator: Indian Pines tiled 16 x 16 (2320 x 2320 pixels, a 2.15 GB
+# uint16 cube), its time, peak memory, and each copy's interior against the single scene's labels
+# (the arguments go to `runtime infer`).
+big_scene() {
+  local k=${PRISM_CHECK_TILES:-16} big="$work/big.npy"
+  "$python" -c 'import sys, numpy as np; np.save(sys.argv[2], np.tile(np.load(sys.argv[1]), (int(sys.argv[3]), int(sys.argv[3]), 1)))' \
+    "$PRISM_CACHE/indian-pines/Indian_pines_corrected.npy" "$big" "$k"
+  "$python" - "$bin/runtime" "$work/hybridsn.onnx" "$big" "$work/maps-big" "$device" "$work/maps-$device" "$@" <<'PY' | while read -r line; do log "$line"; done
+import glob, json, resource, subprocess, sys, numpy as np
+runtime, model, big, out, ep, single = sys.argv[1:7]
+done = subprocess.run([runtime, "infer", "--model", model, big, "--engine", "ort", "--ep", ep, "--out", out, "--json", *sys.argv[7:]], capture_output=True, text=True)
+if done.returncode != 0:
+    sys.exit(print(f"large scene failed: {done.stderr.strip()}"))
+r = json.loads(done.stdout)
+peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+labels, one = np.load(r["labels"]), np.load(glob.glob(f"{single}/*.labels.npy")[0])
+h, w = one.shape
+inner = np.s_[12:h - 12, 12:w - 12]
+copies = [labels[i * h:(i + 1) * h, j * w:(j + 1) * w][inner] == one[inner] for i in range(labels.shape[0] // h) for j in range(labels.shape[1] // w)]
+print(f"large scene {r['height']} x {r['width']} on {r['engine']}/{r['provider']} ({r['graph']} graph{''.join(' ' + a for a in sys.argv[7:])}): {r['seconds']:.1f} s, "
+      f"{r['pixels_per_second']:.0f} pixels/s, peak {peak:.0f} MB; copies' interiors against the single scene's labels: "
+      f"{np.mean(copies) * 100:.3f} % of pixels equal, {np.mean([c.all() for c in copies]) * 100:.1f} % of copies equal throughout")
+PY
+  rm -f "$big"
 }
 
 case "${1:-}" in
