@@ -11,7 +11,7 @@ mod mat;
 mod npy;
 
 pub use array::{NumArray, NumData};
-pub use mat::{list_mat_variables, read_mat, MatVariable};
+pub use mat::{list_mat_variables, read_mat, unpack_mat, MatVariable};
 pub use npy::{read_npy, write_npy, write_npy_in_pieces, NpyFile};
 #[cfg(test)]
 pub(crate) use npy::tests::{fixtures as npy_fixtures, temp_dir};

@@ -67,7 +67,7 @@ where
     F: FnOnce(&mut dyn FnMut(&NumData) -> Result<()>) -> Result<()>,
 {
     let descr = descr(dtype).ok_or_else(|| Error::Invalid(format!("{}: cannot write dtype '{dtype}'", path.display())))?;
-    let header = header_bytes(descr, shape).ok_or_else(|| {
+    let header = header_bytes(descr, shape, false).ok_or_else(|| {
         Error::Shape(format!("{}: shape {shape:?} too long for a .npy header", path.display()))
     })?;
     let total = element_count(shape).ok_or_else(|| Error::Shape(format!("{}: shape {shape:?} overflows", path.display())))?;
@@ -110,15 +110,17 @@ fn descr(dtype: &str) -> Option<&'static str> {
 }
 
 /// The magic, version, header length and header of a version 1.0 file holding an array of
-/// `shape` and type `descr`, or `None` if the header does not fit in version 1.0's 65535 bytes.
-fn header_bytes(descr: &str, shape: &[usize]) -> Option<Vec<u8>> {
+/// `shape` and type `descr`, in C or Fortran order, or `None` if the header does not fit in
+/// version 1.0's 65535 bytes.
+pub(super) fn header_bytes(descr: &str, shape: &[usize], fortran: bool) -> Option<Vec<u8>> {
     // Python's tuple syntax, as NumPy writes it: `()`, `(3,)`, `(3, 4)`.
     let dims: Vec<String> = shape.iter().map(ToString::to_string).collect();
     let shape = match dims.len() {
         1 => format!("({},)", dims[0]),
         _ => format!("({})", dims.join(", ")),
     };
-    let mut dict = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
+    let order = if fortran { "True" } else { "False" };
+    let mut dict = format!("{{'descr': '{descr}', 'fortran_order': {order}, 'shape': {shape}, }}");
     // Pad with spaces so that the data starts on an ALIGN boundary; the newline ends it.
     let prefix = MAGIC.len() + 2 + 2;
     let unpadded = prefix + dict.len() + 1;
