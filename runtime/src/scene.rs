@@ -4,8 +4,9 @@
 use std::collections::BTreeSet;
 use std::ops::Range;
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::io::{read_mat, read_npy, NpyFile, NumArray};
+use crate::io::{read_mat, read_npy, unpack_mat, NpyFile, NumArray};
 use crate::{Error, Result};
 
 /// What scene inference needs of a scene: its size, and blocks of its values in the band-major
@@ -43,17 +44,29 @@ pub trait SceneSource {
     }
 }
 
-/// Opens a scene for inference: a `.npy` cube stays on disk and is read a block at a time, a
-/// `.mat` one (compressed as a whole) is read into memory.
+/// Opens a scene for inference, read a block at a time from disk: a `.npy` cube as it is, a
+/// `.mat` one (compressed as a whole) once unpacked with [`unpack_mat`] into a `.npy` file in
+/// the temporary folder (`TMPDIR`), which is removed again as soon as it is open (so it takes
+/// disk space, the cube's size, only while the scene is in use).
 ///
 /// # Errors
-/// As [`Scene::read`] and [`NpyScene::open`].
+/// As [`Scene::read`], [`unpack_mat`] and [`NpyScene::open`].
 pub fn open_scene(path: &Path, key: Option<&str>) -> Result<Box<dyn SceneSource>> {
-    let npy = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("npy"));
-    if npy && key.is_none() && path.exists() {
-        return Ok(Box::new(NpyScene::open(path)?));
+    let extension = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+    match extension.as_deref() {
+        Some("npy") if key.is_none() && path.exists() => Ok(Box::new(NpyScene::open(path)?)),
+        Some("mat") if path.exists() => {
+            static UNPACKED: AtomicUsize = AtomicUsize::new(0);
+            let n = UNPACKED.fetch_add(1, Ordering::Relaxed);
+            let unpacked = std::env::temp_dir().join(format!("prism-scene-{}-{n}.npy", std::process::id()));
+            let result = unpack_mat(path, key, &unpacked).and_then(|()| NpyScene::open_named(&unpacked, path));
+            // The open scene keeps its file handle; where an open file cannot be removed
+            // (Windows), the copy stays behind in the temporary folder.
+            let _ = std::fs::remove_file(&unpacked);
+            Ok(Box::new(result?))
+        }
+        _ => Ok(Box::new(Scene::read(path, key)?)),
     }
-    Ok(Box::new(Scene::read(path, key)?))
 }
 
 /// The part `start..start + len` of a block that falls within `0..size`, in scene coordinates.
@@ -220,14 +233,20 @@ impl NpyScene {
     /// # Errors
     /// As [`NpyFile::open`]; another shape; NaN or infinite values.
     pub fn open(path: &Path) -> Result<NpyScene> {
+        NpyScene::open_named(path, path)
+    }
+
+    /// [`NpyScene::open`] for a file that stands for `name` (a `.mat` scene unpacked), which
+    /// errors about the scene then name.
+    fn open_named(path: &Path, name: &Path) -> Result<NpyScene> {
         let file = NpyFile::open(path)?;
         let [height, width, bands] = file.shape()[..] else {
-            return Err(Error::format(path, format!("a scene is height x width x bands, got shape {:?}", file.shape())));
+            return Err(Error::format(name, format!("a scene is height x width x bands, got shape {:?}", file.shape())));
         };
         if height == 0 || width == 0 || bands == 0 {
-            return Err(Error::format(path, format!("empty scene of shape {:?}", file.shape())));
+            return Err(Error::format(name, format!("empty scene of shape {:?}", file.shape())));
         }
-        let scene = NpyScene { file, path: path.to_path_buf(), height, width, bands };
+        let scene = NpyScene { file, path: name.to_path_buf(), height, width, bands };
         if scene.file.is_float() {
             scene.check_finite()?;
         }

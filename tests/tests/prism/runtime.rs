@@ -109,10 +109,11 @@ fn fine_tuning_from_torchvision_weights_keeps_a_frozen_backbone() {
 }
 
 /// A scene through the whole-scene graph and window by window gives the same labels, from a
-/// C-order `.npy` and from numpy's Fortran-order copy of it (both read a tile at a time; the
-/// scene is two default tiles high, and `--tile 7` cuts it into a hundred, so the tiles' margins
-/// are checked too), and the runtime reports OA/AA/kappa against the ground truth, writes the
-/// label array and draws the maps from it; the library's row bands give the same answer.
+/// C-order `.npy`, from numpy's Fortran-order copy of it and from scipy's MAT-file of it (all
+/// read a tile at a time; the scene is two default tiles high, and `--tile 7` cuts it into a
+/// hundred, so the tiles' margins are checked too), and the runtime reports OA/AA/kappa
+/// against the ground truth, writes the label array and draws the maps from it; the library's
+/// row bands give the same answer.
 #[test]
 fn scene_inference_with_ground_truth() {
     let dir = tempfile::tempdir().unwrap();
@@ -144,15 +145,16 @@ fn scene_inference_with_ground_truth() {
     write_npy(&gt, &NumArray::new(vec![h, w], NumData::I64(labels.clone())).unwrap()).unwrap();
 
     let fortran = d.join("fortran.npy");
+    let mat = d.join("matlab.mat");
     let made = std::process::Command::new(prism_tests::python())
-        .args(["-c", "import sys, numpy as np; a = np.load(sys.argv[1]); np.save(sys.argv[2], np.asfortranarray(a)); assert np.load(sys.argv[2]).flags.f_contiguous"])
-        .args([&scene, &fortran])
+        .args(["-c", "import sys, numpy as np, scipy.io; a = np.load(sys.argv[1]); np.save(sys.argv[2], np.asfortranarray(a)); assert np.load(sys.argv[2]).flags.f_contiguous; scipy.io.savemat(sys.argv[3], {'cube': a}, do_compression=True)"])
+        .args([&scene, &fortran, &mat])
         .output()
         .unwrap();
     assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
 
     let mut maps = Vec::new();
-    let cases: [(&PathBuf, &str, &[&str]); 6] = [
+    let cases: [(&PathBuf, &str, &[&str]); 7] = [
         (&scene, "scene", &[]),
         (&scene, "window", &["--windows-only"]),
         (&fortran, "scene", &[]),
@@ -160,6 +162,8 @@ fn scene_inference_with_ground_truth() {
         // Tiles smaller than the window's margins, a hundred of them.
         (&scene, "scene", &["--tile", "7"]),
         (&fortran, "window", &["--windows-only", "--tile", "7"]),
+        // scipy's compressed MAT-file of the same cube, unpacked to a temporary .npy.
+        (&mat, "scene", &["--tile", "100"]),
     ];
     for (case, (file, graph, extra)) in cases.into_iter().enumerate() {
         let stem = file.file_stem().unwrap().to_str().unwrap();
@@ -201,6 +205,7 @@ fn scene_inference_with_ground_truth() {
     assert_eq!(maps[0], maps[3], "the Fortran-order copy's window graph labels differ");
     assert_eq!(maps[0], maps[4], "7-pixel tiles change the scene graph's labels");
     assert_eq!(maps[0], maps[5], "7-pixel tiles change the window graph's labels");
+    assert_eq!(maps[0], maps[6], "the MAT-file's labels differ");
 
     // The library hands the answer over a band of tiles' rows at a time, from the top, the
     // same answer as the command line's.
