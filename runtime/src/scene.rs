@@ -6,7 +6,7 @@ use std::ops::Range;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::io::{read_mat, read_npy, unpack_mat, NpyFile, NumArray};
+use crate::io::{read_mat, read_npy, unpack_mat, NpyFile, NumArray, NumData};
 use crate::{Error, Result};
 
 /// What scene inference needs of a scene: its size, and blocks of its values in the band-major
@@ -45,27 +45,39 @@ pub trait SceneSource {
 }
 
 /// Opens a scene for inference, read a block at a time from disk: a `.npy` cube as it is, a
-/// `.mat` one (compressed as a whole) once unpacked with [`unpack_mat`] into a `.npy` file in
-/// the temporary folder (`TMPDIR`), which is removed again as soon as it is open (so it takes
-/// disk space, the cube's size, only while the scene is in use).
+/// `.mat` one (compressed as a whole) once unpacked into the temporary folder (`TMPDIR`), where
+/// the copy is removed again as soon as it is open (so it takes disk space, the cube's size,
+/// only while the scene is in use).
 ///
 /// # Errors
-/// As [`Scene::read`], [`unpack_mat`] and [`NpyScene::open`].
+/// As [`read_array`], [`unpack_mat`] and [`NpyScene::open`].
 pub fn open_scene(path: &Path, key: Option<&str>) -> Result<Box<dyn SceneSource>> {
+    Ok(Box::new(NpyScene::from_file(open_on_disk(path, key)?, path)?))
+}
+
+/// An array file opened to be read a part at a time: a `.npy` file itself, or the variable of
+/// a `.mat` file unpacked with [`unpack_mat`] into a `.npy` file in the temporary folder,
+/// removed again once open.
+///
+/// # Errors
+/// As [`read_array`] (a missing file, another extension, a key with a `.npy`),
+/// [`unpack_mat`] and [`NpyFile::open`].
+fn open_on_disk(path: &Path, key: Option<&str>) -> Result<NpyFile> {
     let extension = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
     match extension.as_deref() {
-        Some("npy") if key.is_none() && path.exists() => Ok(Box::new(NpyScene::open(path)?)),
+        Some("npy") if key.is_none() && path.exists() => NpyFile::open(path),
         Some("mat") if path.exists() => {
             static UNPACKED: AtomicUsize = AtomicUsize::new(0);
             let n = UNPACKED.fetch_add(1, Ordering::Relaxed);
-            let unpacked = std::env::temp_dir().join(format!("prism-scene-{}-{n}.npy", std::process::id()));
-            let result = unpack_mat(path, key, &unpacked).and_then(|()| NpyScene::open_named(&unpacked, path));
-            // The open scene keeps its file handle; where an open file cannot be removed
-            // (Windows), the copy stays behind in the temporary folder.
+            let unpacked = std::env::temp_dir().join(format!("prism-unpacked-{}-{n}.npy", std::process::id()));
+            let file = unpack_mat(path, key, &unpacked).and_then(|()| NpyFile::open(&unpacked));
+            // The open file keeps its handle; where an open file cannot be removed (Windows),
+            // the copy stays behind in the temporary folder.
             let _ = std::fs::remove_file(&unpacked);
-            Ok(Box::new(result?))
+            file
         }
-        _ => Ok(Box::new(Scene::read(path, key)?)),
+        // read_array names what is wrong without reading anything.
+        _ => Err(read_array(path, key).err().unwrap_or_else(|| Error::format(path, "expected a .mat or .npy file"))),
     }
 }
 
@@ -233,13 +245,12 @@ impl NpyScene {
     /// # Errors
     /// As [`NpyFile::open`]; another shape; NaN or infinite values.
     pub fn open(path: &Path) -> Result<NpyScene> {
-        NpyScene::open_named(path, path)
+        NpyScene::from_file(NpyFile::open(path)?, path)
     }
 
-    /// [`NpyScene::open`] for a file that stands for `name` (a `.mat` scene unpacked), which
-    /// errors about the scene then name.
-    fn open_named(path: &Path, name: &Path) -> Result<NpyScene> {
-        let file = NpyFile::open(path)?;
+    /// [`NpyScene::open`] for a file already open, which stands for `name` (a `.mat` scene
+    /// unpacked) in errors.
+    fn from_file(file: NpyFile, name: &Path) -> Result<NpyScene> {
         let [height, width, bands] = file.shape()[..] else {
             return Err(Error::format(name, format!("a scene is height x width x bands, got shape {:?}", file.shape())));
         };
@@ -354,14 +365,112 @@ impl GroundTruth {
     /// # Errors
     /// Different sizes.
     pub fn check_matches<S: SceneSource + ?Sized>(&self, scene: &S) -> Result<()> {
-        let (height, width, _) = scene.size();
-        if (self.height, self.width) != (height, width) {
-            return Err(Error::Shape(format!(
-                "the scene is {height} x {width} pixels but the ground truth is {} x {}",
-                self.height, self.width
-            )));
+        check_size((self.height, self.width), scene)
+    }
+}
+
+/// Checks that a ground truth of `size` covers the scene pixel for pixel.
+fn check_size<S: SceneSource + ?Sized>((h, w): (usize, usize), scene: &S) -> Result<()> {
+    let (height, width, _) = scene.size();
+    if (h, w) != (height, width) {
+        return Err(Error::Shape(format!("the scene is {height} x {width} pixels but the ground truth is {h} x {w}")));
+    }
+    Ok(())
+}
+
+/// A ground truth read a band of rows at a time from disk (a `.npy` file, or a `.mat` one
+/// unpacked like a scene, see [`open_on_disk`]): what scene inference with `--gt` reads, so
+/// that the labels of a large scene need not be in memory. [`GroundTruth`] holds them all.
+#[derive(Debug)]
+pub struct TruthRows {
+    file: NpyFile,
+    path: std::path::PathBuf,
+    pub height: usize,
+    pub width: usize,
+}
+
+impl TruthRows {
+    /// Opens a `height x width` label array (a `.mat` variable `key`, or the only one).
+    ///
+    /// # Errors
+    /// As [`GroundTruth::read`], but non-integer and negative labels are found only as they
+    /// are read ([`TruthRows::classes`] reads them all).
+    pub fn open(path: &Path, key: Option<&str>) -> Result<TruthRows> {
+        let file = open_on_disk(path, key)?;
+        let [height, width] = file.shape()[..] else {
+            return Err(Error::format(path, format!("ground truth is height x width, got shape {:?}", file.shape())));
+        };
+        Ok(TruthRows { file, path: path.to_path_buf(), height, width })
+    }
+
+    /// The labels of rows `rows`, row major.
+    ///
+    /// # Errors
+    /// Rows beyond the array, an I/O error, non-integer or negative labels.
+    pub fn rows(&self, rows: Range<usize>) -> Result<Vec<i64>> {
+        let (h, w) = (self.height, self.width);
+        if rows.end > h {
+            return Err(Error::Shape(format!("rows {rows:?} of a ground truth of {h} rows")));
+        }
+        let labels = if !self.file.fortran_order() {
+            self.labels(self.file.read_values(rows.start * w, rows.len() * w)?)?
+        } else {
+            // Fortran order: each column's part is one run of the file.
+            let mut labels = vec![0; rows.len() * w];
+            for x in 0..w {
+                let column = self.labels(self.file.read_values(rows.start + h * x, rows.len())?)?;
+                for (r, v) in column.into_iter().enumerate() {
+                    labels[r * w + x] = v;
+                }
+            }
+            labels
+        };
+        Ok(labels)
+    }
+
+    /// Checks that the ground truth covers the scene pixel for pixel.
+    ///
+    /// # Errors
+    /// Different sizes.
+    pub fn check_matches<S: SceneSource + ?Sized>(&self, scene: &S) -> Result<()> {
+        check_size((self.height, self.width), scene)
+    }
+
+    /// The distinct non-zero labels, ascending.
+    ///
+    /// # Errors
+    /// As [`TruthRows::rows`].
+    pub fn classes(&self) -> Result<Vec<i64>> {
+        let mut classes = BTreeSet::new();
+        self.each_band(|labels| classes.extend(labels.iter().copied().filter(|&v| v != 0)))?;
+        Ok(classes.into_iter().collect())
+    }
+
+    /// Whether each pixel has a label, row major (1 byte a pixel: the mask of labelled pixels).
+    ///
+    /// # Errors
+    /// As [`TruthRows::rows`].
+    pub fn labelled(&self) -> Result<Vec<bool>> {
+        let mut mask = Vec::with_capacity(self.height * self.width);
+        self.each_band(|labels| mask.extend(labels.iter().map(|&v| v != 0)))?;
+        Ok(mask)
+    }
+
+    /// `f` on the labels of every band of rows, from the top.
+    fn each_band(&self, mut f: impl FnMut(&[i64])) -> Result<()> {
+        const BAND: usize = 256;
+        for start in (0..self.height).step_by(BAND) {
+            f(&self.rows(start..(start + BAND).min(self.height))?);
         }
         Ok(())
+    }
+
+    fn labels(&self, values: NumData) -> Result<Vec<i64>> {
+        let labels = values.to_i64().map_err(|e| Error::format(&self.path, format!("labels must be integers: {e}")))?;
+        if let Some(v) = labels.iter().find(|v| **v < 0) {
+            return Err(Error::format(&self.path, format!("negative label {v}")));
+        }
+        Ok(labels)
     }
 }
 
@@ -474,6 +583,37 @@ mod tests {
         let at = data_start + 4 * (y + h * (x + w * band));
         bytes[at..at + 4].copy_from_slice(&f32::NAN.to_le_bytes());
         bytes
+    }
+
+    #[test]
+    fn truth_rows_equal_the_ground_truth_read_whole() {
+        // Every 2-D fixture array (.npy in C and Fortran order, .mat compressed or not): its
+        // rows, read band by band, equal GroundTruth::read's labels, and a file it refuses
+        // (negative or fractional labels) is refused as its labels are read.
+        let (mut compared, mut refused) = (0, 0);
+        for entry in crate::io::expected_fixtures() {
+            let shape: Vec<usize> = entry["shape"].as_array().unwrap().iter().map(|d| d.as_u64().unwrap() as usize).collect();
+            let [h, _] = shape[..] else { continue };
+            let file = crate::io::npy_fixtures().join(entry["file"].as_str().unwrap());
+            let key = entry["key"].as_str();
+            let rows = TruthRows::open(&file, key).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+            match GroundTruth::read(&file, key) {
+                Ok(truth) => {
+                    assert_eq!((rows.height, rows.width), (truth.height, truth.width));
+                    assert_eq!(rows.rows(0..h).unwrap(), truth.labels, "{}", file.display());
+                    let by_row: Vec<i64> = (0..h).flat_map(|y| rows.rows(y..y + 1).unwrap()).collect();
+                    assert_eq!(by_row, truth.labels, "{}", file.display());
+                    assert_eq!(rows.classes().unwrap(), truth.classes());
+                    assert_eq!(rows.labelled().unwrap(), truth.labels.iter().map(|&v| v != 0).collect::<Vec<_>>());
+                    compared += 1;
+                }
+                Err(_) => {
+                    assert!(rows.classes().is_err(), "{}: refused whole, accepted by rows", file.display());
+                    refused += 1;
+                }
+            }
+        }
+        assert!(compared >= 12 && refused >= 8, "{compared} compared, {refused} refused");
     }
 
     #[test]

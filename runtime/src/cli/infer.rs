@@ -6,7 +6,7 @@ use anyhow::{bail, Context, Result};
 use prism_runtime::io::{write_npy_in_pieces, NpyFile, NumData};
 use prism_runtime::metrics::Report;
 use prism_runtime::model::{Model, Pipeline};
-use prism_runtime::scene::{open_scene, GroundTruth};
+use prism_runtime::scene::{open_scene, TruthRows};
 use prism_runtime::{preprocess, render, Error};
 use serde_json::json;
 
@@ -176,18 +176,24 @@ fn infer_scene(args: &Args, model: &Model, path: &Path) -> Result<()> {
     if bands != pipeline.bands {
         bail!("{}: the scene has {bands} bands, the model takes {}", path.display(), pipeline.bands);
     }
+    // The ground truth is read a band of rows at a time too: here to check its labels (and
+    // keep the mask of labelled pixels for --labelled-only), then as the rows are classified.
     let truth = match &args.gt {
         Some(gt) => {
-            let truth = GroundTruth::read(gt, args.gt_key.as_deref()).context("reading the ground truth")?;
+            let truth = TruthRows::open(gt, args.gt_key.as_deref()).context("reading the ground truth")?;
             truth.check_matches(&*scene)?;
-            if let Some(v) = truth.classes().iter().find(|v| !pipeline.class_values.contains(v)) {
+            let classes = truth.classes().context("reading the ground truth")?;
+            if let Some(v) = classes.iter().find(|v| !pipeline.class_values.contains(v)) {
                 bail!("the ground truth has label {v}, which the model does not know (labels {:?})", pipeline.class_values);
             }
             Some(truth)
         }
         None => None,
     };
-    let mask: Option<Vec<bool>> = truth.as_ref().filter(|_| args.labelled_only).map(|t| t.labels.iter().map(|&v| v != 0).collect());
+    let mask = match &truth {
+        Some(truth) if args.labelled_only => Some(truth.labelled().context("reading the ground truth")?),
+        _ => None,
+    };
 
     let graph = if model.scene_graph().is_some() { "scene" } else { "window" };
     eprintln!(
@@ -222,8 +228,7 @@ fn infer_scene(args: &Args, model: &Model, path: &Path) -> Result<()> {
         model.classify_scene_rows(&*scene, mask.as_deref(), args.batch, &progress, &mut |first, rows| {
             classified += rows.iter().filter(|c| c.is_some()).count();
             if let Some(truth) = &truth {
-                let start = first * width;
-                for (v, c) in truth.labels[start..start + rows.len()].iter().zip(rows) {
+                for (v, c) in truth.rows(first..first + rows.len() / width)?.iter().zip(rows) {
                     if let (true, Some(c)) = (*v != 0, c) {
                         let t = values.iter().position(|x| x == v).unwrap_or(0);
                         let cell = confusion.get_mut(t).and_then(|row| row.get_mut(usize::from(*c)));
@@ -262,8 +267,8 @@ fn infer_scene(args: &Args, model: &Model, path: &Path) -> Result<()> {
         let labelled_path = out.join(format!("{stem}.map_labelled.png"));
         render::write_class_map_rows(&labelled_path, height, width, names, &format!("{title} - labelled pixels"), |rows| {
             let mut classes = read_rows(rows.clone())?;
-            for (c, v) in classes.iter_mut().zip(&truth.labels[rows.start * width..rows.end * width]) {
-                *c = c.filter(|_| *v != 0);
+            for (c, v) in classes.iter_mut().zip(truth.rows(rows)?) {
+                *c = c.filter(|_| v != 0);
             }
             Ok(classes)
         })?;

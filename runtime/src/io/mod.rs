@@ -14,7 +14,7 @@ pub use array::{NumArray, NumData};
 pub use mat::{list_mat_variables, read_mat, unpack_mat, MatVariable};
 pub use npy::{read_npy, write_npy, write_npy_in_pieces, NpyFile};
 #[cfg(test)]
-pub(crate) use npy::tests::{fixtures as npy_fixtures, temp_dir};
+pub(crate) use npy::tests::{expected_fixtures, fixtures as npy_fixtures, temp_dir};
 
 /// Writes a file atomically: the content goes to a temporary file in the same folder, which
 /// is renamed over `path` only once it is complete, so a crash or Ctrl-C never leaves a half
