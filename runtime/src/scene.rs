@@ -379,8 +379,8 @@ fn check_size<S: SceneSource + ?Sized>((h, w): (usize, usize), scene: &S) -> Res
 }
 
 /// A ground truth read a band of rows at a time from disk (a `.npy` file, or a `.mat` one
-/// unpacked like a scene, see [`open_on_disk`]): what scene inference with `--gt` reads, so
-/// that the labels of a large scene need not be in memory. [`GroundTruth`] holds them all.
+/// unpacked as [`open_scene`] unpacks a scene): what scene inference with `--gt` reads, so that
+/// the labels of a large scene need not be in memory. [`GroundTruth`] holds them all.
 #[derive(Debug)]
 pub struct TruthRows {
     file: NpyFile,
