@@ -31,14 +31,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     write_npy_in_pieces(&labels_path, &[height, width], "int64", |put| {
         model.classify_scene_rows(&*scene, None, 32, &|_, _| {}, &mut |first, rows| {
             eprintln!("rows {first}..{} of {height}", first + rows.len() / width);
-            let mut value = |k: u16| {
-                let k = usize::from(k);
-                if let Some(count) = counts.get_mut(k) {
+            for k in rows.iter().flatten() {
+                if let Some(count) = counts.get_mut(usize::from(*k)) {
                     *count += 1;
                 }
-                pipeline.class_values.get(k).copied().unwrap_or(k as i64 + 1)
-            };
-            let values: Vec<i64> = rows.iter().map(|c| c.map_or(0, &mut value)).collect();
+            }
+            let values: Vec<i64> = rows.iter().map(|&c| pipeline.label_value(c)).collect();
             put(&NumData::I64(values))
         })
     })?;

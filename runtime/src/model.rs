@@ -63,6 +63,23 @@ pub struct ScenePipeline {
     pub class_values: Vec<i64>,
 }
 
+impl ScenePipeline {
+    /// The label value of class index `k` in a label array (0 for no class): the ground
+    /// truth's value, or `k + 1` for a model without class values.
+    pub fn label_value(&self, k: Option<u16>) -> i64 {
+        k.map_or(0, |k| self.class_values.get(usize::from(k)).copied().unwrap_or(i64::from(k) + 1))
+    }
+
+    /// The class index of a label value, the inverse of [`ScenePipeline::label_value`].
+    pub fn class_index(&self, value: i64) -> Option<u16> {
+        if value == 0 {
+            return None;
+        }
+        let k = self.class_values.iter().position(|&x| x == value).map_or(value - 1, |k| k as i64);
+        u16::try_from(k).ok()
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "task", rename_all = "snake_case")]
 pub enum Pipeline {
@@ -583,6 +600,21 @@ mod tests {
         assert!(p[[0, 2]] > p[[0, 1]] && p[[0, 1]] > p[[0, 0]]);
         assert_eq!(p[[1, 0]], 1.0);
         assert!((p[[0, 2]] - 0.665_240_9).abs() < 1e-6);
+    }
+
+    #[test]
+    fn label_values_and_class_indexes_are_inverse() {
+        let with = ScenePipeline { window: 1, bands: 1, pad_value: vec![0.0], class_values: vec![2, 5, 9] };
+        let without = ScenePipeline { class_values: Vec::new(), ..with.clone() };
+        for p in [&with, &without] {
+            assert_eq!(p.label_value(None), 0);
+            assert_eq!(p.class_index(0), None);
+            for k in 0..3u16 {
+                assert_eq!(p.class_index(p.label_value(Some(k))), Some(k));
+            }
+        }
+        assert_eq!(with.label_value(Some(1)), 5);
+        assert_eq!(without.label_value(Some(1)), 2);
     }
 
     #[test]

@@ -212,7 +212,6 @@ fn infer_scene(args: &Args, model: &Model, path: &Path) -> Result<()> {
     let map_path = out.join(format!("{stem}.map.png"));
     let labels_path = out.join(format!("{stem}.labels.npy"));
     let names = &model.info().class_names;
-    let values = &pipeline.class_values;
 
     // The label array is written a band of rows at a time as they are classified, and the
     // scores are counted as they come: nothing here grows with the scene.
@@ -229,15 +228,13 @@ fn infer_scene(args: &Args, model: &Model, path: &Path) -> Result<()> {
             classified += rows.iter().filter(|c| c.is_some()).count();
             if let Some(truth) = &truth {
                 for (v, c) in truth.rows(first..first + rows.len() / width)?.iter().zip(rows) {
-                    if let (true, Some(c)) = (*v != 0, c) {
-                        let t = values.iter().position(|x| x == v).unwrap_or(0);
-                        let cell = confusion.get_mut(t).and_then(|row| row.get_mut(usize::from(*c)));
+                    if let (Some(t), Some(c)) = (pipeline.class_index(*v), c) {
+                        let cell = confusion.get_mut(usize::from(t)).and_then(|row| row.get_mut(usize::from(*c)));
                         *cell.ok_or_else(|| Error::Invalid(format!("class index {c} out of range for {} classes", names.len())))? += 1;
                     }
                 }
             }
-            let value = |c: Option<u16>| c.map_or(0, |k| values.get(usize::from(k)).copied().unwrap_or(i64::from(k) + 1));
-            put(&NumData::I64(rows.iter().map(|&c| value(c)).collect()))
+            put(&NumData::I64(rows.iter().map(|&c| pipeline.label_value(c)).collect()))
         })
     })?;
     bar.finish_and_clear();
@@ -249,11 +246,7 @@ fn infer_scene(args: &Args, model: &Model, path: &Path) -> Result<()> {
         let NumData::I64(read) = labels.read_values(rows.start * width, rows.len() * width)? else {
             return Err(Error::Invalid(format!("{} is not the int64 array written", labels_path.display())));
         };
-        let index = |v: i64| {
-            let k = values.iter().position(|&x| x == v).map_or(v - 1, |k| k as i64);
-            u16::try_from(k).ok()
-        };
-        Ok(read.into_iter().map(|v| if v == 0 { None } else { index(v) }).collect())
+        Ok(read.into_iter().map(|v| pipeline.class_index(v)).collect())
     };
     let mut line = json!({
         "file": path, "engine": model.engine(), "provider": model.provider(), "graph": graph,
