@@ -269,18 +269,7 @@ impl Variable {
         let header = self.check_numeric()?;
         let count = element_count(&header.shape).ok_or_else(|| format!("dimensions {:?} are too large", header.shape))?;
         let (prefix, full) = self.matrix(file, Some(header.data_start + 8))?;
-        let tag = prefix.get(header.data_start..).filter(|t| t.len() == 8).ok_or("truncated before the real part")?;
-        let first = u32_at(tag, 0);
-        let (data_type, len, skip) = if first >> 16 != 0 {
-            // A small data element: at most 4 bytes, in the tag itself.
-            let len = to_usize(first >> 16);
-            if len > 4 {
-                return Err(format!("bad small element for the real part ({len} bytes)"));
-            }
-            (first & 0xffff, len, header.data_start + 4)
-        } else {
-            (first, to_usize(u32_at(tag, 4)), header.data_start + 8)
-        };
+        let Tag { data_type, start: skip, count: len, .. } = SubElements { buf: &prefix, pos: header.data_start }.tag("real part")?;
         let (descr, size) = stored_descr(data_type)?;
         if skip.saturating_add(len) > full {
             return Err(format!("truncated real part: declares {len} bytes, {} remain", full.saturating_sub(skip)));
@@ -527,31 +516,47 @@ struct SubElements<'a> {
     pos: usize,
 }
 
+/// Where a sub-element's data lies in a matrix content, as its tag says.
+struct Tag {
+    data_type: u32,
+    /// Offset and length of the data.
+    start: usize,
+    count: usize,
+    /// Offset of the next sub-element.
+    next: usize,
+}
+
 impl<'a> SubElements<'a> {
-    /// The data type and data of the next sub-element; `what` names it in errors.
-    fn next(&mut self, what: &str) -> Result<(u32, &'a [u8]), String> {
-        let buf = self.buf;
+    /// The tag of the next sub-element (whose data may lie beyond `buf`); `what` names it in
+    /// errors.
+    fn tag(&self, what: &str) -> Result<Tag, String> {
         let tag =
-            buf.get(self.pos..).and_then(|rest| rest.get(..8)).ok_or_else(|| format!("truncated before the {what}"))?;
+            self.buf.get(self.pos..).and_then(|rest| rest.get(..8)).ok_or_else(|| format!("truncated before the {what}"))?;
         let first = u32_at(tag, 0);
-        let (data_type, data, next) = if first >> 16 != 0 {
+        if first >> 16 != 0 {
             // Small data element: byte count in the upper half of the first word, data in the
             // second word.
             let count = to_usize(first >> 16);
-            let data =
-                tag.get(4..4 + count).ok_or_else(|| format!("bad small element for the {what} ({count} bytes)"))?;
-            (first & 0xffff, data, self.pos + 8)
+            if count > 4 {
+                return Err(format!("bad small element for the {what} ({count} bytes)"));
+            }
+            Ok(Tag { data_type: first & 0xffff, start: self.pos + 4, count, next: self.pos + 8 })
         } else {
             let count = to_usize(u32_at(tag, 4));
             let start = self.pos + 8;
-            let data = buf
-                .get(start..)
-                .and_then(|rest| rest.get(..count))
-                .ok_or_else(|| format!("truncated {what}: declares {count} bytes, {} remain", buf.len() - start))?;
-            (first, data, start + count + padding(count))
-        };
-        self.pos = next.min(buf.len());
-        Ok((data_type, data))
+            Ok(Tag { data_type: first, start, count, next: start.saturating_add(count).saturating_add(padding(count)) })
+        }
+    }
+
+    /// The data type and data of the next sub-element; `what` names it in errors.
+    fn next(&mut self, what: &str) -> Result<(u32, &'a [u8]), String> {
+        let buf = self.buf;
+        let tag = self.tag(what)?;
+        let data = buf.get(tag.start..).and_then(|rest| rest.get(..tag.count)).ok_or_else(|| {
+            format!("truncated {what}: declares {} bytes, {} remain", tag.count, buf.len().saturating_sub(tag.start))
+        })?;
+        self.pos = tag.next.min(buf.len());
+        Ok((tag.data_type, data))
     }
 }
 
