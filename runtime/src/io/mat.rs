@@ -1,5 +1,6 @@
 //! MATLAB 5 (Level 5) MAT-files, as MATLAB writes with `save -v7` (the default before R2006b
-//! was `-v6`, same format without compression) and as `scipy.io.savemat` writes.
+//! was `-v6`, same format without compression) and as `scipy.io.savemat` writes; MATLAB v7.3
+//! files (`save -v7.3`, HDF5) are told apart by their header and read by `mat73.rs`.
 //!
 //! The file is a 128-byte header (text, subsystem offset, version `0x0100`, endian indicator
 //! `IM` for little-endian) followed by one data element per variable: an 8-byte tag (data type,
@@ -17,6 +18,7 @@ use std::path::Path;
 use flate2::read::ZlibDecoder;
 
 use super::array::{NumArray, NumData, decode, element_count, with_values};
+use super::{hdf5, mat73};
 use crate::{Error, Result};
 
 const HEADER_LEN: usize = 128;
@@ -30,16 +32,16 @@ const HEADER_PREFIX: usize = 1024;
 const MAX_INFLATE_RATIO: usize = 1100;
 
 // Data types of elements.
-const MI_INT8: u32 = 1;
-const MI_UINT8: u32 = 2;
-const MI_INT16: u32 = 3;
-const MI_UINT16: u32 = 4;
-const MI_INT32: u32 = 5;
-const MI_UINT32: u32 = 6;
-const MI_SINGLE: u32 = 7;
-const MI_DOUBLE: u32 = 9;
-const MI_INT64: u32 = 12;
-const MI_UINT64: u32 = 13;
+pub(super) const MI_INT8: u32 = 1;
+pub(super) const MI_UINT8: u32 = 2;
+pub(super) const MI_INT16: u32 = 3;
+pub(super) const MI_UINT16: u32 = 4;
+pub(super) const MI_INT32: u32 = 5;
+pub(super) const MI_UINT32: u32 = 6;
+pub(super) const MI_SINGLE: u32 = 7;
+pub(super) const MI_DOUBLE: u32 = 9;
+pub(super) const MI_INT64: u32 = 12;
+pub(super) const MI_UINT64: u32 = 13;
 const MI_MATRIX: u32 = 14;
 const MI_COMPRESSED: u32 = 15;
 const MI_UTF8: u32 = 16;
@@ -48,7 +50,7 @@ const MI_UTF8: u32 = 16;
 const MX_DOUBLE: u8 = 6;
 const MX_SINGLE: u8 = 7;
 const MX_INT8: u8 = 8;
-const MX_UINT8: u8 = 9;
+pub(super) const MX_UINT8: u8 = 9;
 const MX_INT16: u8 = 10;
 const MX_UINT16: u8 = 11;
 const MX_INT32: u8 = 12;
@@ -72,7 +74,8 @@ pub struct MatVariable {
     pub class: &'static str,
 }
 
-/// Reads a numeric variable of a MATLAB 5 MAT-file (`save -v6` or `-v7`, compressed or not).
+/// Reads a numeric variable of a MAT-file: MATLAB 5 (`save -v6` or `-v7`, compressed or not)
+/// or MATLAB v7.3 (`save -v7.3`, an HDF5 file; see `mat73.rs` for what is read of HDF5).
 ///
 /// `key` names the variable; `None` takes the only numeric variable (names starting with
 /// `__` are ignored). The array has MATLAB's shape and the element type of MATLAB's class
@@ -81,8 +84,8 @@ pub struct MatVariable {
 ///
 /// # Errors
 /// [`Error::Io`] when the file cannot be read; [`Error::MissingKey`] when there is no variable
-/// `key`; [`Error::Format`] when the file is not a little-endian MATLAB 5 MAT-file (MATLAB
-/// v7.3 files are HDF5), is truncated or corrupt, when the variable is not a real numeric
+/// `key`; [`Error::Format`] when the file is not a little-endian MAT-file (or a v7.3 file
+/// using HDF5 structures MATLAB does not write), is truncated or corrupt, when the variable is not a real numeric
 /// array (char, cell, struct, sparse, complex...), or when `key` is `None` and the file does
 /// not hold exactly one numeric variable.
 pub fn read_mat(path: &Path, key: Option<&str>) -> Result<NumArray> {
@@ -90,30 +93,31 @@ pub fn read_mat(path: &Path, key: Option<&str>) -> Result<NumArray> {
     read_mat_from(path, &mut file, key)
 }
 
-/// Lists the variables of a MATLAB 5 MAT-file, numeric or not, in file order, without
-/// reading their values.
+/// Lists the variables of a MAT-file, numeric or not, without reading their values: in file
+/// order for a MATLAB 5 file, in the order of their names for a v7.3 file.
 ///
 /// # Errors
 /// [`Error::Io`] when the file cannot be read; [`Error::Format`] when it is not a
-/// little-endian MATLAB 5 MAT-file, or is truncated or corrupt.
+/// little-endian MAT-file, or is truncated or corrupt.
 pub fn list_mat_variables(path: &Path) -> Result<Vec<MatVariable>> {
     let mut file = fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    let variables = scan(&mut file).map_err(|reason| Error::format(path, reason))?;
-    Ok(variables
-        .iter()
-        .map(|v| MatVariable {
-            name: v.header.name.clone(),
-            shape: v.header.shape.clone(),
-            class: v.header.class_name(),
+    let listed = if is_v73(&mut file).map_err(|reason| Error::format(path, reason))? {
+        mat73::list(&mut file)
+    } else {
+        scan(&mut file).map(|variables| {
+            variables
+                .iter()
+                .map(|v| MatVariable { name: v.header.name.clone(), shape: v.header.shape.clone(), class: v.header.class_name() })
+                .collect()
         })
-        .collect())
+    };
+    listed.map_err(|reason| Error::format(path, reason))
 }
 
-/// Copies a numeric variable of a MATLAB 5 MAT-file (chosen as by [`read_mat`]) into a `.npy`
-/// file, a buffer at a time, so that neither file need fit in memory: MATLAB's shape in
-/// Fortran order (the order MAT-files store), in the type the file stores the values in (which
-/// may be narrower than the class, with the same values). The `.npy` file is written
-/// atomically.
+/// Copies a numeric variable of a MAT-file (chosen as by [`read_mat`]) into a `.npy` file, a
+/// buffer at a time, so that neither file need fit in memory: MATLAB's shape in Fortran order
+/// (the order MAT-files store), in the type the file stores the values in (which may be
+/// narrower than the class, with the same values). The `.npy` file is written atomically.
 ///
 /// # Errors
 /// As [`read_mat`], and [`Error::Io`] when `to` cannot be written.
@@ -124,6 +128,9 @@ pub fn unpack_mat(path: &Path, key: Option<&str>, to: &Path) -> Result<()> {
 
 /// [`unpack_mat`] into `out`, the file `to`.
 fn unpack_into<R: Read + Seek>(path: &Path, file: &mut R, key: Option<&str>, (to, out): (&Path, &mut dyn Write)) -> Result<()> {
+    if is_v73(file).map_err(|reason| Error::format(path, reason))? {
+        return mat73::unpack(path, file, key, (to, out));
+    }
     let variables = scan(file).map_err(|reason| Error::format(path, reason))?;
     let variable = choose(path, &variables, key)?;
     let failed = |reason: String| Error::format(path, format!("variable `{}`: {reason}", variable.header.name));
@@ -138,6 +145,9 @@ fn unpack_into<R: Read + Seek>(path: &Path, file: &mut R, key: Option<&str>, (to
 }
 
 fn read_mat_from<R: Read + Seek>(path: &Path, file: &mut R, key: Option<&str>) -> Result<NumArray> {
+    if is_v73(file).map_err(|reason| Error::format(path, reason))? {
+        return mat73::read(path, file, key);
+    }
     let variables = scan(file).map_err(|reason| Error::format(path, reason))?;
     let variable = choose(path, &variables, key)?;
     variable.read(file).map_err(|reason| Error::format(path, format!("variable `{}`: {reason}", variable.header.name)))
@@ -148,18 +158,34 @@ fn read_mat_bytes(path: &Path, bytes: &[u8], key: Option<&str>) -> Result<NumArr
     read_mat_from(path, &mut std::io::Cursor::new(bytes), key)
 }
 
+/// What [`choose`] needs to know of a variable.
+pub(super) trait Listed {
+    fn name(&self) -> &str;
+    fn is_numeric(&self) -> bool;
+}
+
+impl Listed for Variable {
+    fn name(&self) -> &str {
+        &self.header.name
+    }
+
+    fn is_numeric(&self) -> bool {
+        self.header.is_numeric()
+    }
+}
+
 /// The variable `key`, or without a key the only numeric one.
-fn choose<'v>(path: &Path, variables: &'v [Variable], key: Option<&str>) -> Result<&'v Variable> {
-    let visible = || variables.iter().filter(|v| !v.header.name.starts_with("__"));
-    let names = |list: Vec<&Variable>| list.iter().map(|v| v.header.name.as_str()).collect::<Vec<_>>().join(", ");
+pub(super) fn choose<'v, V: Listed>(path: &Path, variables: &'v [V], key: Option<&str>) -> Result<&'v V> {
+    let visible = || variables.iter().filter(|v| !v.name().starts_with("__"));
+    let names = |list: Vec<&V>| list.iter().map(|v| v.name()).collect::<Vec<_>>().join(", ");
     match key {
-        Some(key) => variables.iter().find(|v| v.header.name == key).ok_or_else(|| Error::MissingKey {
+        Some(key) => variables.iter().find(|v| v.name() == key).ok_or_else(|| Error::MissingKey {
             path: path.to_path_buf(),
             key: key.to_string(),
             available: names(visible().collect()),
         }),
         None => {
-            let numeric: Vec<&Variable> = visible().filter(|v| v.header.is_numeric()).collect();
+            let numeric: Vec<&V> = visible().filter(|v| v.is_numeric()).collect();
             match numeric.as_slice() {
                 [only] => Ok(*only),
                 [] => Err(Error::format(path, format!("no numeric variable (variables: {})", names(visible().collect())))),
@@ -185,7 +211,7 @@ struct Variable {
 }
 
 /// Why copying a variable's values stopped.
-enum CopyError {
+pub(super) enum CopyError {
     Read(String),
     Write(std::io::Error),
 }
@@ -354,7 +380,9 @@ fn scan<R: Read + Seek>(file: &mut R) -> Result<Vec<Variable>, String> {
     file.seek(SeekFrom::Start(0)).map_err(io)?;
     let mut head = Vec::new();
     (&mut *file).take((HDF5_OFFSET + HDF5_SIGNATURE.len()) as u64).read_to_end(&mut head).map_err(io)?;
-    check_file_header(&head)?;
+    if check_file_header(&head)? {
+        return Err("a MATLAB v7.3 file, not a MATLAB 5 one".into());
+    }
     let mut variables = Vec::new();
     let mut pos = HEADER_LEN as u64;
     while pos < size {
@@ -388,12 +416,25 @@ fn scan<R: Read + Seek>(file: &mut R) -> Result<Vec<Variable>, String> {
     Ok(variables)
 }
 
-/// Checks the 128-byte header: a MATLAB 5 MAT-file, version 0x0100, little-endian.
-fn check_file_header(bytes: &[u8]) -> Result<(), String> {
+/// Whether a MAT-file is a MATLAB v7.3 (HDF5) one, its header checked either way.
+fn is_v73<R: Read + Seek>(file: &mut R) -> Result<bool, String> {
+    let io = |e: std::io::Error| e.to_string();
+    file.seek(SeekFrom::Start(0)).map_err(io)?;
+    let mut head = Vec::new();
+    (&mut *file).take((HDF5_OFFSET + HDF5_SIGNATURE.len()) as u64).read_to_end(&mut head).map_err(io)?;
+    check_file_header(&head)
+}
+
+/// Checks the 128-byte header: a MATLAB 5 MAT-file, version 0x0100, little-endian, or a
+/// MATLAB v7.3 one (true), whose HDF5 data starts at byte 512.
+fn check_file_header(bytes: &[u8]) -> Result<bool, String> {
     let text = bytes.get(..116).unwrap_or(bytes);
     let says_v73 = text.windows(10).any(|w| w == b"MATLAB 7.3");
-    if says_v73 || bytes.get(HDF5_OFFSET..HDF5_OFFSET + HDF5_SIGNATURE.len()) == Some(HDF5_SIGNATURE) {
-        return Err("MATLAB v7.3 (HDF5) files are not supported; save with -v7".into());
+    if bytes.get(HDF5_OFFSET..).is_some_and(hdf5::is_signature) {
+        return Ok(true);
+    }
+    if says_v73 {
+        return Err(format!("a MATLAB v7.3 file without its HDF5 data at byte {HDF5_OFFSET} (truncated?)"));
     }
     let header = bytes
         .get(..HEADER_LEN)
@@ -409,7 +450,7 @@ fn check_file_header(bytes: &[u8]) -> Result<(), String> {
     if version != 0x0100 {
         return Err(format!("unsupported MAT-file version 0x{version:04x} (expected 0x0100)"));
     }
-    Ok(())
+    Ok(false)
 }
 
 /// What the first sub-elements of an `miMATRIX` say.
@@ -477,7 +518,7 @@ impl MatrixHeader {
 }
 
 /// The name of an array class (the low byte of the array flags).
-fn mx_class_name(class: u8) -> &'static str {
+pub(super) fn mx_class_name(class: u8) -> &'static str {
     match class {
         1 => "cell",
         2 => "struct",
@@ -498,6 +539,28 @@ fn mx_class_name(class: u8) -> &'static str {
         MX_OPAQUE => "opaque",
         _ => "unknown",
     }
+}
+
+/// The code of a numeric class named as [`mx_class_name`] names it.
+pub(super) fn mx_class_code(name: &str) -> Option<u8> {
+    (MX_DOUBLE..=MX_UINT64).find(|&code| mx_class_name(code) == name)
+}
+
+/// The numeric class whose values a stored data type holds exactly (`miDOUBLE`: `double`).
+pub(super) fn class_of_stored(data_type: u32) -> Option<u8> {
+    Some(match data_type {
+        MI_INT8 => MX_INT8,
+        MI_UINT8 => MX_UINT8,
+        MI_INT16 => MX_INT16,
+        MI_UINT16 => MX_UINT16,
+        MI_INT32 => MX_INT32,
+        MI_UINT32 => MX_UINT32,
+        MI_SINGLE => MX_SINGLE,
+        MI_DOUBLE => MX_DOUBLE,
+        MI_INT64 => MX_INT64,
+        MI_UINT64 => MX_UINT64,
+        _ => return None,
+    })
 }
 
 /// Reads the header of a variable, decompressing only the start of a compressed one when that
@@ -561,7 +624,7 @@ impl<'a> SubElements<'a> {
 }
 
 /// Decodes a real part in its stored data type.
-fn decode_stored(data_type: u32, raw: &[u8]) -> Result<NumData, String> {
+pub(super) fn decode_stored(data_type: u32, raw: &[u8]) -> Result<NumData, String> {
     let size = match data_type {
         MI_INT8 | MI_UINT8 => 1,
         MI_INT16 | MI_UINT16 => 2,
@@ -587,7 +650,7 @@ fn decode_stored(data_type: u32, raw: &[u8]) -> Result<NumData, String> {
 }
 
 /// The `.npy` type string of a stored data type, and its size.
-fn stored_descr(data_type: u32) -> Result<(&'static str, usize), String> {
+pub(super) fn stored_descr(data_type: u32) -> Result<(&'static str, usize), String> {
     Ok(match data_type {
         MI_INT8 => ("|i1", 1),
         MI_UINT8 => ("|u1", 1),
@@ -604,7 +667,7 @@ fn stored_descr(data_type: u32) -> Result<(&'static str, usize), String> {
 }
 
 /// Converts values from their stored type to the type of the array's class.
-fn to_class(stored: NumData, class: u8) -> Result<NumData, String> {
+pub(super) fn to_class(stored: NumData, class: u8) -> Result<NumData, String> {
     let target = match class {
         MX_DOUBLE => "float64",
         MX_SINGLE => "float32",
@@ -834,7 +897,7 @@ mod tests {
 
     #[test]
     fn key_none_takes_the_only_numeric_variable() {
-        for file in ["mixed.mat", "mixed_z.mat"] {
+        for file in ["mixed.mat", "mixed_z.mat", "mixed_v73.mat"] {
             let path = fixture(file);
             assert_eq!(read_mat(&path, None).unwrap(), read_mat(&path, Some("labels")).unwrap());
         }
@@ -861,7 +924,8 @@ mod tests {
     #[test]
     fn non_numeric_and_complex_variables_are_refused() {
         for (key, class) in [("title", "char"), ("cells", "cell"), ("meta", "struct"), ("sp", "sparse")] {
-            for file in ["mixed.mat", "mixed_z.mat"] {
+            let v73 = if key == "sp" { "layouts_v73.mat" } else { "mixed_v73.mat" };
+            for file in ["mixed.mat", "mixed_z.mat", v73] {
                 let message = format_error(read_mat(&fixture(file), Some(key)));
                 assert!(message.contains(&format!("`{key}`: is not a numeric array (class {class})")), "{message}");
             }
@@ -943,9 +1007,14 @@ mod tests {
         let mut v73 =
             b"MATLAB 7.3 MAT-file, Platform: GLNXA64, Created on: Fri Jun  7 12:00:00 2024 HDF5 schema 1.00 .".to_vec();
         v73.resize(600, 0);
+        let message = format_error(read_mat_bytes(path, &v73, None));
+        assert!(message.contains("a MATLAB v7.3 file without its HDF5 data at byte 512"), "{message}");
         v73[512..520].copy_from_slice(HDF5_SIGNATURE);
         let message = format_error(read_mat_bytes(path, &v73, None));
-        assert!(message.contains("MATLAB v7.3 (HDF5) files are not supported; save with -v7"), "{message}");
+        assert!(message.contains("other.mat: bad HDF5 superblock"), "{message}");
+        v73[520] = 2;
+        let message = format_error(read_mat_bytes(path, &v73, None));
+        assert!(message.contains("HDF5 superblock version 2 is not supported (MATLAB writes version 0)"), "{message}");
 
         // A big-endian file, and a header of another version.
         let mut header = fs::read(fixture("u8.mat")).unwrap();

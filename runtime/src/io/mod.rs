@@ -1,4 +1,4 @@
-//! Files in and out: arrays (MATLAB 5 `.mat`, NumPy `.npy`), and atomic writes.
+//! Files in and out: arrays (MATLAB `.mat`, 5 and v7.3, NumPy `.npy`), and atomic writes.
 
 use std::fs;
 use std::io::{BufWriter, Write};
@@ -7,7 +7,9 @@ use std::path::Path;
 use crate::{Error, Result};
 
 mod array;
+mod hdf5;
 mod mat;
+mod mat73;
 mod npy;
 
 pub use array::{NumArray, NumData};

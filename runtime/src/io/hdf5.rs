@@ -1,0 +1,720 @@
+//! The part of HDF5 that MATLAB v7.3 MAT-files use, read-only.
+//!
+//! MATLAB (and `hdf5storage`, `h5py` with its default `libver="earliest"`) write a version 0
+//! superblock, version 1 object headers, groups indexed by a symbol table (a version 1 B-tree of
+//! symbol nodes, names in a local heap), and datasets laid out compact, contiguous or in chunks
+//! indexed by a version 1 B-tree, the chunks filtered by deflate, shuffle and Fletcher-32. That
+//! is what this reader reads; newer structures (version 2 and 3 superblocks, version 2 object
+//! headers, link messages, version 4 layouts) are refused with a message naming them.
+//!
+//! Addresses in the file are relative to the superblock's base address (512 in a MAT-file,
+//! after the user block that holds MATLAB's 128-byte header). Everything read is checked
+//! against the file's size before anything is allocated for it, so a corrupt file gives an error,
+//! not a huge allocation or a panic. Errors are the reason, without the path.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Seek, SeekFrom, Write};
+
+use flate2::read::ZlibDecoder;
+
+use super::mat::CopyError;
+
+const SIGNATURE: &[u8] = b"\x89HDF\r\n\x1a\n";
+/// Deflate expands at most ~1032 times; a chunk inflating to more is corrupt.
+const MAX_INFLATE_RATIO: u64 = 1100;
+/// Object header blocks (the first and its continuations) read for one object, at most.
+const MAX_HEADER_BLOCKS: usize = 1024;
+const UNDEFINED: u64 = u64::MAX;
+
+// Object header message types.
+const DATASPACE: u16 = 0x1;
+const LINK: u16 = 0x6;
+const DATATYPE: u16 = 0x3;
+const LAYOUT: u16 = 0x8;
+const FILTERS: u16 = 0xb;
+const ATTRIBUTE: u16 = 0xc;
+const CONTINUATION: u16 = 0x10;
+const SYMBOL_TABLE: u16 = 0x11;
+
+// Filters.
+const DEFLATE: u16 = 1;
+const SHUFFLE: u16 = 2;
+const FLETCHER32: u16 = 3;
+
+/// An open HDF5 file: where its superblock puts addresses, and how wide they are.
+pub(super) struct Hdf5<'r, R> {
+    file: &'r mut R,
+    size: u64,
+    base: u64,
+    offset_size: usize,
+    length_size: usize,
+    /// Object header address of the root group.
+    root: u64,
+    /// B-tree nodes read so far: a well-formed file reads each once, so more than the file
+    /// can hold means a corrupt tree.
+    nodes_read: u64,
+}
+
+/// A member of a group.
+pub(super) enum Object {
+    Dataset(Dataset),
+    Group { attributes: Vec<Attribute> },
+}
+
+/// What a dataset's object header says.
+pub(super) struct Dataset {
+    /// Dimensions, slowest-varying first (the values are stored in C order of these).
+    pub shape: Vec<u64>,
+    pub dtype: Dtype,
+    layout: Layout,
+    filters: Vec<Filter>,
+    pub attributes: Vec<Attribute>,
+}
+
+/// The type of a dataset's or an attribute's elements.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Dtype {
+    /// A little-endian integer of `size` bytes.
+    Int { size: usize, signed: bool },
+    /// A little-endian IEEE float of `size` bytes.
+    Float { size: usize },
+    /// A fixed-length string of `size` bytes.
+    Text { size: usize },
+    /// A compound type (MATLAB stores complex numbers so).
+    Compound,
+    /// Anything else, described.
+    Other(String),
+}
+
+impl Dtype {
+    pub(super) fn size(&self) -> Option<usize> {
+        match *self {
+            Dtype::Int { size, .. } | Dtype::Float { size } | Dtype::Text { size } => Some(size),
+            Dtype::Compound | Dtype::Other(_) => None,
+        }
+    }
+}
+
+pub(super) struct Attribute {
+    pub name: String,
+    pub dtype: Dtype,
+    /// The raw value: every element, in C order.
+    pub data: Vec<u8>,
+}
+
+impl Attribute {
+    /// The value of a string attribute, without trailing NULs and spaces.
+    pub(super) fn text(&self) -> Option<String> {
+        matches!(self.dtype, Dtype::Text { .. })
+            .then(|| String::from_utf8_lossy(&self.data).trim_end_matches(['\0', ' ']).to_string())
+    }
+
+    /// The first element of an integer attribute.
+    pub(super) fn integer(&self) -> Option<u64> {
+        let Dtype::Int { size, .. } = self.dtype else { return None };
+        let bytes = self.data.get(..size)?;
+        Some(bytes.iter().rev().fold(0u64, |n, &b| (n << 8) | u64::from(b)))
+    }
+}
+
+enum Layout {
+    Compact(Vec<u8>),
+    Contiguous { address: u64, size: u64 },
+    /// Chunks of `chunk` elements (one per dimension), indexed by the B-tree at `btree`.
+    Chunked { btree: u64, chunk: Vec<u64> },
+}
+
+struct Filter {
+    id: u16,
+    values: Vec<u32>,
+}
+
+/// A chunk as the chunk B-tree lists it.
+struct Chunk {
+    address: u64,
+    size: u64,
+    /// Bit `i` set: filter `i` of the pipeline was not applied to this chunk.
+    skipped: u32,
+}
+
+/// Whether `bytes` start with the HDF5 signature.
+pub(super) fn is_signature(bytes: &[u8]) -> bool {
+    bytes.starts_with(SIGNATURE)
+}
+
+impl<'r, R: Read + Seek> Hdf5<'r, R> {
+    /// Reads the superblock at `at` (a MAT-file's is at 512).
+    pub(super) fn open(file: &'r mut R, at: u64) -> Result<Self, String> {
+        let size = file.seek(SeekFrom::End(0)).map_err(|e| e.to_string())?;
+        let mut hdf5 = Hdf5 { file, size, base: 0, offset_size: 8, length_size: 8, root: 0, nodes_read: 0 };
+        let head = hdf5.bytes(at, 16).map_err(|_| "truncated HDF5 superblock".to_string())?;
+        if !is_signature(&head) {
+            return Err("no HDF5 signature".into());
+        }
+        match head[8] {
+            0 | 1 => {}
+            v => return Err(format!("HDF5 superblock version {v} is not supported (MATLAB writes version 0)")),
+        }
+        let (offset_size, length_size) = (usize::from(head[13]), usize::from(head[14]));
+        if ![2, 4, 8].contains(&offset_size) || ![2, 4, 8].contains(&length_size) {
+            return Err(format!("bad HDF5 superblock: {offset_size}-byte addresses, {length_size}-byte lengths"));
+        }
+        (hdf5.offset_size, hdf5.length_size) = (offset_size, length_size);
+        // Version 1 adds the indexed storage node K and two reserved bytes.
+        let fields = at + if head[8] == 1 { 28 } else { 24 };
+        let block = hdf5.bytes(fields, 6 * offset_size as u64 + 24)?;
+        let mut sb = Cursor::new(&block, offset_size, length_size);
+        let base = sb.offset()?;
+        sb.skip(3 * offset_size)?; // free space, end of file and driver information addresses
+        sb.skip(offset_size)?; // the root's link name offset
+        let root = sb.offset()?;
+        if base > size {
+            return Err(format!("bad HDF5 superblock: base address {base} beyond the end of the file"));
+        }
+        (hdf5.base, hdf5.root) = (base, root);
+        Ok(hdf5)
+    }
+
+    /// The members of the root group, by name, in the order of their names.
+    pub(super) fn root_members(&mut self) -> Result<Vec<(String, Object)>, String> {
+        let messages = self.messages(self.root).map_err(|e| format!("root group: {e}"))?;
+        let (btree, heap) = symbol_table(&messages, self)?.ok_or("the root group has no symbol table")?;
+        let links = self.group_links(btree, heap)?;
+        links.into_iter().map(|(name, address)| Ok((name.clone(), self.object(address).map_err(|e| format!("`{name}`: {e}"))?))).collect()
+    }
+
+    fn object(&mut self, address: u64) -> Result<Object, String> {
+        let messages = self.messages(address)?;
+        let attributes = messages.iter().filter(|m| m.kind == ATTRIBUTE).map(|m| self.attribute(&m.data)).collect::<Result<_, _>>()?;
+        if symbol_table(&messages, self)?.is_some() {
+            return Ok(Object::Group { attributes });
+        }
+        let find = |kind: u16| messages.iter().find(|m| m.kind == kind).map(|m| m.data.as_slice());
+        let Some(layout) = find(LAYOUT) else {
+            return Err(if find(LINK).is_some() {
+                "groups holding link messages (HDF5 1.8 compact groups) are not supported".into()
+            } else {
+                "neither a dataset nor a group".into()
+            });
+        };
+        let shape = self.dataspace(find(DATASPACE).ok_or("dataset without a dataspace")?)?.ok_or("dataset with a null dataspace")?;
+        let dtype = datatype(find(DATATYPE).ok_or("dataset without a datatype")?)?;
+        let layout = self.layout(layout, shape.len())?;
+        let filters = find(FILTERS).map(filters).transpose()?.unwrap_or_default();
+        Ok(Object::Dataset(Dataset { shape, dtype, layout, filters, attributes }))
+    }
+
+    /// `len` bytes at address `address`, checked against the file's size.
+    fn bytes(&mut self, address: u64, len: u64) -> Result<Vec<u8>, String> {
+        let at = self.base.checked_add(address).filter(|&at| at <= self.size).ok_or_else(|| format!("address {address} is beyond the end of the file"))?;
+        if len > self.size - at {
+            return Err(format!("{len} bytes at address {address} run past the end of the file"));
+        }
+        let mut buf = vec![0; usize::try_from(len).map_err(|_| "too large")?];
+        self.file.seek(SeekFrom::Start(at)).map_err(|e| e.to_string())?;
+        self.file.read_exact(&mut buf).map_err(|e| e.to_string())?;
+        Ok(buf)
+    }
+
+    /// The messages of the version 1 object header at `address`, continuations followed.
+    fn messages(&mut self, address: u64) -> Result<Vec<Message>, String> {
+        let head = self.bytes(address, 16)?;
+        if head.starts_with(b"OHDR") {
+            return Err("version 2 object headers are not supported (MATLAB writes version 1)".into());
+        }
+        if head[0] != 1 {
+            return Err(format!("bad object header version {}", head[0]));
+        }
+        let mut blocks = vec![(address + 16, u64::from(u32::from_le_bytes([head[8], head[9], head[10], head[11]])))];
+        let mut messages = Vec::new();
+        let mut next = 0;
+        while let Some(&(at, len)) = blocks.get(next) {
+            next += 1;
+            if next > MAX_HEADER_BLOCKS {
+                return Err(format!("more than {MAX_HEADER_BLOCKS} object header blocks"));
+            }
+            let block = self.bytes(at, len)?;
+            let mut c = Cursor::new(&block, self.offset_size, self.length_size);
+            while c.remaining() >= 8 {
+                let kind = c.u16()?;
+                let size = usize::from(c.u16()?);
+                let flags = c.u8()?;
+                c.skip(3)?;
+                let data = c.take(size).map_err(|_| format!("message {kind:#x} runs past its header block"))?.to_vec();
+                if flags & 0x02 != 0 {
+                    return Err(format!("shared object header messages (type {kind:#x}) are not supported"));
+                }
+                if kind == CONTINUATION {
+                    let mut d = Cursor::new(&data, self.offset_size, self.length_size);
+                    blocks.push((d.offset()?, d.length()?));
+                } else {
+                    messages.push(Message { kind, data });
+                }
+            }
+        }
+        Ok(messages)
+    }
+
+    /// The links of a group with a symbol table: names (from the local heap at `heap`) and
+    /// object header addresses, from the symbol nodes of the B-tree at `btree`.
+    fn group_links(&mut self, btree: u64, heap: u64) -> Result<Vec<(String, u64)>, String> {
+        let head = self.bytes(heap, 8 + 2 * self.length_size as u64 + self.offset_size as u64)?;
+        if !head.starts_with(b"HEAP") {
+            return Err("bad local heap signature".into());
+        }
+        let mut c = Cursor::new(&head[8..], self.offset_size, self.length_size);
+        let heap_size = c.length()?;
+        c.length()?; // free list
+        let heap_data = c.offset()?;
+        let names = self.bytes(heap_data, heap_size)?;
+        let mut nodes = Vec::new();
+        self.btree_leaves(btree, 0, self.length_size, None, &mut nodes)?;
+        let mut links = Vec::new();
+        for (_, node) in nodes {
+            let head = self.bytes(node, 8)?;
+            if !head.starts_with(b"SNOD") {
+                return Err("bad symbol node signature".into());
+            }
+            let count = u64::from(u16::from_le_bytes([head[6], head[7]]));
+            let entry = 2 * self.offset_size as u64 + 24;
+            let entries = self.bytes(node + 8, count * entry)?;
+            let mut c = Cursor::new(&entries, self.offset_size, self.length_size);
+            for _ in 0..count {
+                let name_at = usize::try_from(c.uint(self.offset_size)?).unwrap_or(usize::MAX);
+                let address = c.offset()?;
+                c.skip(24)?;
+                let name = names.get(name_at..).and_then(|rest| rest.split(|&b| b == 0).next()).ok_or("link name outside the local heap")?;
+                links.push((String::from_utf8_lossy(name).into_owned(), address));
+            }
+        }
+        Ok(links)
+    }
+
+    /// The leaves of the version 1 B-tree of type `node_type` at `address`: each child address
+    /// of a level-0 node with the key before it (`key_size` bytes). `level` is the level the
+    /// node must have (`None` for the root), which bounds the walk.
+    fn btree_leaves(&mut self, address: u64, node_type: u8, key_size: usize, level: Option<u8>, out: &mut Vec<(Vec<u8>, u64)>) -> Result<(), String> {
+        self.nodes_read += 1;
+        if self.nodes_read > self.size / 16 {
+            return Err("B-tree nodes read more often than the file holds them (a loop)".into());
+        }
+        let head = self.bytes(address, 8 + 2 * self.offset_size as u64)?;
+        if !head.starts_with(b"TREE") || head[4] != node_type {
+            return Err(format!("bad B-tree node at address {address}"));
+        }
+        let node_level = head[5];
+        if level.is_some_and(|level| level != node_level) {
+            return Err(format!("B-tree node at address {address} has level {node_level}, expected {}", level.unwrap_or(0)));
+        }
+        let entries = u64::from(u16::from_le_bytes([head[6], head[7]]));
+        let entry = (key_size + self.offset_size) as u64;
+        let body = self.bytes(address + head.len() as u64, entries * entry + key_size as u64)?;
+        let mut c = Cursor::new(&body, self.offset_size, self.length_size);
+        for _ in 0..entries {
+            let key = c.take(key_size)?.to_vec();
+            let child = c.offset()?;
+            if node_level == 0 {
+                out.push((key, child));
+            } else {
+                self.btree_leaves(child, node_type, key_size, Some(node_level - 1), out)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Dimensions of a dataspace message, `None` for a null dataspace.
+    fn dataspace(&self, data: &[u8]) -> Result<Option<Vec<u64>>, String> {
+        let mut c = Cursor::new(data, self.offset_size, self.length_size);
+        let version = c.u8()?;
+        let rank = c.u8()?;
+        c.u8()?; // flags: maximum dimensions follow, which do not matter here
+        match version {
+            1 => c.skip(5)?,
+            2 => {
+                if c.u8()? == 2 {
+                    return Ok(None);
+                }
+            }
+            v => return Err(format!("dataspace message version {v} is not supported")),
+        }
+        (0..rank).map(|_| c.length()).collect::<Result<_, _>>().map(Some)
+    }
+
+    fn layout(&self, data: &[u8], rank: usize) -> Result<Layout, String> {
+        let mut c = Cursor::new(data, self.offset_size, self.length_size);
+        let version = c.u8()?;
+        if version != 3 {
+            return Err(format!("data layout message version {version} is not supported (MATLAB writes version 3)"));
+        }
+        match c.u8()? {
+            0 => {
+                let size = usize::from(c.u16()?);
+                Ok(Layout::Compact(c.take(size)?.to_vec()))
+            }
+            1 => Ok(Layout::Contiguous { address: c.offset()?, size: c.length()? }),
+            2 => {
+                let dims = usize::from(c.u8()?);
+                let btree = c.offset()?;
+                // One size per dimension, then the element size.
+                if dims != rank + 1 {
+                    return Err(format!("chunks of {} dimensions for a dataset of {rank}", dims.saturating_sub(1)));
+                }
+                let chunk: Vec<u64> = (0..rank).map(|_| c.u32().map(u64::from)).collect::<Result<_, _>>()?;
+                if chunk.contains(&0) {
+                    return Err(format!("chunk dimensions {chunk:?} hold a zero"));
+                }
+                Ok(Layout::Chunked { btree, chunk })
+            }
+            class => Err(format!("data layout class {class} is not supported")),
+        }
+    }
+
+    fn attribute(&self, data: &[u8]) -> Result<Attribute, String> {
+        let mut c = Cursor::new(data, self.offset_size, self.length_size);
+        let version = c.u8()?;
+        c.u8()?; // reserved or flags
+        let name_size = usize::from(c.u16()?);
+        let type_size = usize::from(c.u16()?);
+        let space_size = usize::from(c.u16()?);
+        // Version 1 pads each part to 8 bytes; version 3 adds the name's encoding.
+        let padded = |n: usize| if version == 1 { n.next_multiple_of(8) } else { n };
+        match version {
+            1 | 2 => {}
+            3 => c.skip(1)?,
+            v => return Err(format!("attribute message version {v} is not supported")),
+        }
+        let name = c.take(padded(name_size))?;
+        let name = String::from_utf8_lossy(name.split(|&b| b == 0).next().unwrap_or_default()).into_owned();
+        let dtype = datatype(c.take(padded(type_size))?)?;
+        let shape = self.dataspace(c.take(padded(space_size))?)?.unwrap_or_default();
+        let len = shape.iter().try_fold(dtype.size().unwrap_or(0) as u64, |n, &d| n.checked_mul(d)).unwrap_or(u64::MAX);
+        let data = c.take(usize::try_from(len).unwrap_or(usize::MAX)).map(<[u8]>::to_vec).unwrap_or_default();
+        Ok(Attribute { name, dtype, data })
+    }
+
+    /// Writes the values of `dataset` to `out`, in C order of its dimensions and their stored
+    /// type, holding about `budget` bytes of them at a time (at least one row of chunks'
+    /// worth of one index along the first dimension).
+    pub(super) fn copy_values(&mut self, dataset: &Dataset, out: &mut dyn Write, budget: usize) -> Result<(), CopyError> {
+        let read = CopyError::Read;
+        let size = dataset.dtype.size().ok_or_else(|| read(format!("values of type {:?} are not numbers", dataset.dtype)))? as u64;
+        let bytes = dataset.shape.iter().try_fold(size, |n, &d| n.checked_mul(d)).ok_or_else(|| read("dimensions too large".into()))?;
+        match &dataset.layout {
+            Layout::Compact(data) => {
+                if data.len() as u64 != bytes {
+                    return Err(read(format!("compact data of {} bytes, the dimensions need {bytes}", data.len())));
+                }
+                out.write_all(data).map_err(CopyError::Write)
+            }
+            Layout::Contiguous { address, size: stored } => {
+                if *address == UNDEFINED && bytes > 0 {
+                    return Err(read("the dataset's values were never written".into()));
+                }
+                if *stored != bytes {
+                    return Err(read(format!("contiguous data of {stored} bytes, the dimensions need {bytes}")));
+                }
+                const BUFFER: u64 = 1 << 20;
+                let mut at = 0;
+                while at < bytes {
+                    let n = BUFFER.min(bytes - at);
+                    out.write_all(&self.bytes(address + at, n).map_err(read)?).map_err(CopyError::Write)?;
+                    at += n;
+                }
+                Ok(())
+            }
+            Layout::Chunked { btree, chunk } => self.copy_chunks(dataset, *btree, chunk, size, out, budget),
+        }
+    }
+
+    fn copy_chunks(&mut self, dataset: &Dataset, btree: u64, chunk: &[u64], size: u64, out: &mut dyn Write, budget: usize) -> Result<(), CopyError> {
+        let read = CopyError::Read;
+        let shape = &dataset.shape;
+        if shape.is_empty() {
+            return Err(read("a chunked dataset without dimensions".into()));
+        }
+        if shape.contains(&0) {
+            return Ok(());
+        }
+        let chunks = self.chunk_index(btree, shape, chunk).map_err(read)?;
+        let chunk_bytes = chunk.iter().try_fold(size, |n, &c| n.checked_mul(c)).ok_or_else(|| read("chunks too large".into()))?;
+        let expected: u64 = shape.iter().zip(chunk).map(|(&d, &c)| d.div_ceil(c)).product();
+        if chunks.len() as u64 != expected {
+            return Err(read(format!("{} of the {expected} chunks are stored (unwritten chunks are not supported)", chunks.len())));
+        }
+        // Each chunk holds at most its stored size, or MAX_INFLATE_RATIO times that when
+        // compressed: check that they can hold the values before allocating anything for them.
+        let ratio = if dataset.filters.iter().any(|f| f.id == DEFLATE) { MAX_INFLATE_RATIO } else { 1 };
+        let holdable = chunks.values().map(|c| c.size.saturating_mul(ratio)).fold(0u64, u64::saturating_add);
+        if holdable < chunk_bytes.saturating_mul(expected) {
+            return Err(read(format!("{expected} chunks of {chunk_bytes} bytes cannot come out of the {} bytes stored", chunks.values().map(|c| c.size).sum::<u64>())));
+        }
+        let plane: u64 = shape[1..].iter().product::<u64>() * size;
+        let planes = (budget as u64 / plane).max(1);
+        for (row, row_start) in (0..shape[0]).step_by(usize::try_from(chunk[0]).unwrap_or(usize::MAX)).enumerate() {
+            let row_end = (row_start + chunk[0]).min(shape[0]);
+            let mut first = row_start;
+            while first < row_end {
+                let last = (first + planes).min(row_end);
+                let mut slab = vec![0u8; usize::try_from((last - first) * plane).map_err(|_| read("too large".into()))?];
+                for (grid, entry) in chunks.range(vec![row as u64]..vec![row as u64 + 1]) {
+                    let data = self.chunk(entry, &dataset.filters, chunk_bytes).map_err(read)?;
+                    let origin: Vec<u64> = grid.iter().zip(chunk).map(|(g, c)| g * c).collect();
+                    place(&data, &origin, chunk, shape, size, first..last, &mut slab);
+                }
+                out.write_all(&slab).map_err(CopyError::Write)?;
+                first = last;
+            }
+        }
+        Ok(())
+    }
+
+    /// The chunks of a dataset by their index in the grid of chunks, checked: each at a whole
+    /// number of chunks in every dimension, inside the dataset, once.
+    fn chunk_index(&mut self, btree: u64, shape: &[u64], chunk: &[u64]) -> Result<BTreeMap<Vec<u64>, Chunk>, String> {
+        let key_size = 8 + 8 * (shape.len() + 1);
+        let mut leaves = Vec::new();
+        self.btree_leaves(btree, 1, key_size, None, &mut leaves)?;
+        let mut chunks = BTreeMap::new();
+        for (key, address) in leaves {
+            let word = |i: usize| u64::from_le_bytes(key[8 + 8 * i..16 + 8 * i].try_into().unwrap_or_default());
+            let stored = u64::from(u32::from_le_bytes([key[0], key[1], key[2], key[3]]));
+            let skipped = u32::from_le_bytes([key[4], key[5], key[6], key[7]]);
+            let offsets: Vec<u64> = (0..shape.len()).map(word).collect();
+            let inside = offsets.iter().zip(chunk).zip(shape).all(|((&o, &c), &d)| o % c == 0 && o < d);
+            if !inside || word(shape.len()) != 0 {
+                return Err(format!("chunk at {offsets:?} is not on the grid of {chunk:?} inside {shape:?}"));
+            }
+            let grid = offsets.iter().zip(chunk).map(|(o, c)| o / c).collect();
+            if chunks.insert(grid, Chunk { address, size: stored, skipped }).is_some() {
+                return Err(format!("chunk at {offsets:?} is listed twice"));
+            }
+        }
+        Ok(chunks)
+    }
+
+    /// The values of one chunk (`bytes` long), its filters undone.
+    fn chunk(&mut self, chunk: &Chunk, filters: &[Filter], bytes: u64) -> Result<Vec<u8>, String> {
+        let mut data = self.bytes(chunk.address, chunk.size)?;
+        for (i, filter) in filters.iter().enumerate().rev() {
+            if chunk.skipped & (1 << i.min(31)) != 0 {
+                continue;
+            }
+            data = match filter.id {
+                DEFLATE => {
+                    let mut inflated = Vec::with_capacity(usize::try_from(bytes).unwrap_or(0));
+                    ZlibDecoder::new(data.as_slice())
+                        .take(bytes + 1)
+                        .read_to_end(&mut inflated)
+                        .map_err(|e| format!("corrupt compressed chunk ({e})"))?;
+                    inflated
+                }
+                SHUFFLE => {
+                    let size = filter.values.first().map_or(1, |&s| s as usize).max(1);
+                    unshuffle(&data, size)
+                }
+                FLETCHER32 => {
+                    let split = data.len().checked_sub(4).ok_or("chunk too short for its Fletcher-32 checksum")?;
+                    let stored = u32::from_le_bytes(data[split..].try_into().unwrap_or_default());
+                    let sum = fletcher32(&data[..split]);
+                    // HDF5 before 1.6.3 stored the bytes of each half swapped; HDF5 accepts both.
+                    let swapped = ((sum & 0x00ff_00ff) << 8) | ((sum >> 8) & 0x00ff_00ff);
+                    if stored != sum && stored != swapped {
+                        return Err("chunk fails its Fletcher-32 checksum".into());
+                    }
+                    data.truncate(split);
+                    data
+                }
+                id => return Err(format!("HDF5 filter {id} is not supported (only deflate, shuffle and Fletcher-32)")),
+            };
+        }
+        if data.len() as u64 != bytes {
+            return Err(format!("chunk holds {} bytes, expected {bytes}", data.len()));
+        }
+        Ok(data)
+    }
+}
+
+/// Copies the part of a chunk (`data`, of dimensions `chunk`, at `origin`) that lies in the
+/// slab of indexes `planes` along the first dimension of `shape` into `slab`.
+fn place(data: &[u8], origin: &[u64], chunk: &[u64], shape: &[u64], size: u64, planes: std::ops::Range<u64>, slab: &mut [u8]) {
+    let rank = shape.len();
+    // Index ranges, within the chunk, of what lies inside the dataset (and the slab).
+    let mut lo = vec![0u64; rank];
+    let mut hi: Vec<u64> = (0..rank).map(|k| chunk[k].min(shape[k] - origin[k])).collect();
+    lo[0] = planes.start.saturating_sub(origin[0]);
+    hi[0] = hi[0].min(planes.end - origin[0]);
+    if lo[0] >= hi[0] {
+        return;
+    }
+    let strides = |dims: &[u64]| -> Vec<u64> { (0..rank).map(|k| dims[k + 1..].iter().product()).collect() };
+    let (from, to) = (strides(chunk), strides(shape));
+    let run = ((hi[rank - 1] - lo[rank - 1]) * size) as usize;
+    let mut index = lo.clone();
+    loop {
+        let source: u64 = index.iter().zip(&from).map(|(i, s)| i * s).sum();
+        let target: u64 = (0..rank).map(|k| (origin[k] + index[k] - if k == 0 { planes.start } else { 0 }) * to[k]).sum();
+        let (source, target) = ((source * size) as usize, (target * size) as usize);
+        slab[target..target + run].copy_from_slice(&data[source..source + run]);
+        // Next index, the last dimension excepted (it is the run).
+        let mut k = rank - 1;
+        loop {
+            if k == 0 {
+                return;
+            }
+            k -= 1;
+            index[k] += 1;
+            if index[k] < hi[k] {
+                break;
+            }
+            index[k] = lo[k];
+        }
+    }
+}
+
+/// Undoes HDF5's shuffle filter: the first bytes of every element, then the second bytes...
+fn unshuffle(data: &[u8], size: usize) -> Vec<u8> {
+    let count = data.len() / size;
+    let mut out = data.to_vec();
+    for (j, bytes) in data.chunks(count.max(1)).take(size).enumerate() {
+        if bytes.len() < count {
+            break;
+        }
+        for (i, &b) in bytes.iter().enumerate() {
+            out[i * size + j] = b;
+        }
+    }
+    out
+}
+
+/// HDF5's Fletcher-32 checksum (`H5_checksum_fletcher32`): sums of big-endian 16-bit words,
+/// folded every 360 words, an odd last byte as the high byte of a last word.
+fn fletcher32(data: &[u8]) -> u32 {
+    let fold = |sum: u32| (sum & 0xffff) + (sum >> 16);
+    let (mut sum1, mut sum2) = (0u32, 0u32);
+    let words = data.chunks_exact(2);
+    let odd = words.remainder().first().copied();
+    let words: Vec<u16> = words.map(|w| u16::from_be_bytes([w[0], w[1]])).collect();
+    for block in words.chunks(360) {
+        for &word in block {
+            sum1 = sum1.wrapping_add(u32::from(word));
+            sum2 = sum2.wrapping_add(sum1);
+        }
+        (sum1, sum2) = (fold(sum1), fold(sum2));
+    }
+    if let Some(byte) = odd {
+        sum1 += u32::from(byte) << 8;
+        sum2 += sum1;
+        (sum1, sum2) = (fold(sum1), fold(sum2));
+    }
+    (sum1, sum2) = (fold(sum1), fold(sum2));
+    (sum2 << 16) | sum1
+}
+
+struct Message {
+    kind: u16,
+    data: Vec<u8>,
+}
+
+/// The symbol table message of an object: its B-tree and local heap addresses.
+fn symbol_table<R>(messages: &[Message], hdf5: &Hdf5<'_, R>) -> Result<Option<(u64, u64)>, String> {
+    let Some(message) = messages.iter().find(|m| m.kind == SYMBOL_TABLE) else { return Ok(None) };
+    let mut c = Cursor::new(&message.data, hdf5.offset_size, hdf5.length_size);
+    Ok(Some((c.offset()?, c.offset()?)))
+}
+
+fn datatype(data: &[u8]) -> Result<Dtype, String> {
+    let mut c = Cursor::new(data, 8, 8);
+    let class_version = c.u8()?;
+    let bits = c.take(3)?.to_vec();
+    let size = c.u32()? as usize;
+    let little = bits[0] & 0x01 == 0;
+    Ok(match class_version & 0x0f {
+        0 if little && [1, 2, 4, 8].contains(&size) => Dtype::Int { size, signed: bits[0] & 0x08 != 0 },
+        1 if little && bits[0] & 0x40 == 0 && [4, 8].contains(&size) => Dtype::Float { size },
+        3 => Dtype::Text { size },
+        0 | 1 => Dtype::Other(format!("{}-byte big-endian or unusual number", size)),
+        6 => Dtype::Compound,
+        7 => Dtype::Other("reference".into()),
+        class => Dtype::Other(format!("HDF5 type class {class}")),
+    })
+}
+
+fn filters(data: &[u8]) -> Result<Vec<Filter>, String> {
+    let mut c = Cursor::new(data, 8, 8);
+    let version = c.u8()?;
+    let count = c.u8()?;
+    match version {
+        1 => c.skip(6)?,
+        2 => {}
+        v => return Err(format!("filter pipeline message version {v} is not supported")),
+    }
+    (0..count)
+        .map(|_| {
+            let id = c.u16()?;
+            let name_size = if version == 1 || id >= 256 { usize::from(c.u16()?) } else { 0 };
+            c.u16()?; // flags
+            let values = usize::from(c.u16()?);
+            c.skip(if version == 1 { name_size.next_multiple_of(8) } else { name_size })?;
+            let values = (0..values).map(|_| c.u32()).collect::<Result<Vec<_>, _>>()?;
+            if version == 1 && values.len() % 2 == 1 {
+                c.skip(4)?;
+            }
+            Ok(Filter { id, values })
+        })
+        .collect()
+}
+
+/// Reads little-endian fields one after the other.
+struct Cursor<'a> {
+    buf: &'a [u8],
+    pos: usize,
+    offset_size: usize,
+    length_size: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn new(buf: &'a [u8], offset_size: usize, length_size: usize) -> Self {
+        Cursor { buf, pos: 0, offset_size, length_size }
+    }
+
+    fn remaining(&self) -> usize {
+        self.buf.len() - self.pos
+    }
+
+    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
+        let bytes = self.buf.get(self.pos..).and_then(|rest| rest.get(..n)).ok_or("truncated HDF5 structure")?;
+        self.pos += n;
+        Ok(bytes)
+    }
+
+    fn skip(&mut self, n: usize) -> Result<(), String> {
+        self.take(n).map(|_| ())
+    }
+
+    fn uint(&mut self, n: usize) -> Result<u64, String> {
+        Ok(self.take(n)?.iter().rev().fold(0u64, |v, &b| (v << 8) | u64::from(b)))
+    }
+
+    fn u8(&mut self) -> Result<u8, String> {
+        Ok(self.take(1)?[0])
+    }
+
+    fn u16(&mut self) -> Result<u16, String> {
+        self.uint(2).map(|v| v as u16)
+    }
+
+    fn u32(&mut self) -> Result<u32, String> {
+        self.uint(4).map(|v| v as u32)
+    }
+
+    /// An address; all ones (undefined) whatever its width reads as [`UNDEFINED`].
+    fn offset(&mut self) -> Result<u64, String> {
+        let n = self.offset_size;
+        let v = self.uint(n)?;
+        Ok(if n < 8 && v == (1 << (8 * n)) - 1 { UNDEFINED } else { v })
+    }
+
+    fn length(&mut self) -> Result<u64, String> {
+        self.uint(self.length_size)
+    }
+}

@@ -1,0 +1,296 @@
+//! MATLAB v7.3 MAT-files (`save -v7.3`, needed for variables of 2 GB and more): HDF5 files
+//! (read by [`super::hdf5`]) whose 512-byte user block starts with a MAT-file header.
+//!
+//! Each variable is a member of the root group with a `MATLAB_class` attribute: a dataset, or
+//! a group for structs, sparse matrices and objects. A dataset's HDF5 dimensions are MATLAB's
+//! reversed, so its values in C order are MATLAB's column-major order, as in a MATLAB 5 file;
+//! logical arrays are `uint8`, complex ones a compound type. An empty array stores its MATLAB
+//! dimensions as its values, with a `MATLAB_empty` attribute. Members whose names start with
+//! `#` (`#refs#`, `#subsystem#`) hold what cells and objects refer to, and are not variables.
+
+use std::io::{Read, Seek, Write};
+use std::path::Path;
+
+use super::array::{NumArray, element_count};
+use super::hdf5::{Attribute, Dataset, Dtype, Hdf5, Object};
+use super::mat::{self, CopyError, Listed, MatVariable};
+use crate::{Error, Result};
+
+/// Where the HDF5 superblock of a MATLAB v7.3 file is: after the user block.
+pub(super) const USER_BLOCK: u64 = 512;
+/// Bytes of values [`unpack`] holds at a time (at least a row of chunks' worth of one index of
+/// the first HDF5 dimension, MATLAB's last).
+const UNPACK_BUDGET: usize = 64 << 20;
+
+struct Variable {
+    listing: MatVariable,
+    /// The dataset and MATLAB class code of a numeric variable.
+    numeric: Option<(Dataset, u8)>,
+    /// An empty array: its values are its dimensions.
+    empty: bool,
+}
+
+impl Listed for Variable {
+    fn name(&self) -> &str {
+        &self.listing.name
+    }
+
+    fn is_numeric(&self) -> bool {
+        self.numeric.is_some()
+    }
+}
+
+impl Variable {
+    /// The dataset and class of a numeric variable, or why it is not one that can be read.
+    fn numeric(&self) -> Result<(&Dataset, u8), String> {
+        match &self.numeric {
+            Some((dataset, _)) if dataset.dtype == Dtype::Compound => Err("complex arrays are not supported".into()),
+            Some((dataset, class)) => Ok((dataset, *class)),
+            None => Err(format!("is not a numeric array (class {})", self.listing.class)),
+        }
+    }
+}
+
+/// Lists the variables, in the order of their names (HDF5 keeps no other).
+pub(super) fn list<R: Read + Seek>(file: &mut R) -> Result<Vec<MatVariable>, String> {
+    let mut hdf5 = Hdf5::open(file, USER_BLOCK)?;
+    Ok(scan(&mut hdf5)?.into_iter().map(|v| v.listing).collect())
+}
+
+/// As [`mat::read_mat`], for a v7.3 file.
+pub(super) fn read<R: Read + Seek>(path: &Path, file: &mut R, key: Option<&str>) -> Result<NumArray> {
+    let mut hdf5 = Hdf5::open(file, USER_BLOCK).map_err(|reason| Error::format(path, reason))?;
+    let variables = scan(&mut hdf5).map_err(|reason| Error::format(path, reason))?;
+    let variable = mat::choose(path, &variables, key)?;
+    let failed = |reason: String| Error::format(path, format!("variable `{}`: {reason}", variable.listing.name));
+    let (dataset, class) = variable.numeric().map_err(failed)?;
+    let data_type = stored_type(&dataset.dtype).map_err(failed)?;
+    let mut raw = Vec::new();
+    if !variable.empty {
+        hdf5.copy_values(dataset, &mut raw, usize::MAX).map_err(|e| failed(copy_reason(e)))?;
+    }
+    let shape = &variable.listing.shape;
+    let stored = mat::decode_stored(data_type, &raw).map_err(failed)?;
+    let count = element_count(shape).ok_or_else(|| failed(format!("dimensions {shape:?} are too large")))?;
+    if stored.len() != count {
+        return Err(failed(format!("{} values stored, dimensions {shape:?} need {count}", stored.len())));
+    }
+    let values = mat::to_class(stored, class).map_err(failed)?;
+    Ok(NumArray { shape: shape.clone(), data: values.fortran_to_c(shape) })
+}
+
+/// As [`mat::unpack_mat`], for a v7.3 file, into `out`, the file `to`.
+pub(super) fn unpack<R: Read + Seek>(path: &Path, file: &mut R, key: Option<&str>, (to, out): (&Path, &mut dyn Write)) -> Result<()> {
+    let mut hdf5 = Hdf5::open(file, USER_BLOCK).map_err(|reason| Error::format(path, reason))?;
+    let variables = scan(&mut hdf5).map_err(|reason| Error::format(path, reason))?;
+    let variable = mat::choose(path, &variables, key)?;
+    let failed = |reason: String| Error::format(path, format!("variable `{}`: {reason}", variable.listing.name));
+    let (dataset, _) = variable.numeric().map_err(failed)?;
+    let (descr, _) = mat::stored_descr(stored_type(&dataset.dtype).map_err(failed)?).map_err(failed)?;
+    let shape = &variable.listing.shape;
+    let header =
+        super::npy::header_bytes(descr, shape, true).ok_or_else(|| failed(format!("dimensions {shape:?} too many for a .npy header")))?;
+    out.write_all(&header).map_err(|e| Error::io(to, e))?;
+    if variable.empty {
+        return Ok(());
+    }
+    hdf5.copy_values(dataset, out, UNPACK_BUDGET).map_err(|e| match e {
+        CopyError::Write(e) => Error::io(to, e),
+        CopyError::Read(reason) => failed(reason),
+    })
+}
+
+fn copy_reason(e: CopyError) -> String {
+    match e {
+        CopyError::Read(reason) => reason,
+        CopyError::Write(e) => e.to_string(),
+    }
+}
+
+/// The variables of the file: the members of its root group, `#` ones left out.
+fn scan<R: Read + Seek>(hdf5: &mut Hdf5<'_, R>) -> Result<Vec<Variable>, String> {
+    let members = hdf5.root_members()?;
+    members
+        .into_iter()
+        .filter(|(name, _)| !name.starts_with('#'))
+        .map(|(name, object)| variable(hdf5, name, object))
+        .collect()
+}
+
+fn variable<R: Read + Seek>(hdf5: &mut Hdf5<'_, R>, name: String, object: Object) -> Result<Variable, String> {
+    let dataset = match object {
+        Object::Group { attributes } => {
+            let class = if find(&attributes, "MATLAB_sparse").is_some() {
+                "sparse"
+            } else if text(&attributes, "MATLAB_class").as_deref() == Some("struct") {
+                "struct"
+            } else {
+                "object"
+            };
+            return Ok(Variable { listing: MatVariable { name, shape: Vec::new(), class }, numeric: None, empty: false });
+        }
+        Object::Dataset(dataset) => dataset,
+    };
+    let matlab_class = text(&dataset.attributes, "MATLAB_class");
+    // Without the attribute (a dataset MATLAB did not write), the stored type is the class.
+    let code = match matlab_class.as_deref() {
+        Some("logical") => Some(mat::MX_UINT8),
+        Some(other) => mat::mx_class_code(other),
+        None => stored_type(&dataset.dtype).ok().and_then(mat::class_of_stored),
+    };
+    let class = match (matlab_class.as_deref(), code) {
+        (Some("logical"), _) => "logical",
+        (_, Some(code)) => mat::mx_class_name(code),
+        (Some("char"), _) => "char",
+        (Some("cell"), _) => "cell",
+        (Some("function_handle"), _) => "function",
+        (Some(_), _) => "object",
+        (None, None) => "unknown",
+    };
+    let empty = find(&dataset.attributes, "MATLAB_empty").and_then(Attribute::integer).is_some_and(|n| n != 0);
+    let shape = if empty {
+        let mut raw = Vec::new();
+        hdf5.copy_values(&dataset, &mut raw, usize::MAX).map_err(|e| format!("`{name}`: {}", copy_reason(e)))?;
+        let dims = mat::decode_stored(stored_type(&dataset.dtype)?, &raw)?.to_i64().map_err(|e| e.to_string())?;
+        dims.into_iter().map(|d| usize::try_from(d).map_err(|_| format!("`{name}`: negative dimension"))).collect::<Result<_, _>>()?
+    } else {
+        dataset.shape.iter().rev().map(|&d| usize::try_from(d).map_err(|_| format!("`{name}`: dimension {d} too large"))).collect::<Result<_, _>>()?
+    };
+    Ok(Variable { listing: MatVariable { name, shape, class }, numeric: code.map(|code| (dataset, code)), empty })
+}
+
+fn find<'a>(attributes: &'a [Attribute], name: &str) -> Option<&'a Attribute> {
+    attributes.iter().find(|a| a.name == name)
+}
+
+fn text(attributes: &[Attribute], name: &str) -> Option<String> {
+    find(attributes, name).and_then(Attribute::text)
+}
+
+/// The MATLAB 5 data type (`miINT8`...) that holds values of an HDF5 type.
+fn stored_type(dtype: &Dtype) -> Result<u32, String> {
+    Ok(match *dtype {
+        Dtype::Int { size: 1, signed } => if signed { mat::MI_INT8 } else { mat::MI_UINT8 },
+        Dtype::Int { size: 2, signed } => if signed { mat::MI_INT16 } else { mat::MI_UINT16 },
+        Dtype::Int { size: 4, signed } => if signed { mat::MI_INT32 } else { mat::MI_UINT32 },
+        Dtype::Int { size: 8, signed } => if signed { mat::MI_INT64 } else { mat::MI_UINT64 },
+        Dtype::Float { size: 4 } => mat::MI_SINGLE,
+        Dtype::Float { size: 8 } => mat::MI_DOUBLE,
+        ref other => return Err(format!("values of type {other:?} are not numbers")),
+    })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::io::npy::tests::{expected_fixtures, fixtures, temp_dir};
+    use crate::io::{read_mat, unpack_mat};
+    use std::fs;
+    use std::io::Cursor;
+
+    const LAYOUTS: &str = "layouts_v73.mat";
+
+    fn keys(file: &str) -> Vec<String> {
+        let entries = expected_fixtures().into_iter().filter(|e| e["file"] == file);
+        entries.map(|e| e["key"].as_str().unwrap().to_string()).collect()
+    }
+
+    #[test]
+    fn any_budget_gives_the_same_values() {
+        // Slabs of one index of the first dimension at a time, a few, or a row of chunks whole:
+        // the same bytes, in the same order as the .npy copy holds them.
+        let mut file = fs::File::open(fixtures().join(LAYOUTS)).unwrap();
+        let mut hdf5 = Hdf5::open(&mut file, USER_BLOCK).unwrap();
+        let mut checked = 0;
+        for (name, object) in hdf5.root_members().unwrap() {
+            let Object::Dataset(dataset) = object else { continue };
+            let copies: Vec<Vec<u8>> = [0, 100, usize::MAX]
+                .into_iter()
+                .map(|budget| {
+                    let mut out = Vec::new();
+                    hdf5.copy_values(&dataset, &mut out, budget).unwrap_or_else(|e| panic!("{name}: {}", copy_reason(e)));
+                    out
+                })
+                .collect();
+            assert!(copies.iter().all(|c| c == &copies[0]), "{name}");
+            let bytes: u64 = dataset.shape.iter().product::<u64>() * dataset.dtype.size().unwrap() as u64;
+            assert_eq!(copies[0].len() as u64, bytes, "{name}");
+            checked += 1;
+        }
+        assert!(checked >= 14, "only {checked} datasets");
+    }
+
+    #[test]
+    fn a_cut_file_never_reads_wrong_values() {
+        // Cut anywhere: an error, or (when the cut spares what the variable needs) its values.
+        let original = fs::read(fixtures().join(LAYOUTS)).unwrap();
+        let path = Path::new("cut.mat");
+        for key in ["deflate", "levels", "shuffled", "tiny", "plain", "none"] {
+            let whole = read(path, &mut Cursor::new(&original), Some(key)).unwrap();
+            for len in (0..original.len()).step_by(7) {
+                if let Ok(array) = read(path, &mut Cursor::new(&original[..len]), Some(key)) {
+                    assert_eq!(array, whole, "`{key}` cut at {len}");
+                }
+            }
+            assert!(read(path, &mut Cursor::new(&original[..original.len() / 2]), Some(key)).is_err(), "{key}");
+        }
+    }
+
+    #[test]
+    fn corrupt_bytes_never_panic() {
+        let path = Path::new("corrupt.mat");
+        for (file, step, keys) in [("mixed_v73.mat", 1, keys("mixed_v73.mat")), (LAYOUTS, 5, vec!["levels".into(), "shuffled".into(), "tiny".into(), "none".into()])] {
+            let original = fs::read(fixtures().join(file)).unwrap();
+            for i in (USER_BLOCK as usize..original.len()).step_by(step) {
+                for byte in [0x00, 0x01, 0x80, 0xff] {
+                    let mut corrupt = original.clone();
+                    corrupt[i] = byte;
+                    let _ = list(&mut Cursor::new(&corrupt));
+                    for key in &keys {
+                        let _ = read(path, &mut Cursor::new(&corrupt), Some(key));
+                        let _ = unpack(path, &mut Cursor::new(&corrupt), Some(key), (path, &mut std::io::sink()));
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn checksums_catch_corrupt_chunks() {
+        // `wide` is stored uncompressed in chunks of two values with a Fletcher-32 checksum:
+        // change one byte of its first chunk's values and the read fails.
+        let path = fixtures().join(LAYOUTS);
+        let wide = read_mat(&path, Some("wide")).unwrap();
+        let NumArray { data: crate::io::NumData::U32(values), .. } = wide else { panic!("{wide:?}") };
+        // MATLAB's wide(1, 1) and wide(1, 2), the dataset's first chunk.
+        let chunk: Vec<u8> = [values[0], values[1]].iter().flat_map(|v| v.to_le_bytes()).collect();
+        let mut bytes = fs::read(&path).unwrap();
+        let at = bytes.windows(8).position(|w| w == chunk).unwrap();
+        bytes[at + 1] ^= 0x10;
+        let err = read(&path, &mut Cursor::new(&bytes), Some("wide")).unwrap_err().to_string();
+        assert!(err.contains("variable `wide`: chunk fails its Fletcher-32 checksum"), "{err}");
+        // The checksum itself is HDF5's (a byte of it changed fails too).
+        let mut bytes = fs::read(&path).unwrap();
+        bytes[at + 9] ^= 0x01;
+        assert!(read(&path, &mut Cursor::new(&bytes), Some("wide")).is_err());
+    }
+
+    #[test]
+    fn unpacked_copies_are_fortran_npy_files() {
+        // The .npy copy holds the stored type in MATLAB's shape, and reads back as read_mat.
+        let dir = temp_dir("mat73-unpack");
+        let path = fixtures().join(LAYOUTS);
+        for key in keys(LAYOUTS) {
+            let to = dir.join(format!("{key}.npy"));
+            unpack_mat(&path, Some(&key), &to).unwrap();
+            let copy = crate::io::read_npy(&to).unwrap();
+            let array = read_mat(&path, Some(&key)).unwrap();
+            assert_eq!(copy.shape, array.shape, "{key}");
+            assert_eq!(copy.data.to_f32(), array.data.to_f32(), "{key}");
+            let header = fs::read(&to).unwrap();
+            assert!(String::from_utf8_lossy(&header[..128]).contains("'fortran_order': True"), "{key}");
+        }
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}
