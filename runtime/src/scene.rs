@@ -126,7 +126,7 @@ pub fn read_array(path: &Path, key: Option<&str>) -> Result<NumArray> {
             }
             read_npy(path)
         }
-        _ => Err(Error::format(path, "expected a .mat (MATLAB 5) or .npy file")),
+        _ => Err(Error::format(path, "expected a .mat (MATLAB) or .npy file")),
     }
 }
 

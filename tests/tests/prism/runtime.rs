@@ -109,7 +109,8 @@ fn fine_tuning_from_torchvision_weights_keeps_a_frozen_backbone() {
 }
 
 /// A scene through the whole-scene graph and window by window gives the same labels, from a
-/// C-order `.npy`, from numpy's Fortran-order copy of it and from scipy's MAT-file of it (all
+/// C-order `.npy`, from numpy's Fortran-order copy of it, from scipy's MAT-file of it and from
+/// hdf5storage's MATLAB v7.3 one (all
 /// read a tile at a time; the scene is two default tiles high, and `--tile 7` cuts it into a
 /// hundred, so the tiles' margins are checked too), and the runtime reports OA/AA/kappa
 /// against the ground truth, writes the label array and draws the maps from it; the library's
@@ -146,26 +147,30 @@ fn scene_inference_with_ground_truth() {
 
     let fortran = d.join("fortran.npy");
     let mat = d.join("matlab.mat");
+    // MATLAB v7.3 files (HDF5, values in compressed chunks), as hdf5storage writes them.
+    let (mat73, gt73) = (d.join("matlab73.mat"), d.join("gt73.mat"));
     let made = std::process::Command::new(prism_tests::python())
-        .args(["-c", "import sys, numpy as np, scipy.io; a = np.load(sys.argv[1]); np.save(sys.argv[2], np.asfortranarray(a)); assert np.load(sys.argv[2]).flags.f_contiguous; scipy.io.savemat(sys.argv[3], {'cube': a}, do_compression=True)"])
-        .args([&scene, &fortran, &mat])
+        .args(["-c", "import sys, numpy as np, scipy.io, hdf5storage; a = np.load(sys.argv[1]); np.save(sys.argv[2], np.asfortranarray(a)); assert np.load(sys.argv[2]).flags.f_contiguous; scipy.io.savemat(sys.argv[3], {'cube': a}, do_compression=True); save = lambda path, v: hdf5storage.savemat(path, v, format='7.3', matlab_compatible=True, store_python_metadata=False); save(sys.argv[4], {'cube': a}); save(sys.argv[6], {'gt': np.load(sys.argv[5]).astype(np.uint8)})"])
+        .args([&scene, &fortran, &mat, &mat73, &gt, &gt73])
         .output()
         .unwrap();
     assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
 
     let mut maps = Vec::new();
-    let cases: [(&PathBuf, &str, &[&str]); 7] = [
-        (&scene, "scene", &[]),
-        (&scene, "window", &["--windows-only"]),
-        (&fortran, "scene", &[]),
-        (&fortran, "window", &["--windows-only"]),
+    let cases: [(&PathBuf, &str, &[&str], &PathBuf); 8] = [
+        (&scene, "scene", &[], &gt),
+        (&scene, "window", &["--windows-only"], &gt),
+        (&fortran, "scene", &[], &gt),
+        (&fortran, "window", &["--windows-only"], &gt),
         // Tiles smaller than the window's margins, a hundred of them.
-        (&scene, "scene", &["--tile", "7"]),
-        (&fortran, "window", &["--windows-only", "--tile", "7"]),
+        (&scene, "scene", &["--tile", "7"], &gt),
+        (&fortran, "window", &["--windows-only", "--tile", "7"], &gt),
         // scipy's compressed MAT-file of the same cube, unpacked to a temporary .npy.
-        (&mat, "scene", &["--tile", "100"]),
+        (&mat, "scene", &["--tile", "100"], &gt),
+        // MATLAB v7.3 files of the cube and of the ground truth.
+        (&mat73, "scene", &[], &gt73),
     ];
-    for (case, (file, graph, extra)) in cases.into_iter().enumerate() {
+    for (case, (file, graph, extra, gt)) in cases.into_iter().enumerate() {
         let stem = file.file_stem().unwrap().to_str().unwrap();
         let out_dir = d.join(format!("{case}"));
         let mut args = vec!["infer", "--model", onnx.to_str().unwrap(), file.to_str().unwrap(), "--gt", gt.to_str().unwrap(), "--json", "--out", out_dir.to_str().unwrap()];
@@ -206,6 +211,7 @@ fn scene_inference_with_ground_truth() {
     assert_eq!(maps[0], maps[4], "7-pixel tiles change the scene graph's labels");
     assert_eq!(maps[0], maps[5], "7-pixel tiles change the window graph's labels");
     assert_eq!(maps[0], maps[6], "the MAT-file's labels differ");
+    assert_eq!(maps[0], maps[7], "the MATLAB v7.3 file's labels differ");
 
     // The library hands the answer over a band of tiles' rows at a time, from the top, the
     // same answer as the command line's.

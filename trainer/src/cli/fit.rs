@@ -37,7 +37,7 @@ pub struct Args {
     /// A built-in scene, fetched and cached on first use (the default when no data is given).
     #[arg(long, value_name = "NAME", help_heading = "Scene data", conflicts_with_all = ["data", "images"])]
     dataset: Option<String>,
-    /// Scene file: MATLAB 5 .mat or NumPy .npy, height x width x bands.
+    /// Scene file: MATLAB .mat (v5/v7, or v7.3) or NumPy .npy, height x width x bands.
     #[arg(long, value_name = "FILE", help_heading = "Scene data", requires = "gt")]
     data: Option<PathBuf>,
     /// Ground-truth labels of the scene: height x width integers, 0 = unlabelled.
