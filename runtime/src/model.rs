@@ -256,6 +256,9 @@ pub fn scene_graph_path(model: &Path) -> PathBuf {
     model.with_file_name(format!("{stem}.scene.onnx"))
 }
 
+/// What [`Model::classify_scene_rows`] hands each band of rows to: `rows(first_row, classes)`.
+pub type RowSink<'a> = dyn FnMut(usize, &[Option<u16>]) -> Result<()> + 'a;
+
 impl Model {
     /// Loads a model on the engine and provider `options` ask for.
     ///
@@ -412,7 +415,7 @@ impl Model {
         mask: Option<&[bool]>,
         batch: usize,
         progress: &dyn Fn(usize, usize),
-        rows: &mut dyn FnMut(usize, &[Option<u16>]) -> Result<()>,
+        rows: &mut RowSink<'_>,
     ) -> Result<()> {
         let Pipeline::Scene(p) = &self.info.pipeline else {
             return Err(Error::Invalid(format!("{} is not a scene model", self.info.path.display())));
