@@ -14,6 +14,7 @@
 
 use std::collections::BTreeMap;
 use std::io::{Read, Seek, SeekFrom, Write};
+use std::ops::Range;
 
 use flate2::read::ZlibDecoder;
 
@@ -42,8 +43,8 @@ const SHUFFLE: u16 = 2;
 const FLETCHER32: u16 = 3;
 
 /// An open HDF5 file: where its superblock puts addresses, and how wide they are.
-pub(super) struct Hdf5<'r, R> {
-    file: &'r mut R,
+pub(super) struct Hdf5<R> {
+    file: R,
     size: u64,
     base: u64,
     offset_size: usize,
@@ -124,6 +125,7 @@ enum Layout {
     Chunked { btree: u64, chunk: Vec<u64> },
 }
 
+#[derive(Clone)]
 struct Filter {
     id: u16,
     values: Vec<u32>,
@@ -137,14 +139,42 @@ struct Chunk {
     skipped: u32,
 }
 
+/// Where a dataset's values are, as [`Hdf5::index`] found them.
+pub(super) struct Index {
+    shape: Vec<u64>,
+    /// Bytes a value.
+    size: u64,
+    filters: Vec<Filter>,
+    storage: Storage,
+}
+
+enum Storage {
+    /// All the values (a compact dataset, or none).
+    Memory(Vec<u8>),
+    Contiguous { address: u64 },
+    /// Chunks of `chunk` values a dimension, `chunk_bytes` once their filters are undone, by
+    /// their index in the grid of chunks.
+    Chunked { chunk: Vec<u64>, chunk_bytes: u64, chunks: BTreeMap<Vec<u64>, Chunk> },
+}
+
+impl Index {
+    /// The dimensions of a chunk, for a chunked dataset.
+    pub(super) fn chunk(&self) -> Option<&[u64]> {
+        match &self.storage {
+            Storage::Chunked { chunk, .. } => Some(chunk),
+            _ => None,
+        }
+    }
+}
+
 /// Whether `bytes` start with the HDF5 signature.
 pub(super) fn is_signature(bytes: &[u8]) -> bool {
     bytes.starts_with(SIGNATURE)
 }
 
-impl<'r, R: Read + Seek> Hdf5<'r, R> {
+impl<R: Read + Seek> Hdf5<R> {
     /// Reads the superblock at `at` (a MAT-file's is at 512).
-    pub(super) fn open(file: &'r mut R, at: u64) -> Result<Self, String> {
+    pub(super) fn open(mut file: R, at: u64) -> Result<Self, String> {
         let size = file.seek(SeekFrom::End(0)).map_err(|e| e.to_string())?;
         let mut hdf5 = Hdf5 { file, size, base: 0, offset_size: 8, length_size: 8, root: 0, nodes_read: 0 };
         let head = hdf5.bytes(at, 16).map_err(|_| "truncated HDF5 superblock".to_string())?;
@@ -392,80 +422,143 @@ impl<'r, R: Read + Seek> Hdf5<'r, R> {
         Ok(Attribute { name, dtype, data })
     }
 
-    /// Writes the values of `dataset` to `out`, in C order of its dimensions and their stored
-    /// type, holding about `budget` bytes of them at a time (at least one row of chunks'
-    /// worth of one index along the first dimension).
-    pub(super) fn copy_values(&mut self, dataset: &Dataset, out: &mut dyn Write, budget: usize) -> Result<(), CopyError> {
-        let read = CopyError::Read;
-        let size = dataset.dtype.size().ok_or_else(|| read(format!("values of type {:?} are not numbers", dataset.dtype)))? as u64;
-        let bytes = dataset.shape.iter().try_fold(size, |n, &d| n.checked_mul(d)).ok_or_else(|| read("dimensions too large".into()))?;
+    /// Where the values of `dataset` are, found once (the chunk index of a chunked dataset,
+    /// checked against its dimensions and the file), for [`Hdf5::read_box`] and
+    /// [`Hdf5::copy_values`].
+    pub(super) fn index(&mut self, dataset: &Dataset) -> Result<Index, String> {
+        let size = dataset.dtype.size().ok_or_else(|| format!("values of type {:?} are not numbers", dataset.dtype))? as u64;
+        let shape = dataset.shape.clone();
+        let bytes = shape.iter().try_fold(size, |n, &d| n.checked_mul(d)).ok_or("dimensions too large")?;
+        let index = |storage| Index { shape: shape.clone(), size, filters: dataset.filters.clone(), storage };
+        if bytes == 0 {
+            return Ok(index(Storage::Memory(Vec::new())));
+        }
         match &dataset.layout {
-            Layout::Compact(data) => {
-                if data.len() as u64 != bytes {
-                    return Err(read(format!("compact data of {} bytes, the dimensions need {bytes}", data.len())));
-                }
-                out.write_all(data).map_err(CopyError::Write)
+            Layout::Compact(data) if data.len() as u64 == bytes => Ok(index(Storage::Memory(data.clone()))),
+            Layout::Compact(data) => Err(format!("compact data of {} bytes, the dimensions need {bytes}", data.len())),
+            Layout::Contiguous { address, .. } if *address == UNDEFINED => Err("the dataset's values were never written".into()),
+            Layout::Contiguous { size: stored, .. } if *stored != bytes => {
+                Err(format!("contiguous data of {stored} bytes, the dimensions need {bytes}"))
             }
-            Layout::Contiguous { address, size: stored } => {
-                if *address == UNDEFINED && bytes > 0 {
-                    return Err(read("the dataset's values were never written".into()));
+            Layout::Contiguous { address, .. } => {
+                let end = self.base.checked_add(*address).and_then(|at| at.checked_add(bytes));
+                if end.is_none_or(|end| end > self.size) {
+                    return Err(format!("{bytes} bytes at address {address} run past the end of the file"));
                 }
-                if *stored != bytes {
-                    return Err(read(format!("contiguous data of {stored} bytes, the dimensions need {bytes}")));
+                Ok(index(Storage::Contiguous { address: *address }))
+            }
+            Layout::Chunked { btree, chunk } => {
+                if shape.is_empty() {
+                    return Err("a chunked dataset without dimensions".into());
                 }
+                let chunks = self.chunk_index(*btree, &shape, chunk)?;
+                let chunk_bytes = chunk.iter().try_fold(size, |n, &c| n.checked_mul(c)).ok_or("chunks too large")?;
+                let expected: u64 = shape.iter().zip(chunk).map(|(&d, &c)| d.div_ceil(c)).product();
+                if chunks.len() as u64 != expected {
+                    return Err(format!("{} of the {expected} chunks are stored (unwritten chunks are not supported)", chunks.len()));
+                }
+                // Each chunk holds at most its stored size, or MAX_INFLATE_RATIO times that when
+                // compressed: check that they can hold the values before allocating for them.
+                let ratio = if dataset.filters.iter().any(|f| f.id == DEFLATE) { MAX_INFLATE_RATIO } else { 1 };
+                let holdable = chunks.values().map(|c| c.size.saturating_mul(ratio)).fold(0u64, u64::saturating_add);
+                if holdable < chunk_bytes.saturating_mul(expected) {
+                    let stored: u64 = chunks.values().map(|c| c.size).sum();
+                    return Err(format!("{expected} chunks of {chunk_bytes} bytes cannot come out of the {stored} bytes stored"));
+                }
+                Ok(index(Storage::Chunked { chunk: chunk.clone(), chunk_bytes, chunks }))
+            }
+        }
+    }
+
+    /// The values inside `ranges` (one per dimension, within the dataset), in C order of that
+    /// box: only the chunks that meet the box are read.
+    pub(super) fn read_box(&mut self, index: &Index, ranges: &[Range<u64>]) -> Result<Vec<u8>, String> {
+        let fits = ranges.len() == index.shape.len() && ranges.iter().zip(&index.shape).all(|(r, &d)| r.start <= r.end && r.end <= d);
+        if !fits {
+            return Err(format!("box {ranges:?} outside the dimensions {:?}", index.shape));
+        }
+        let size = index.size;
+        let count: u64 = ranges.iter().map(|r| r.end - r.start).product();
+        let mut out = vec![0u8; usize::try_from(count * size).map_err(|_| "box too large")?];
+        if count == 0 {
+            return Ok(out);
+        }
+        let rank = ranges.len();
+        match &index.storage {
+            Storage::Memory(data) => copy_box(data, &index.shape, &vec![0; rank], ranges, size, &mut out),
+            Storage::Contiguous { address } => {
+                // One read a run along the last dimension.
+                let (first, last) = (ranges[..rank - 1].iter().map(|r| r.start).collect::<Vec<_>>(), ranges[..rank - 1].iter().map(|r| r.end).collect::<Vec<_>>());
+                let strides = strides(&index.shape);
+                let run = (ranges[rank - 1].end - ranges[rank - 1].start) * size;
+                let mut at = 0;
+                let mut error = None;
+                for_each_index(&first, &last, |outer| {
+                    let element: u64 = outer.iter().zip(&strides).map(|(i, s)| i * s).sum::<u64>() + ranges[rank - 1].start;
+                    match self.bytes(address + element * size, run) {
+                        Ok(bytes) => out[at..at + run as usize].copy_from_slice(&bytes),
+                        Err(e) => {
+                            error.get_or_insert(e);
+                        }
+                    }
+                    at += run as usize;
+                });
+                if let Some(e) = error {
+                    return Err(e);
+                }
+            }
+            Storage::Chunked { chunk, chunk_bytes, chunks } => {
+                let first: Vec<u64> = ranges.iter().zip(chunk).map(|(r, c)| r.start / c).collect();
+                let last: Vec<u64> = ranges.iter().zip(chunk).map(|(r, c)| (r.end - 1) / c + 1).collect();
+                let mut grids = Vec::new();
+                for_each_index(&first, &last, |grid| grids.push(grid.to_vec()));
+                for grid in grids {
+                    let entry = chunks.get(&grid).ok_or_else(|| format!("no chunk at {grid:?}"))?;
+                    let data = self.chunk(entry, &index.filters, *chunk_bytes)?;
+                    let origin: Vec<u64> = grid.iter().zip(chunk).map(|(g, c)| g * c).collect();
+                    copy_box(&data, chunk, &origin, ranges, size, &mut out);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Writes every value to `out`, in C order of the dimensions and the stored type, holding
+    /// about `budget` bytes of them at a time (at least a row of chunks' worth of one index of
+    /// the first dimension).
+    pub(super) fn copy_values(&mut self, index: &Index, out: &mut dyn Write, budget: usize) -> Result<(), CopyError> {
+        let shape = &index.shape;
+        match &index.storage {
+            Storage::Memory(data) => out.write_all(data).map_err(CopyError::Write),
+            Storage::Contiguous { address } => {
                 const BUFFER: u64 = 1 << 20;
+                let bytes = shape.iter().product::<u64>() * index.size;
                 let mut at = 0;
                 while at < bytes {
                     let n = BUFFER.min(bytes - at);
-                    out.write_all(&self.bytes(address + at, n).map_err(read)?).map_err(CopyError::Write)?;
+                    out.write_all(&self.bytes(address + at, n).map_err(CopyError::Read)?).map_err(CopyError::Write)?;
                     at += n;
                 }
                 Ok(())
             }
-            Layout::Chunked { btree, chunk } => self.copy_chunks(dataset, *btree, chunk, size, out, budget),
-        }
-    }
-
-    fn copy_chunks(&mut self, dataset: &Dataset, btree: u64, chunk: &[u64], size: u64, out: &mut dyn Write, budget: usize) -> Result<(), CopyError> {
-        let read = CopyError::Read;
-        let shape = &dataset.shape;
-        if shape.is_empty() {
-            return Err(read("a chunked dataset without dimensions".into()));
-        }
-        if shape.contains(&0) {
-            return Ok(());
-        }
-        let chunks = self.chunk_index(btree, shape, chunk).map_err(read)?;
-        let chunk_bytes = chunk.iter().try_fold(size, |n, &c| n.checked_mul(c)).ok_or_else(|| read("chunks too large".into()))?;
-        let expected: u64 = shape.iter().zip(chunk).map(|(&d, &c)| d.div_ceil(c)).product();
-        if chunks.len() as u64 != expected {
-            return Err(read(format!("{} of the {expected} chunks are stored (unwritten chunks are not supported)", chunks.len())));
-        }
-        // Each chunk holds at most its stored size, or MAX_INFLATE_RATIO times that when
-        // compressed: check that they can hold the values before allocating anything for them.
-        let ratio = if dataset.filters.iter().any(|f| f.id == DEFLATE) { MAX_INFLATE_RATIO } else { 1 };
-        let holdable = chunks.values().map(|c| c.size.saturating_mul(ratio)).fold(0u64, u64::saturating_add);
-        if holdable < chunk_bytes.saturating_mul(expected) {
-            return Err(read(format!("{expected} chunks of {chunk_bytes} bytes cannot come out of the {} bytes stored", chunks.values().map(|c| c.size).sum::<u64>())));
-        }
-        let plane: u64 = shape[1..].iter().product::<u64>() * size;
-        let planes = (budget as u64 / plane).max(1);
-        for (row, row_start) in (0..shape[0]).step_by(usize::try_from(chunk[0]).unwrap_or(usize::MAX)).enumerate() {
-            let row_end = (row_start + chunk[0]).min(shape[0]);
-            let mut first = row_start;
-            while first < row_end {
-                let last = (first + planes).min(row_end);
-                let mut slab = vec![0u8; usize::try_from((last - first) * plane).map_err(|_| read("too large".into()))?];
-                for (grid, entry) in chunks.range(vec![row as u64]..vec![row as u64 + 1]) {
-                    let data = self.chunk(entry, &dataset.filters, chunk_bytes).map_err(read)?;
-                    let origin: Vec<u64> = grid.iter().zip(chunk).map(|(g, c)| g * c).collect();
-                    place(&data, &origin, chunk, shape, size, first..last, &mut slab);
+            Storage::Chunked { chunk, .. } => {
+                // Slabs of the first dimension, each within a row of chunks so that a chunk
+                // is read once when the budget holds a row.
+                let plane: u64 = shape[1..].iter().product::<u64>() * index.size;
+                let planes = (budget as u64 / plane).max(1);
+                let mut slab: Vec<Range<u64>> = shape.iter().map(|&d| 0..d).collect();
+                for row in (0..shape[0]).step_by(usize::try_from(chunk[0]).unwrap_or(usize::MAX)) {
+                    let row_end = (row + chunk[0]).min(shape[0]);
+                    let mut first = row;
+                    while first < row_end {
+                        slab[0] = first..(first + planes).min(row_end);
+                        out.write_all(&self.read_box(index, &slab).map_err(CopyError::Read)?).map_err(CopyError::Write)?;
+                        first = slab[0].end;
+                    }
                 }
-                out.write_all(&slab).map_err(CopyError::Write)?;
-                first = last;
+                Ok(())
             }
         }
-        Ok(())
     }
 
     /// The chunks of a dataset by their index in the grid of chunks, checked: each at a whole
@@ -534,41 +627,58 @@ impl<'r, R: Read + Seek> Hdf5<'r, R> {
     }
 }
 
-/// Copies the part of a chunk (`data`, of dimensions `chunk`, at `origin`) that lies in the
-/// slab of indexes `planes` along the first dimension of `shape` into `slab`.
-fn place(data: &[u8], origin: &[u64], chunk: &[u64], shape: &[u64], size: u64, planes: std::ops::Range<u64>, slab: &mut [u8]) {
-    let rank = shape.len();
-    // Index ranges, within the chunk, of what lies inside the dataset (and the slab).
-    let mut lo = vec![0u64; rank];
-    let mut hi: Vec<u64> = (0..rank).map(|k| chunk[k].min(shape[k] - origin[k])).collect();
-    lo[0] = planes.start.saturating_sub(origin[0]);
-    hi[0] = hi[0].min(planes.end - origin[0]);
-    if lo[0] >= hi[0] {
+/// Copies what lies inside the box `ranges` of `data` (values of dimensions `dims` whose first
+/// value is at `origin` in the dataset: a chunk, or the whole dataset) into `out`, the box's
+/// values in C order.
+fn copy_box(data: &[u8], dims: &[u64], origin: &[u64], ranges: &[Range<u64>], size: u64, out: &mut [u8]) {
+    let rank = dims.len();
+    // What of `data` lies in the box, in dataset coordinates.
+    let lo: Vec<u64> = (0..rank).map(|k| origin[k].max(ranges[k].start)).collect();
+    let hi: Vec<u64> = (0..rank).map(|k| (origin[k] + dims[k]).min(ranges[k].end)).collect();
+    if lo.iter().zip(&hi).any(|(l, h)| l >= h) {
         return;
     }
-    let strides = |dims: &[u64]| -> Vec<u64> { (0..rank).map(|k| dims[k + 1..].iter().product()).collect() };
-    let (from, to) = (strides(chunk), strides(shape));
-    let run = ((hi[rank - 1] - lo[rank - 1]) * size) as usize;
-    let mut index = lo.clone();
+    let box_dims: Vec<u64> = ranges.iter().map(|r| r.end - r.start).collect();
+    let (from, to) = (strides(dims), strides(&box_dims));
+    let last = rank - 1;
+    let run = ((hi[last] - lo[last]) * size) as usize;
+    for_each_index(&lo[..last], &hi[..last], |outer| {
+        let offset = |strides: &[u64], base: &dyn Fn(usize) -> u64| -> usize {
+            let element: u64 = (0..last).map(|k| (outer[k] - base(k)) * strides[k]).sum::<u64>() + lo[last] - base(last);
+            (element * size) as usize
+        };
+        let (source, target) = (offset(&from, &|k| origin[k]), offset(&to, &|k| ranges[k].start));
+        out[target..target + run].copy_from_slice(&data[source..source + run]);
+    });
+}
+
+/// Calls `f` with every index from `first` (inclusive) to `last` (exclusive), the last
+/// dimension varying fastest; once with an empty index when there are no dimensions.
+fn for_each_index(first: &[u64], last: &[u64], mut f: impl FnMut(&[u64])) {
+    if first.iter().zip(last).any(|(a, b)| a >= b) {
+        return;
+    }
+    let mut index = first.to_vec();
     loop {
-        let source: u64 = index.iter().zip(&from).map(|(i, s)| i * s).sum();
-        let target: u64 = (0..rank).map(|k| (origin[k] + index[k] - if k == 0 { planes.start } else { 0 }) * to[k]).sum();
-        let (source, target) = ((source * size) as usize, (target * size) as usize);
-        slab[target..target + run].copy_from_slice(&data[source..source + run]);
-        // Next index, the last dimension excepted (it is the run).
-        let mut k = rank - 1;
+        f(&index);
+        let mut k = index.len();
         loop {
             if k == 0 {
                 return;
             }
             k -= 1;
             index[k] += 1;
-            if index[k] < hi[k] {
+            if index[k] < last[k] {
                 break;
             }
-            index[k] = lo[k];
+            index[k] = first[k];
         }
     }
+}
+
+/// Elements from one index to the next along each dimension, in C order.
+fn strides(dims: &[u64]) -> Vec<u64> {
+    (0..dims.len()).map(|k| dims[k + 1..].iter().product()).collect()
 }
 
 /// Undoes HDF5's shuffle filter: the first bytes of every element, then the second bytes...
@@ -616,7 +726,7 @@ struct Message {
 }
 
 /// The symbol table message of an object: its B-tree and local heap addresses.
-fn symbol_table<R>(messages: &[Message], hdf5: &Hdf5<'_, R>) -> Result<Option<(u64, u64)>, String> {
+fn symbol_table<R>(messages: &[Message], hdf5: &Hdf5<R>) -> Result<Option<(u64, u64)>, String> {
     let Some(message) = messages.iter().find(|m| m.kind == SYMBOL_TABLE) else { return Ok(None) };
     let mut c = Cursor::new(&message.data, hdf5.offset_size, hdf5.length_size);
     Ok(Some((c.offset()?, c.offset()?)))

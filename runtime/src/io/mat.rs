@@ -417,7 +417,7 @@ fn scan<R: Read + Seek>(file: &mut R) -> Result<Vec<Variable>, String> {
 }
 
 /// Whether a MAT-file is a MATLAB v7.3 (HDF5) one, its header checked either way.
-fn is_v73<R: Read + Seek>(file: &mut R) -> Result<bool, String> {
+pub(super) fn is_v73<R: Read + Seek>(file: &mut R) -> Result<bool, String> {
     let io = |e: std::io::Error| e.to_string();
     file.seek(SeekFrom::Start(0)).map_err(io)?;
     let mut head = Vec::new();

@@ -14,6 +14,7 @@ mod npy;
 
 pub use array::{NumArray, NumData};
 pub use mat::{list_mat_variables, read_mat, unpack_mat, MatVariable};
+pub use mat73::MatArray;
 pub use npy::{read_npy, write_npy, write_npy_in_pieces, NpyFile};
 #[cfg(test)]
 pub(crate) use npy::tests::{expected_fixtures, fixtures as npy_fixtures, temp_dir};
