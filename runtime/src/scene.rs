@@ -6,12 +6,12 @@ use std::ops::Range;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::io::{read_mat, read_npy, unpack_mat, NpyFile, NumArray, NumData};
+use crate::io::{read_mat, read_npy, unpack_mat, MatArray, NpyFile, NumArray, NumData};
 use crate::{Error, Result};
 
 /// What scene inference needs of a scene: its size, and blocks of its values in the band-major
-/// layout the graphs take. A [`Scene`] holds the whole cube in memory; an [`NpyScene`] reads each
-/// block from its file, so that memory does not grow with the scene.
+/// layout the graphs take. A [`Scene`] holds the whole cube in memory; an [`NpyScene`] and a
+/// [`MatScene`] read each block from their file, so that memory does not grow with the scene.
 pub trait SceneSource {
     /// `(height, width, bands)`.
     fn size(&self) -> (usize, usize, usize);
@@ -44,14 +44,20 @@ pub trait SceneSource {
     }
 }
 
-/// Opens a scene for inference, read a block at a time from disk: a `.npy` cube as it is, a
-/// `.mat` one (compressed as a whole) once unpacked into the temporary folder (`TMPDIR`), where
-/// the copy is removed again as soon as it is open (so it takes disk space, the cube's size,
-/// only while the scene is in use).
+/// Opens a scene for inference, read a block at a time from disk: a `.npy` cube and a MATLAB
+/// v7.3 one as they are (a [`MatScene`]), a MATLAB 5 one (compressed as a whole) once unpacked
+/// into the temporary folder (`TMPDIR`), where the copy is removed again as soon as it is open
+/// (so it takes disk space, the cube's size, only while the scene is in use).
 ///
 /// # Errors
-/// As [`read_array`], [`unpack_mat`] and [`NpyScene::open`].
+/// As [`read_array`], [`MatArray::open`], [`unpack_mat`] and [`NpyScene::open`].
 pub fn open_scene(path: &Path, key: Option<&str>) -> Result<Box<dyn SceneSource>> {
+    let extension = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+    if extension.as_deref() == Some("mat") && path.exists() {
+        if let Some(array) = MatArray::open(path, key)? {
+            return Ok(Box::new(MatScene::new(array, path)?));
+        }
+    }
     Ok(Box::new(NpyScene::from_file(open_on_disk(path, key)?, path)?))
 }
 
@@ -69,8 +75,18 @@ fn open_on_disk(path: &Path, key: Option<&str>) -> Result<NpyFile> {
         Some("mat") if path.exists() => {
             static UNPACKED: AtomicUsize = AtomicUsize::new(0);
             let n = UNPACKED.fetch_add(1, Ordering::Relaxed);
-            let unpacked = std::env::temp_dir().join(format!("prism-unpacked-{}-{n}.npy", std::process::id()));
-            let file = unpack_mat(path, key, &unpacked).and_then(|()| NpyFile::open(&unpacked));
+            let temp = std::env::temp_dir();
+            let unpacked = temp.join(format!("prism-unpacked-{}-{n}.npy", std::process::id()));
+            let file = unpack_mat(path, key, &unpacked)
+                .map_err(|e| match e {
+                    // Writing the copy failed (reading the .mat file is named by its path).
+                    Error::Io { path: failed, source } if failed != path => {
+                        let reason = format!("cannot unpack it into the temporary folder {} ({source}): point TMPDIR at a folder with room for the cube, or save it with -v7.3", temp.display());
+                        Error::format(path, reason)
+                    }
+                    other => other,
+                })
+                .and_then(|()| NpyFile::open(&unpacked));
             // The open file keeps its handle; where an open file cannot be removed (Windows),
             // the copy stays behind in the temporary folder.
             let _ = std::fs::remove_file(&unpacked);
@@ -99,6 +115,11 @@ fn block_index((y0, x0): (isize, isize), (rows, cols): (usize, usize), b: usize,
 fn non_finite_values(source: &Path, count: usize, (y, x, b): (usize, usize, usize), value: f32) -> Error {
     let reason = format!("{count} NaN or infinite values, the first at row {y}, column {x}, band {b} ({value}): replace no-data values before use");
     Error::format(source, reason)
+}
+
+/// A NaN or infinite value at `(row, column, band)` of a block of a scene read from disk.
+fn non_finite_value(source: &Path, (y, x, b, v): (usize, usize, usize, f32)) -> Error {
+    Error::format(source, format!("NaN or infinite value at row {y}, column {x}, band {b} ({v}): replace no-data values before use"))
 }
 
 /// A scene in memory, band-major: value `data[(b * height + y) * width + x]`.
@@ -282,9 +303,6 @@ impl NpyScene {
         Err(non_finite_values(&self.path, count, (y, x, b), value))
     }
 
-    fn non_finite(&self, y: usize, x: usize, b: usize, v: f32) -> Error {
-        Error::format(&self.path, format!("NaN or infinite value at row {y}, column {x}, band {b} ({v}): replace no-data values before use"))
-    }
 }
 
 impl SceneSource for NpyScene {
@@ -324,7 +342,88 @@ impl SceneSource for NpyScene {
             }
         }
         match bad {
-            Some((y, x, b, v)) => Err(self.non_finite(y, x, b, v)),
+            Some(at) => Err(non_finite_value(&self.path, at)),
+            None => Ok(()),
+        }
+    }
+}
+
+/// A scene in a MATLAB v7.3 file, read a block at a time from the chunks the block meets.
+#[derive(Debug)]
+pub struct MatScene {
+    array: MatArray,
+    path: std::path::PathBuf,
+    height: usize,
+    width: usize,
+    bands: usize,
+    /// About how many values a block is read in at a time.
+    values_per_read: usize,
+}
+
+impl MatScene {
+    /// Checks the variable's shape (three dimensions, none empty) and, for floats, every value,
+    /// a band of rows at a time, as [`NpyScene::open`] does.
+    ///
+    /// # Errors
+    /// Another shape; NaN or infinite values; chunks that cannot be read.
+    pub fn new(array: MatArray, path: &Path) -> Result<MatScene> {
+        let [height, width, bands] = array.shape()[..] else {
+            return Err(Error::format(path, format!("a scene is height x width x bands, got shape {:?}", array.shape())));
+        };
+        if height == 0 || width == 0 || bands == 0 {
+            return Err(Error::format(path, format!("empty scene of shape {:?}", array.shape())));
+        }
+        let scene = MatScene { array, path: path.to_path_buf(), height, width, bands, values_per_read: 1 << 20 };
+        if scene.array.is_float() {
+            let rows = ((1 << 22) / (width * bands)).max(1);
+            let (mut count, mut first) = (0usize, None);
+            for y in (0..height).step_by(rows) {
+                let ys = y..(y + rows).min(height);
+                scene.array.read_box(&[ys.clone(), 0..width, 0..bands])?.for_each_f32(|i, v| {
+                    if !v.is_finite() {
+                        count += 1;
+                        first.get_or_insert((scene.pixel(&ys, &(0..width), i), v));
+                    }
+                });
+            }
+            if let Some((at, value)) = first {
+                return Err(non_finite_values(path, count, at, value));
+            }
+        }
+        Ok(scene)
+    }
+
+    /// `(row, column, band)` of the `i`-th value of the box `ys` x `xs` x all bands, in
+    /// MATLAB's column-major order.
+    fn pixel(&self, ys: &Range<usize>, xs: &Range<usize>, i: usize) -> (usize, usize, usize) {
+        let (rows, cols) = (ys.len(), xs.len());
+        (ys.start + i % rows, xs.start + i / rows % cols, i / (rows * cols))
+    }
+}
+
+impl SceneSource for MatScene {
+    fn size(&self) -> (usize, usize, usize) {
+        (self.height, self.width, self.bands)
+    }
+
+    fn copy_inside(&self, ys: Range<usize>, xs: Range<usize>, corner: (isize, isize), shape: (usize, usize), block: &mut [f32]) -> Result<()> {
+        // Whole chunks' worth of bands at a time, about `values_per_read` values: a box of every
+        // band would hold the tile twice more (as stored, then decoded).
+        let depth = self.array.chunk_shape().map_or(1, |chunk| chunk[2]);
+        let group = (self.values_per_read / (ys.len() * xs.len()) / depth).max(1) * depth;
+        let mut bad = None;
+        for first in (0..self.bands).step_by(group) {
+            let values = self.array.read_box(&[ys.clone(), xs.clone(), first..(first + group).min(self.bands)])?;
+            values.for_each_f32(|i, v| {
+                let (y, x, b) = self.pixel(&ys, &xs, i);
+                if !v.is_finite() {
+                    bad.get_or_insert((y, x, first + b, v));
+                }
+                block[block_index(corner, shape, first + b, y, x)] = v;
+            });
+        }
+        match bad {
+            Some(at) => Err(non_finite_value(&self.path, at)),
             None => Ok(()),
         }
     }
@@ -378,15 +477,22 @@ fn check_size<S: SceneSource + ?Sized>((h, w): (usize, usize), scene: &S) -> Res
     Ok(())
 }
 
-/// A ground truth read a band of rows at a time from disk (a `.npy` file, or a `.mat` one
-/// unpacked as [`open_scene`] unpacks a scene): what scene inference with `--gt` reads, so that
-/// the labels of a large scene need not be in memory. [`GroundTruth`] holds them all.
+/// A ground truth read a band of rows at a time from disk (a `.npy` file or a MATLAB v7.3 one
+/// as it is, a MATLAB 5 one unpacked as [`open_scene`] unpacks a scene): what scene inference
+/// with `--gt` reads, so that the labels of a large scene need not be in memory.
+/// [`GroundTruth`] holds them all.
 #[derive(Debug)]
 pub struct TruthRows {
-    file: NpyFile,
+    file: TruthFile,
     path: std::path::PathBuf,
     pub height: usize,
     pub width: usize,
+}
+
+#[derive(Debug)]
+enum TruthFile {
+    Npy(NpyFile),
+    Mat(MatArray),
 }
 
 impl TruthRows {
@@ -396,9 +502,17 @@ impl TruthRows {
     /// As [`GroundTruth::read`], but non-integer and negative labels are found only as they
     /// are read ([`TruthRows::classes`] reads them all).
     pub fn open(path: &Path, key: Option<&str>) -> Result<TruthRows> {
-        let file = open_on_disk(path, key)?;
-        let [height, width] = file.shape()[..] else {
-            return Err(Error::format(path, format!("ground truth is height x width, got shape {:?}", file.shape())));
+        let is_mat = path.extension().and_then(|e| e.to_str()).is_some_and(|e| e.eq_ignore_ascii_case("mat"));
+        let file = match if is_mat && path.exists() { MatArray::open(path, key)? } else { None } {
+            Some(array) => TruthFile::Mat(array),
+            None => TruthFile::Npy(open_on_disk(path, key)?),
+        };
+        let shape = match &file {
+            TruthFile::Npy(file) => file.shape(),
+            TruthFile::Mat(array) => array.shape(),
+        };
+        let [height, width] = shape[..] else {
+            return Err(Error::format(path, format!("ground truth is height x width, got shape {shape:?}")));
         };
         Ok(TruthRows { file, path: path.to_path_buf(), height, width })
     }
@@ -412,18 +526,25 @@ impl TruthRows {
         if rows.end > h {
             return Err(Error::Shape(format!("rows {rows:?} of a ground truth of {h} rows")));
         }
-        let labels = if !self.file.fortran_order() {
-            self.labels(self.file.read_values(rows.start * w, rows.len() * w)?)?
-        } else {
-            // Fortran order: each column's part is one run of the file.
-            let mut labels = vec![0; rows.len() * w];
-            for x in 0..w {
-                let column = self.labels(self.file.read_values(rows.start + h * x, rows.len())?)?;
-                for (r, v) in column.into_iter().enumerate() {
-                    labels[r * w + x] = v;
+        let labels = match &self.file {
+            TruthFile::Npy(file) if !file.fortran_order() => self.labels(file.read_values(rows.start * w, rows.len() * w)?)?,
+            TruthFile::Npy(file) => {
+                // Fortran order: each column's part is one run of the file.
+                let mut labels = vec![0; rows.len() * w];
+                for x in 0..w {
+                    let column = self.labels(file.read_values(rows.start + h * x, rows.len())?)?;
+                    for (r, v) in column.into_iter().enumerate() {
+                        labels[r * w + x] = v;
+                    }
                 }
+                labels
             }
-            labels
+            TruthFile::Mat(array) => {
+                // The box comes column by column.
+                let n = rows.len();
+                let columns = self.labels(array.read_box(&[rows.clone(), 0..w])?)?;
+                (0..n * w).map(|i| columns[(i % w) * n + i / w]).collect()
+            }
         };
         Ok(labels)
     }
@@ -534,6 +655,51 @@ mod tests {
             if name.ends_with("_f.npy") { checked.1 += 1 } else { checked.0 += 1 }
         }
         assert!(checked.0 >= 10 && checked.1 >= 10, "3-D fixtures checked (C, Fortran): {checked:?}");
+    }
+
+    /// Every block of every 3-D variable of the MATLAB v7.3 fixtures (chunked with each filter,
+    /// contiguous; checked against h5py), read a block at a time from the chunks, equals the same
+    /// block of the scene read whole.
+    #[test]
+    fn mat_blocks_equal_the_scene_read_whole() {
+        let path = crate::io::npy_fixtures().join("layouts_v73.mat");
+        let mut checked = 0;
+        for variable in crate::io::list_mat_variables(&path).unwrap() {
+            let key = Some(variable.name.as_str());
+            if variable.shape.len() != 3 {
+                continue;
+            }
+            let (whole, blocks) = (Scene::read(&path, key).unwrap(), open_scene(&path, key).unwrap());
+            // And a block's bands read a chunk's depth at a time.
+            let mut by_bands = MatScene::new(MatArray::open(&path, key).unwrap().unwrap(), &path).unwrap();
+            by_bands.values_per_read = 1;
+            assert_eq!(blocks.size(), whole.size(), "{}", variable.name);
+            let (h, w, bands) = whole.size();
+            let fill: Vec<f32> = (0..bands).map(|b| -100.0 - b as f32).collect();
+            for (y0, x0) in (-3..=h as isize).flat_map(|y| (-3..=w as isize).map(move |x| (y, x))) {
+                for (rows, cols) in [(1, 1), (2, 3), (3, 4), (h + 5, w + 5), (1, w), (h, 1)] {
+                    let expected = whole.block(y0, x0, rows, cols, &fill).unwrap();
+                    assert_eq!(blocks.block(y0, x0, rows, cols, &fill).unwrap(), expected, "{}: block at ({y0}, {x0}) of {rows} x {cols}", variable.name);
+                    assert_eq!(by_bands.block(y0, x0, rows, cols, &fill).unwrap(), expected, "{}, by bands", variable.name);
+                }
+            }
+            checked += 1;
+        }
+        assert!(checked >= 3, "only {checked} 3-D variables");
+    }
+
+    #[test]
+    fn mat_scene_names_a_non_finite_value() {
+        let path = crate::io::npy_fixtures().join("nan_scene_v73.mat");
+        let Err(err) = open_scene(&path, None) else { panic!("a NaN scene was opened") };
+        let message = err.to_string();
+        assert_eq!(message, format!("{}: 1 NaN or infinite values, the first at row 1, column 2, band 1 (NaN): replace no-data values before use", path.display()));
+        // A block that holds it is refused too, one beside it is read.
+        let array = MatArray::open(&path, None).unwrap().unwrap();
+        let scene = MatScene { array, path: path.clone(), height: 3, width: 4, bands: 2, values_per_read: 1 << 20 };
+        assert!(scene.block(0, 0, 3, 2, &[0.0, 0.0]).is_ok(), "the block left of the NaN");
+        let message = scene.block(0, 0, 3, 4, &[0.0, 0.0]).unwrap_err().to_string();
+        assert_eq!(message, format!("{}: NaN or infinite value at row 1, column 2, band 1 (NaN): replace no-data values before use", path.display()));
     }
 
     #[test]
