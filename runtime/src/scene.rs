@@ -52,13 +52,19 @@ pub trait SceneSource {
 /// # Errors
 /// As [`read_array`], [`MatArray::open`], [`unpack_mat`] and [`NpyScene::open`].
 pub fn open_scene(path: &Path, key: Option<&str>) -> Result<Box<dyn SceneSource>> {
-    let extension = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
-    if extension.as_deref() == Some("mat") && path.exists() {
-        if let Some(array) = MatArray::open(path, key)? {
-            return Ok(Box::new(MatScene::new(array, path)?));
-        }
+    match in_place(path, key)? {
+        Some(array) => Ok(Box::new(MatScene::new(array, path)?)),
+        None => Ok(Box::new(NpyScene::from_file(open_on_disk(path, key)?, path)?)),
     }
-    Ok(Box::new(NpyScene::from_file(open_on_disk(path, key)?, path)?))
+}
+
+/// The variable of a MATLAB v7.3 file, to be read in place; `None` for any other file.
+///
+/// # Errors
+/// As [`MatArray::open`].
+fn in_place(path: &Path, key: Option<&str>) -> Result<Option<MatArray>> {
+    let is_mat = path.extension().and_then(|e| e.to_str()).is_some_and(|e| e.eq_ignore_ascii_case("mat"));
+    if is_mat && path.exists() { MatArray::open(path, key) } else { Ok(None) }
 }
 
 /// An array file opened to be read a part at a time: a `.npy` file itself, or the variable of
@@ -302,7 +308,6 @@ impl NpyScene {
         let (y, x, b) = if self.file.fortran_order() { (k % h, k / h % w, k / (h * w)) } else { (k / bands / w, k / bands % w, k % bands) };
         Err(non_finite_values(&self.path, count, (y, x, b), value))
     }
-
 }
 
 impl SceneSource for NpyScene {
@@ -375,7 +380,7 @@ impl MatScene {
         }
         let scene = MatScene { array, path: path.to_path_buf(), height, width, bands, values_per_read: 1 << 20 };
         if scene.array.is_float() {
-            let rows = ((1 << 22) / (width * bands)).max(1);
+            let rows = (scene.values_per_read / (width * bands)).max(1);
             let (mut count, mut first) = (0usize, None);
             for y in (0..height).step_by(rows) {
                 let ys = y..(y + rows).min(height);
@@ -502,8 +507,7 @@ impl TruthRows {
     /// As [`GroundTruth::read`], but non-integer and negative labels are found only as they
     /// are read ([`TruthRows::classes`] reads them all).
     pub fn open(path: &Path, key: Option<&str>) -> Result<TruthRows> {
-        let is_mat = path.extension().and_then(|e| e.to_str()).is_some_and(|e| e.eq_ignore_ascii_case("mat"));
-        let file = match if is_mat && path.exists() { MatArray::open(path, key)? } else { None } {
+        let file = match in_place(path, key)? {
             Some(array) => TruthFile::Mat(array),
             None => TruthFile::Npy(open_on_disk(path, key)?),
         };

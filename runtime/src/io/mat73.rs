@@ -44,13 +44,19 @@ impl Listed for Variable {
 }
 
 impl Variable {
-    /// The dataset and class of a numeric variable, or why it is not one that can be read.
-    fn numeric(&self) -> Result<(&Dataset, u8), String> {
-        match &self.numeric {
+    /// The dataset and class of a numeric variable, taken out of it, or why it is not one that
+    /// can be read.
+    fn take_numeric(&mut self) -> Result<(Dataset, u8), String> {
+        match self.numeric.take() {
             Some((dataset, _)) if dataset.dtype == Dtype::Compound => Err("complex arrays are not supported".into()),
-            Some((dataset, class)) => Ok((dataset, *class)),
+            Some(numeric) => Ok(numeric),
             None => Err(format!("is not a numeric array (class {})", self.listing.class)),
         }
+    }
+
+    /// An error about this variable.
+    fn error(&self, path: &Path, reason: String) -> Error {
+        Error::format(path, format!("variable `{}`: {reason}", self.listing.name))
     }
 }
 
@@ -62,15 +68,12 @@ pub(super) fn list<R: Read + Seek>(file: &mut R) -> Result<Vec<MatVariable>, Str
 
 /// As [`mat::read_mat`], for a v7.3 file.
 pub(super) fn read<R: Read + Seek>(path: &Path, file: &mut R, key: Option<&str>) -> Result<NumArray> {
-    let mut hdf5 = Hdf5::open(file, USER_BLOCK).map_err(|reason| Error::format(path, reason))?;
-    let variables = scan(&mut hdf5).map_err(|reason| Error::format(path, reason))?;
-    let variable = mat::choose(path, &variables, key)?;
-    let failed = |reason: String| Error::format(path, format!("variable `{}`: {reason}", variable.listing.name));
-    let (dataset, class) = variable.numeric().map_err(failed)?;
+    let (mut hdf5, variable, dataset, class) = open_variable(path, file, key)?;
+    let failed = |reason: String| variable.error(path, reason);
     let data_type = stored_type(&dataset.dtype).map_err(failed)?;
     let mut raw = Vec::new();
     if !variable.empty {
-        let index = hdf5.index(dataset).map_err(failed)?;
+        let index = hdf5.index(&dataset).map_err(failed)?;
         hdf5.copy_values(&index, &mut raw, usize::MAX).map_err(|e| failed(copy_reason(e)))?;
     }
     let shape = &variable.listing.shape;
@@ -85,11 +88,8 @@ pub(super) fn read<R: Read + Seek>(path: &Path, file: &mut R, key: Option<&str>)
 
 /// As [`mat::unpack_mat`], for a v7.3 file, into `out`, the file `to`.
 pub(super) fn unpack<R: Read + Seek>(path: &Path, file: &mut R, key: Option<&str>, (to, out): (&Path, &mut dyn Write)) -> Result<()> {
-    let mut hdf5 = Hdf5::open(file, USER_BLOCK).map_err(|reason| Error::format(path, reason))?;
-    let variables = scan(&mut hdf5).map_err(|reason| Error::format(path, reason))?;
-    let variable = mat::choose(path, &variables, key)?;
-    let failed = |reason: String| Error::format(path, format!("variable `{}`: {reason}", variable.listing.name));
-    let (dataset, _) = variable.numeric().map_err(failed)?;
+    let (mut hdf5, variable, dataset, _) = open_variable(path, file, key)?;
+    let failed = |reason: String| variable.error(path, reason);
     let (descr, _) = mat::stored_descr(stored_type(&dataset.dtype).map_err(failed)?).map_err(failed)?;
     let shape = &variable.listing.shape;
     let header =
@@ -98,11 +98,23 @@ pub(super) fn unpack<R: Read + Seek>(path: &Path, file: &mut R, key: Option<&str
     if variable.empty {
         return Ok(());
     }
-    let index = hdf5.index(dataset).map_err(failed)?;
+    let index = hdf5.index(&dataset).map_err(failed)?;
     hdf5.copy_values(&index, out, UNPACK_BUDGET).map_err(|e| match e {
         CopyError::Write(e) => Error::io(to, e),
         CopyError::Read(reason) => failed(reason),
     })
+}
+
+/// Opens the file and finds its variable `key`, or its only numeric one, which must be a real
+/// numeric array: the variable, its dataset and its class.
+fn open_variable<R: Read + Seek>(path: &Path, file: R, key: Option<&str>) -> Result<(Hdf5<R>, Variable, Dataset, u8)> {
+    let mut hdf5 = Hdf5::open(file, USER_BLOCK).map_err(|reason| Error::format(path, reason))?;
+    let mut variables = scan(&mut hdf5).map_err(|reason| Error::format(path, reason))?;
+    let chosen = mat::choose(path, &variables, key)?;
+    let at = variables.iter().position(|v| std::ptr::eq(v, chosen)).unwrap_or_default();
+    let mut variable = variables.swap_remove(at);
+    let (dataset, class) = variable.take_numeric().map_err(|reason| variable.error(path, reason))?;
+    Ok((hdf5, variable, dataset, class))
 }
 
 /// A numeric variable of a MATLAB v7.3 file, open to read boxes of its values, which stay on
@@ -126,31 +138,26 @@ impl std::fmt::Debug for MatArray {
 }
 
 impl MatArray {
-    /// Opens the numeric variable `key` (or the only one, as [`mat::read_mat`] chooses) of a
+    /// Opens the numeric variable `key` (or the only one, as [`read_mat`](super::read_mat) chooses) of a
     /// MATLAB v7.3 file and reads where its values are; `None` for a MATLAB 5 file (whose
     /// values are one stream, to be read whole or unpacked) or an empty variable.
     ///
     /// # Errors
-    /// As [`mat::read_mat`], without reading the values.
+    /// As [`read_mat`](super::read_mat), without reading the values.
     pub fn open(path: &Path, key: Option<&str>) -> Result<Option<MatArray>> {
         let mut file = fs::File::open(path).map_err(|e| Error::io(path, e))?;
         if !mat::is_v73(&mut file).map_err(|reason| Error::format(path, reason))? {
             return Ok(None);
         }
-        let mut hdf5 = Hdf5::open(file, USER_BLOCK).map_err(|reason| Error::format(path, reason))?;
-        let mut variables = scan(&mut hdf5).map_err(|reason| Error::format(path, reason))?;
-        let chosen = mat::choose(path, &variables, key)?;
-        let at = variables.iter().position(|v| std::ptr::eq(v, chosen)).unwrap_or_default();
-        let variable = variables.swap_remove(at);
-        let name = variable.listing.name.clone();
-        let failed = |reason: String| Error::format(path, format!("variable `{name}`: {reason}"));
+        let (mut hdf5, variable, dataset, _) = open_variable(path, file, key)?;
         if variable.empty {
             return Ok(None);
         }
-        let (dataset, _) = variable.numeric().map_err(failed)?;
+        let failed = |reason: String| variable.error(path, reason);
         let stored = stored_type(&dataset.dtype).map_err(failed)?;
-        let index = hdf5.index(dataset).map_err(failed)?;
-        Ok(Some(MatArray { path: path.to_path_buf(), name, hdf5: Mutex::new(hdf5), index, shape: variable.listing.shape, stored }))
+        let index = hdf5.index(&dataset).map_err(failed)?;
+        let MatVariable { name, shape, .. } = variable.listing;
+        Ok(Some(MatArray { path: path.to_path_buf(), name, hdf5: Mutex::new(hdf5), index, shape, stored }))
     }
 
     /// MATLAB's dimensions.
