@@ -36,7 +36,8 @@ pub struct Args {
     model: PathBuf,
     /// Images (JPEG or PNG files, or folders searched recursively) for image models; one scene
     /// (.mat, MATLAB 5 or v7.3, or .npy, height x width x bands) for scene models, read a tile
-    /// at a time (a MATLAB 5 .mat one from a copy unpacked into the temporary folder, $TMPDIR).
+    /// at a time (a compressed MATLAB 5 .mat one from a copy unpacked into the temporary folder,
+    /// $TMPDIR).
     #[arg(required = true, value_name = "INPUT")]
     inputs: Vec<PathBuf>,
     /// Labels to print per image.

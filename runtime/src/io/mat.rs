@@ -18,7 +18,7 @@ use std::path::Path;
 use flate2::read::ZlibDecoder;
 
 use super::array::{NumArray, NumData, decode, element_count, with_values};
-use super::{hdf5, mat73};
+use super::{hdf5, mat73, NpyFile};
 use crate::{Error, Result};
 
 const HEADER_LEN: usize = 128;
@@ -124,6 +124,28 @@ pub fn list_mat_variables(path: &Path) -> Result<Vec<MatVariable>> {
 pub fn unpack_mat(path: &Path, key: Option<&str>, to: &Path) -> Result<()> {
     let mut file = fs::File::open(path).map_err(|e| Error::io(path, e))?;
     super::write_atomic(to, |out| unpack_into(path, &mut file, key, (to, out)))
+}
+
+/// The values of a numeric variable of an uncompressed MATLAB 5 file (`save -v6`,
+/// `scipy.io.savemat`'s default), chosen as by [`read_mat`], to be read in place: the file open
+/// as a Fortran-order array of MATLAB's shape in the stored type, as [`unpack_mat`] would copy
+/// it. `None` when the variable is compressed or the file is a v7.3 one.
+///
+/// # Errors
+/// As [`read_mat`], without reading the values.
+pub fn open_mat_values(path: &Path, key: Option<&str>) -> Result<Option<NpyFile>> {
+    let mut file = fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    if is_v73(&mut file).map_err(|reason| Error::format(path, reason))? {
+        return Ok(None);
+    }
+    let variables = scan(&mut file).map_err(|reason| Error::format(path, reason))?;
+    let variable = choose(path, &variables, key)?;
+    if variable.compressed {
+        return Ok(None);
+    }
+    let failed = |reason: String| Error::format(path, format!("variable `{}`: {reason}", variable.header.name));
+    let (descr, skip, _) = variable.values(&mut file).map_err(failed)?;
+    NpyFile::raw(path, file, descr, &variable.header.shape, true, variable.start + skip as u64).map(Some)
 }
 
 /// [`unpack_mat`] into `out`, the file `to`.
@@ -879,6 +901,40 @@ mod tests {
             assert!(!to.exists());
         }
         assert!(matches!(unpack_mat(&fixture("mixed_z.mat"), Some("nope"), &dir.join("x.npy")), Err(Error::MissingKey { .. })));
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn uncompressed_values_are_read_in_place() {
+        // Each numeric variable of an uncompressed file reads in place as its unpacked copy
+        // reads; compressed variables and v7.3 files have no values in place.
+        let dir = temp_dir("mat-in-place");
+        let (mut in_place, mut not) = (0, 0);
+        for entry in expected_fixtures() {
+            let file = entry["file"].as_str().unwrap();
+            let key = entry["key"].as_str();
+            if !file.ends_with(".mat") || read_mat(&fixture(file), key).is_err() {
+                continue;
+            }
+            let Some(values) = open_mat_values(&fixture(file), key).unwrap() else {
+                assert!(file.ends_with("_z.mat") || file.ends_with("_v73.mat"), "{file}: uncompressed but not in place");
+                not += 1;
+                continue;
+            };
+            let to = dir.join("copy.npy");
+            unpack_mat(&fixture(file), key, &to).unwrap();
+            let copy = NpyFile::open(&to).unwrap();
+            assert_eq!((values.shape(), values.fortran_order()), (copy.shape(), true), "{file}");
+            let count = copy.shape().iter().product();
+            assert_eq!(values.read_values(0, count).unwrap(), copy.read_values(0, count).unwrap(), "{file} {key:?}");
+            in_place += 1;
+        }
+        assert!(in_place >= 15 && not >= 25, "{in_place} in place, {not} not");
+        // A file cut inside the values is refused when opened, not when read.
+        let original = fs::read(fixture("cube_u16.mat")).unwrap();
+        let cut = dir.join("cut.mat");
+        fs::write(&cut, &original[..original.len() - 24]).unwrap();
+        assert!(matches!(open_mat_values(&cut, Some("cube")), Err(Error::Format { .. })));
         fs::remove_dir_all(&dir).unwrap();
     }
 

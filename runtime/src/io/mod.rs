@@ -13,7 +13,7 @@ mod mat73;
 mod npy;
 
 pub use array::{NumArray, NumData};
-pub use mat::{list_mat_variables, read_mat, unpack_mat, MatVariable};
+pub use mat::{list_mat_variables, open_mat_values, read_mat, unpack_mat, MatVariable};
 pub use mat73::MatArray;
 pub use npy::{read_npy, write_npy, write_npy_in_pieces, NpyFile};
 #[cfg(test)]

@@ -255,6 +255,23 @@ impl NpyFile {
         Ok(NpyFile { path: path.to_path_buf(), file: Mutex::new(file), header, data_start })
     }
 
+    /// Values of type `descr` and dimensions `shape` (in Fortran order when `fortran`) stored
+    /// as in a `.npy` file, from byte `data_start` of `file` (the file `path`), without a
+    /// header: the values of an uncompressed MATLAB 5 variable, read in place.
+    ///
+    /// # Errors
+    /// An unknown type, or a file too short for the values.
+    pub(super) fn raw(path: &Path, file: fs::File, descr: &str, shape: &[usize], fortran: bool, data_start: u64) -> Result<NpyFile> {
+        let dtype = Dtype::parse(descr).map_err(|reason| Error::format(path, reason))?;
+        let header = Header { descr: descr.to_string(), dtype, fortran_order: fortran, shape: shape.to_vec() };
+        let size = file.metadata().map_err(|e| Error::io(path, e))?.len();
+        let needed = element_count(shape).and_then(|n| n.checked_mul(dtype.size())).unwrap_or(usize::MAX) as u64;
+        if size.checked_sub(data_start).is_none_or(|len| len < needed) {
+            return Err(Error::format(path, format!("truncated: {needed} bytes of values at byte {data_start}, the file has {size}")));
+        }
+        Ok(NpyFile { path: path.to_path_buf(), file: Mutex::new(file), header, data_start })
+    }
+
     pub fn shape(&self) -> &[usize] {
         &self.header.shape
     }

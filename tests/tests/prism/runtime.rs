@@ -347,8 +347,9 @@ fn runtime_errors_are_one_line() {
     values[(3 * 12 + 4) * 30 + 7] = f32::NAN;
     write_npy(&cube, &NumArray::new(vec![12, 12, 30], NumData::F32(values)).unwrap()).unwrap();
     assert_one_line_error(&infer(&scene_model, &cube, &[]), "1 NaN or infinite values, the first at row 3, column 4, band 7");
-    // A MATLAB 5 scene is unpacked into TMPDIR: a temporary folder that cannot be made is said;
-    // a v7.3 one is read in place (here it fails later, on its number of bands).
+    // A compressed MATLAB 5 scene is unpacked into TMPDIR: a temporary folder that cannot be made
+    // is said; an uncompressed one and a v7.3 one are read in place (and here fail later, on their
+    // number of bands).
     let arrays = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/arrays");
     let no_temp = text.join("tmp");
     let infer_in = |scene: &Path, key: &str| {
@@ -357,6 +358,7 @@ fn runtime_errors_are_one_line() {
     };
     assert_one_line_error(&infer_in(&arrays.join("cube_u16_z.mat"), "cube"), "cannot unpack it into the temporary folder");
     assert_one_line_error(&infer_in(&arrays.join("layouts_v73.mat"), "deflate"), "the scene has 11 bands, the model takes 30");
+    assert_one_line_error(&infer_in(&arrays.join("cube_u16.mat"), "cube"), "the scene has 6 bands, the model takes 30");
     // A directory where a model file belongs: the cause is said once.
     let out = run("runtime", &["info", d.to_str().unwrap()]);
     assert_one_line_error(&out, "Is a directory");
