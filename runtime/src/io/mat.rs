@@ -84,10 +84,10 @@ pub struct MatVariable {
 ///
 /// # Errors
 /// [`Error::Io`] when the file cannot be read; [`Error::MissingKey`] when there is no variable
-/// `key`; [`Error::Format`] when the file is not a little-endian MAT-file (or a v7.3 file
-/// using HDF5 structures MATLAB does not write), is truncated or corrupt, when the variable is not a real numeric
-/// array (char, cell, struct, sparse, complex...), or when `key` is `None` and the file does
-/// not hold exactly one numeric variable.
+/// `key`; [`Error::Format`] when the file is not a little-endian MAT-file (or is a v7.3 file
+/// using HDF5 structures MATLAB does not write), is truncated or corrupt, when the variable is
+/// not a real numeric array (char, cell, struct, sparse, complex...), or when `key` is `None`
+/// and the file does not hold exactly one numeric variable.
 pub fn read_mat(path: &Path, key: Option<&str>) -> Result<NumArray> {
     let mut file = fs::File::open(path).map_err(|e| Error::io(path, e))?;
     read_mat_from(path, &mut file, key)
@@ -143,7 +143,7 @@ pub fn open_mat_values(path: &Path, key: Option<&str>) -> Result<Option<NpyFile>
     if variable.compressed {
         return Ok(None);
     }
-    let failed = |reason: String| Error::format(path, format!("variable `{}`: {reason}", variable.header.name));
+    let failed = |reason: String| variable.error(path, reason);
     let (descr, skip, _) = variable.values(&mut file).map_err(failed)?;
     NpyFile::raw(path, file, descr, &variable.header.shape, true, variable.start + skip as u64).map(Some)
 }
@@ -155,7 +155,7 @@ fn unpack_into<R: Read + Seek>(path: &Path, file: &mut R, key: Option<&str>, (to
     }
     let variables = scan(file).map_err(|reason| Error::format(path, reason))?;
     let variable = choose(path, &variables, key)?;
-    let failed = |reason: String| Error::format(path, format!("variable `{}`: {reason}", variable.header.name));
+    let failed = |reason: String| variable.error(path, reason);
     let (descr, skip, len) = variable.values(file).map_err(failed)?;
     let header = super::npy::header_bytes(descr, &variable.header.shape, true)
         .ok_or_else(|| failed(format!("dimensions {:?} too many for a .npy header", variable.header.shape)))?;
@@ -172,7 +172,7 @@ fn read_mat_from<R: Read + Seek>(path: &Path, file: &mut R, key: Option<&str>) -
     }
     let variables = scan(file).map_err(|reason| Error::format(path, reason))?;
     let variable = choose(path, &variables, key)?;
-    variable.read(file).map_err(|reason| Error::format(path, format!("variable `{}`: {reason}", variable.header.name)))
+    variable.read(file).map_err(|reason| variable.error(path, reason))
 }
 
 #[cfg(test)]
@@ -239,6 +239,11 @@ pub(super) enum CopyError {
 }
 
 impl Variable {
+    /// An error about this variable.
+    fn error(&self, path: &Path, reason: String) -> Error {
+        Error::format(path, format!("variable `{}`: {reason}", self.header.name))
+    }
+
     /// The content of the `miMATRIX` element, decompressed if need be, and the full length of
     /// that content. With `limit`, only that much of it is read.
     fn matrix<R: Read + Seek>(&self, file: &mut R, limit: Option<usize>) -> Result<(Vec<u8>, usize), String> {
