@@ -651,19 +651,24 @@ mod tests {
             if !(name.ends_with("_c.npy") || name.ends_with("_f.npy")) || read_npy(&path).unwrap().ndim() != 3 {
                 continue;
             }
-            let (whole, blocks) = (Scene::read(&path, None).unwrap(), NpyScene::open(&path).unwrap());
-            assert_eq!(blocks.size(), whole.size(), "{name}");
-            let (h, w, bands) = whole.size();
-            let fill: Vec<f32> = (0..bands).map(|b| -100.0 - b as f32).collect();
-            for (y0, x0) in (-3..=h as isize).flat_map(|y| (-3..=w as isize).map(move |x| (y, x))) {
-                for (rows, cols) in [(1, 1), (2, 3), (3, 4), (h + 5, w + 5), (1, w), (h, 1)] {
-                    let expected = whole.block(y0, x0, rows, cols, &fill).unwrap();
-                    assert_eq!(blocks.block(y0, x0, rows, cols, &fill).unwrap(), expected, "{name}: block at ({y0}, {x0}) of {rows} x {cols}");
-                }
-            }
+            assert_blocks_equal(&Scene::read(&path, None).unwrap(), &NpyScene::open(&path).unwrap(), &name);
             if name.ends_with("_f.npy") { checked.1 += 1 } else { checked.0 += 1 }
         }
         assert!(checked.0 >= 10 && checked.1 >= 10, "3-D fixtures checked (C, Fortran): {checked:?}");
+    }
+
+    /// Every block of `source` at every corner in and around the scene, of sizes from one pixel
+    /// to more than the scene, equals the block of `whole`.
+    fn assert_blocks_equal(whole: &Scene, source: &dyn SceneSource, what: &str) {
+        assert_eq!(source.size(), whole.size(), "{what}");
+        let (h, w, bands) = whole.size();
+        let fill: Vec<f32> = (0..bands).map(|b| -100.0 - b as f32).collect();
+        for (y0, x0) in (-3..=h as isize).flat_map(|y| (-3..=w as isize).map(move |x| (y, x))) {
+            for (rows, cols) in [(1, 1), (2, 3), (3, 4), (h + 5, w + 5), (1, w), (h, 1)] {
+                let expected = whole.block(y0, x0, rows, cols, &fill).unwrap();
+                assert_eq!(source.block(y0, x0, rows, cols, &fill).unwrap(), expected, "{what}: block at ({y0}, {x0}) of {rows} x {cols}");
+            }
+        }
     }
 
     /// Every block of every 3-D variable of the MAT-file fixtures, read a block at a time as
@@ -694,17 +699,9 @@ mod tests {
                     (None, Some(_)) => checked.0 += 1,
                     (None, None) => checked.1 += 1,
                 }
-                assert_eq!(blocks.size(), whole.size(), "{what}");
-                let (h, w, bands) = whole.size();
-                let fill: Vec<f32> = (0..bands).map(|b| -100.0 - b as f32).collect();
-                for (y0, x0) in (-3..=h as isize).flat_map(|y| (-3..=w as isize).map(move |x| (y, x))) {
-                    for (rows, cols) in [(1, 1), (2, 3), (3, 4), (h + 5, w + 5), (1, w), (h, 1)] {
-                        let expected = whole.block(y0, x0, rows, cols, &fill).unwrap();
-                        assert_eq!(blocks.block(y0, x0, rows, cols, &fill).unwrap(), expected, "{what}: block at ({y0}, {x0}) of {rows} x {cols}");
-                        if let Some(scene) = &by_bands {
-                            assert_eq!(scene.block(y0, x0, rows, cols, &fill).unwrap(), expected, "{what}, by bands");
-                        }
-                    }
+                assert_blocks_equal(&whole, &*blocks, &what);
+                if let Some(scene) = &by_bands {
+                    assert_blocks_equal(&whole, scene, &format!("{what}, by bands"));
                 }
             }
         }
