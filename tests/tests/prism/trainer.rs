@@ -67,6 +67,10 @@ fn bad_training_input_is_a_one_line_error() {
         run("trainer", &args)
     };
     assert_one_line_error(&fit(&["--data", cube_mat.to_str().unwrap(), "--key", "nope", "--gt", &gt]), "no variable `nope`");
+    // A MATLAB v7.3 file is read too: its variables are named, and a struct is refused.
+    let v73 = fixtures.join("mixed_v73.mat");
+    assert_one_line_error(&fit(&["--data", v73.to_str().unwrap(), "--key", "nope", "--gt", &gt]), "(variables: cells, labels, meta, title)");
+    assert_one_line_error(&fit(&["--data", v73.to_str().unwrap(), "--key", "meta", "--gt", &gt]), "variable `meta`: is not a numeric array (class struct)");
     assert_one_line_error(&fit(&["--data", &scene, "--gt", &short_gt]), "20 x 20 pixels but the ground truth is 19 x 20");
     assert_one_line_error(&fit(&["--data", &scene, "--gt", &gt, "--window", "25"]), "larger than the 20 x 20 scene");
     assert_one_line_error(&fit(&["--data", "missing.mat", "--gt", &gt]), "missing.mat: no such file");
