@@ -87,6 +87,18 @@ pub(super) enum Dtype {
     Other(String),
 }
 
+impl std::fmt::Display for Dtype {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Dtype::Int { size, signed } => write!(f, "{size}-byte {} integers", if *signed { "signed" } else { "unsigned" }),
+            Dtype::Float { size } => write!(f, "{size}-byte floats"),
+            Dtype::Text { size } => write!(f, "{size}-byte strings"),
+            Dtype::Compound => write!(f, "compound values"),
+            Dtype::Other(what) => write!(f, "{what}"),
+        }
+    }
+}
+
 impl Dtype {
     pub(super) fn size(&self) -> Option<usize> {
         match *self {
@@ -426,7 +438,7 @@ impl<R: Read + Seek> Hdf5<R> {
     /// checked against its dimensions and the file), for [`Hdf5::read_box`] and
     /// [`Hdf5::copy_values`].
     pub(super) fn index(&mut self, dataset: &Dataset) -> Result<Index, String> {
-        let size = dataset.dtype.size().ok_or_else(|| format!("values of type {:?} are not numbers", dataset.dtype))? as u64;
+        let size = dataset.dtype.size().ok_or_else(|| format!("values stored as {} are not supported", dataset.dtype))? as u64;
         let shape = dataset.shape.clone();
         let bytes = shape.iter().try_fold(size, |n, &d| n.checked_mul(d)).ok_or("dimensions too large")?;
         let index = |storage| Index { shape: shape.clone(), size, filters: dataset.filters.clone(), storage };
@@ -742,9 +754,11 @@ fn datatype(data: &[u8]) -> Result<Dtype, String> {
         0 if little && [1, 2, 4, 8].contains(&size) => Dtype::Int { size, signed: bits[0] & 0x08 != 0 },
         1 if little && bits[0] & 0x40 == 0 && [4, 8].contains(&size) => Dtype::Float { size },
         3 => Dtype::Text { size },
-        0 | 1 => Dtype::Other(format!("{}-byte big-endian or unusual number", size)),
+        0 | 1 if !little => Dtype::Other(format!("big-endian {size}-byte numbers")),
+        0 => Dtype::Other(format!("{size}-byte integers")),
+        1 => Dtype::Other(format!("{size}-byte floats")),
         6 => Dtype::Compound,
-        7 => Dtype::Other("reference".into()),
+        7 => Dtype::Other("object references".into()),
         class => Dtype::Other(format!("HDF5 type class {class}")),
     })
 }
@@ -826,5 +840,38 @@ impl<'a> Cursor<'a> {
 
     fn length(&mut self) -> Result<u64, String> {
         self.uint(self.length_size)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn datatypes_are_read_and_named() {
+        // Datatype messages as the HDF5 format specification lays them out: class and version,
+        // three bytes of class bits (bit 0: big-endian; bit 3 of an integer: signed), size.
+        let message = |class_version: u8, bits: u8, size: u32| {
+            let mut m = vec![class_version, bits, 0, 0];
+            m.extend(size.to_le_bytes());
+            m.extend([0; 12]);
+            m
+        };
+        let read = |m: Vec<u8>| datatype(&m).unwrap();
+        assert_eq!(read(message(0x10, 0x08, 2)), Dtype::Int { size: 2, signed: true });
+        assert_eq!(read(message(0x10, 0x00, 8)), Dtype::Int { size: 8, signed: false });
+        assert_eq!(read(message(0x11, 0x20, 4)), Dtype::Float { size: 4 });
+        assert_eq!(read(message(0x13, 0x00, 6)), Dtype::Text { size: 6 });
+        assert_eq!(read(message(0x16, 0x00, 16)), Dtype::Compound);
+        let named = |m: Vec<u8>| read(m).to_string();
+        assert_eq!(named(message(0x11, 0x21, 8)), "big-endian 8-byte numbers");
+        assert_eq!(named(message(0x10, 0x09, 4)), "big-endian 4-byte numbers");
+        assert_eq!(named(message(0x11, 0x20, 2)), "2-byte floats");
+        assert_eq!(named(message(0x10, 0x00, 16)), "16-byte integers");
+        assert_eq!(named(message(0x17, 0x00, 8)), "object references");
+        assert_eq!(named(message(0x19, 0x00, 16)), "HDF5 type class 9");
+        assert_eq!(named(message(0x10, 0x08, 2)), "2-byte signed integers");
+        assert!(datatype(&[0x10, 0x08]).is_err(), "a cut message");
     }
 }

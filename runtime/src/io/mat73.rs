@@ -267,7 +267,7 @@ fn stored_type(dtype: &Dtype) -> Result<u32, String> {
         Dtype::Int { size: 8, signed } => if signed { mat::MI_INT64 } else { mat::MI_UINT64 },
         Dtype::Float { size: 4 } => mat::MI_SINGLE,
         Dtype::Float { size: 8 } => mat::MI_DOUBLE,
-        ref other => return Err(format!("values of type {other:?} are not numbers")),
+        ref other => return Err(format!("values stored as {other} are not supported")),
     })
 }
 
