@@ -3,8 +3,9 @@
 //! MATLAB (and `hdf5storage`, `h5py` with its default `libver="earliest"`) write a version 0
 //! superblock, version 1 object headers, groups indexed by a symbol table (a version 1 B-tree of
 //! symbol nodes, names in a local heap), and datasets laid out compact, contiguous or in chunks
-//! indexed by a version 1 B-tree, the chunks filtered by deflate, shuffle and Fletcher-32. That
-//! is what this reader reads; newer structures (version 2 and 3 superblocks, version 2 object
+//! indexed by a version 1 B-tree, the chunks filtered by deflate, shuffle and Fletcher-32, and
+//! values never written (chunks missing, as MATLAB's `matfile` leaves them after partial writes)
+//! taking the fill value. That is what this reader reads; newer structures (version 2 and 3 superblocks, version 2 object
 //! headers, link messages, version 4 layouts) are refused with a message naming them.
 //!
 //! Addresses in the file are relative to the superblock's base address (512 in a MAT-file,
@@ -36,6 +37,8 @@ const FILTERS: u16 = 0xb;
 const ATTRIBUTE: u16 = 0xc;
 const CONTINUATION: u16 = 0x10;
 const SYMBOL_TABLE: u16 = 0x11;
+const OLD_FILL_VALUE: u16 = 0x4;
+const FILL_VALUE: u16 = 0x5;
 
 // Filters.
 const DEFLATE: u16 = 1;
@@ -69,6 +72,8 @@ pub(super) struct Dataset {
     pub dtype: Dtype,
     layout: Layout,
     filters: Vec<Filter>,
+    /// The value of elements never written, when the file defines one (zero otherwise).
+    fill: Option<Vec<u8>>,
     pub attributes: Vec<Attribute>,
 }
 
@@ -157,6 +162,8 @@ pub(super) struct Index {
     /// Bytes a value.
     size: u64,
     filters: Vec<Filter>,
+    /// The bytes of the value of elements never written, `size` of them.
+    fill: Vec<u8>,
     storage: Storage,
 }
 
@@ -164,8 +171,10 @@ enum Storage {
     /// All the values (a compact dataset, or none).
     Memory(Vec<u8>),
     Contiguous { address: u64 },
+    /// Never written: every value is the fill value.
+    Fill,
     /// Chunks of `chunk` values a dimension, `chunk_bytes` once their filters are undone, by
-    /// their index in the grid of chunks.
+    /// their index in the grid of chunks; those never written are missing (fill values).
     Chunked { chunk: Vec<u64>, chunk_bytes: u64, chunks: BTreeMap<Vec<u64>, Chunk> },
 }
 
@@ -243,7 +252,11 @@ impl<R: Read + Seek> Hdf5<R> {
         let dtype = datatype(find(DATATYPE).ok_or("dataset without a datatype")?)?;
         let layout = self.layout(layout, shape.len())?;
         let filters = find(FILTERS).map(filters).transpose()?.unwrap_or_default();
-        Ok(Object::Dataset(Dataset { shape, dtype, layout, filters, attributes }))
+        let fill = match find(FILL_VALUE) {
+            Some(message) => fill_value(message)?,
+            None => find(OLD_FILL_VALUE).map(old_fill_value).transpose()?,
+        };
+        Ok(Object::Dataset(Dataset { shape, dtype, layout, filters, fill, attributes }))
     }
 
     /// `len` bytes at address `address`, checked against the file's size.
@@ -441,14 +454,19 @@ impl<R: Read + Seek> Hdf5<R> {
         let size = dataset.dtype.size().ok_or_else(|| format!("values stored as {} are not supported", dataset.dtype))? as u64;
         let shape = dataset.shape.clone();
         let bytes = shape.iter().try_fold(size, |n, &d| n.checked_mul(d)).ok_or("dimensions too large")?;
-        let index = |storage| Index { shape: shape.clone(), size, filters: dataset.filters.clone(), storage };
+        // A fill value of another size than the values' is not theirs: zeros then, as HDF5's default.
+        let fill = dataset.fill.clone().filter(|fill| fill.len() as u64 == size).unwrap_or_else(|| vec![0; size as usize]);
+        let index = |storage| Index { shape: shape.clone(), size, filters: dataset.filters.clone(), fill: fill.clone(), storage };
         if bytes == 0 {
             return Ok(index(Storage::Memory(Vec::new())));
         }
         match &dataset.layout {
             Layout::Compact(data) if data.len() as u64 == bytes => Ok(index(Storage::Memory(data.clone()))),
             Layout::Compact(data) => Err(format!("compact data of {} bytes, the dimensions need {bytes}", data.len())),
-            Layout::Contiguous { address, .. } if *address == UNDEFINED => Err("the dataset's values were never written".into()),
+            Layout::Contiguous { address, .. } if *address == UNDEFINED => {
+                self.check_unwritten(bytes)?;
+                Ok(index(Storage::Fill))
+            }
             Layout::Contiguous { size: stored, .. } if *stored != bytes => {
                 Err(format!("contiguous data of {stored} bytes, the dimensions need {bytes}"))
             }
@@ -465,21 +483,31 @@ impl<R: Read + Seek> Hdf5<R> {
                 }
                 let chunks = self.chunk_index(*btree, &shape, chunk)?;
                 let chunk_bytes = chunk.iter().try_fold(size, |n, &c| n.checked_mul(c)).ok_or("chunks too large")?;
-                let expected: u64 = shape.iter().zip(chunk).map(|(&d, &c)| d.div_ceil(c)).product();
-                if chunks.len() as u64 != expected {
-                    return Err(format!("{} of the {expected} chunks are stored (unwritten chunks are not supported)", chunks.len()));
-                }
                 // Each chunk holds at most its stored size, or MAX_INFLATE_RATIO times that when
                 // compressed: check that they can hold the values before allocating for them.
                 let ratio = if dataset.filters.iter().any(|f| f.id == DEFLATE) { MAX_INFLATE_RATIO } else { 1 };
                 let holdable = chunks.values().map(|c| c.size.saturating_mul(ratio)).fold(0u64, u64::saturating_add);
-                if holdable < chunk_bytes.saturating_mul(expected) {
+                if holdable < chunk_bytes.saturating_mul(chunks.len() as u64) {
                     let stored: u64 = chunks.values().map(|c| c.size).sum();
-                    return Err(format!("{expected} chunks of {chunk_bytes} bytes cannot come out of the {stored} bytes stored"));
+                    return Err(format!("{} chunks of {chunk_bytes} bytes cannot come out of the {stored} bytes stored", chunks.len()));
+                }
+                let expected: u64 = shape.iter().zip(chunk).map(|(&d, &c)| d.div_ceil(c)).product();
+                if (chunks.len() as u64) < expected {
+                    self.check_unwritten(bytes)?;
                 }
                 Ok(index(Storage::Chunked { chunk: chunk.clone(), chunk_bytes, chunks }))
             }
         }
+    }
+
+    /// Values never written take no room in the file, so nothing bounds their number but the
+    /// dimensions; a corrupt dimension could claim terabytes of them. Those of a dataset not
+    /// wholly written may take at most [`MAX_INFLATE_RATIO`] times the file's size.
+    fn check_unwritten(&self, bytes: u64) -> Result<(), String> {
+        if bytes > self.size.saturating_mul(MAX_INFLATE_RATIO) {
+            return Err(format!("{bytes} bytes of values, mostly never written, in a file of {} bytes: corrupt dimensions?", self.size));
+        }
+        Ok(())
     }
 
     /// The values inside `ranges` (one per dimension, within the dataset), in C order of that
@@ -491,13 +519,22 @@ impl<R: Read + Seek> Hdf5<R> {
         }
         let size = index.size;
         let count: u64 = ranges.iter().map(|r| r.end - r.start).product();
-        let mut out = vec![0u8; usize::try_from(count * size).map_err(|_| "box too large")?];
+        let bytes = usize::try_from(count * size).map_err(|_| "box too large")?;
+        let mut out = Vec::new();
+        out.try_reserve_exact(bytes).map_err(|_| format!("cannot hold the {bytes} bytes of {ranges:?} in memory"))?;
+        // Values never written (a missing chunk, or a dataset never written) are the fill value.
+        if index.fill.iter().all(|&b| b == 0) {
+            out.resize(bytes, 0);
+        } else {
+            (0..count).for_each(|_| out.extend_from_slice(&index.fill));
+        }
         if count == 0 {
             return Ok(out);
         }
         let rank = ranges.len();
         match &index.storage {
             Storage::Memory(data) => copy_box(data, &index.shape, &vec![0; rank], ranges, size, &mut out),
+            Storage::Fill => {}
             Storage::Contiguous { address } => {
                 // One read a run along the last dimension.
                 let (first, last) = (ranges[..rank - 1].iter().map(|r| r.start).collect::<Vec<_>>(), ranges[..rank - 1].iter().map(|r| r.end).collect::<Vec<_>>());
@@ -525,7 +562,7 @@ impl<R: Read + Seek> Hdf5<R> {
                 let mut grids = Vec::new();
                 for_each_index(&first, &last, |grid| grids.push(grid.to_vec()));
                 for grid in grids {
-                    let entry = chunks.get(&grid).ok_or_else(|| format!("no chunk at {grid:?}"))?;
+                    let Some(entry) = chunks.get(&grid) else { continue };
                     let data = self.chunk(entry, &index.filters, *chunk_bytes)?;
                     let origin: Vec<u64> = grid.iter().zip(chunk).map(|(g, c)| g * c).collect();
                     copy_box(&data, chunk, &origin, ranges, size, &mut out);
@@ -553,14 +590,15 @@ impl<R: Read + Seek> Hdf5<R> {
                 }
                 Ok(())
             }
-            Storage::Chunked { chunk, .. } => {
+            Storage::Fill | Storage::Chunked { .. } => {
                 // Slabs of the first dimension, each within a row of chunks so that a chunk
                 // is read once when the budget holds a row.
                 let plane: u64 = shape[1..].iter().product::<u64>() * index.size;
                 let planes = (budget as u64 / plane).max(1);
+                let rows = index.chunk().map_or(1, |chunk| chunk[0]);
                 let mut slab: Vec<Range<u64>> = shape.iter().map(|&d| 0..d).collect();
-                for row in (0..shape[0]).step_by(usize::try_from(chunk[0]).unwrap_or(usize::MAX)) {
-                    let row_end = (row + chunk[0]).min(shape[0]);
+                for row in (0..shape[0]).step_by(usize::try_from(rows).unwrap_or(usize::MAX)) {
+                    let row_end = (row + rows).min(shape[0]);
                     let mut first = row;
                     while first < row_end {
                         slab[0] = first..(first + planes).min(row_end);
@@ -761,6 +799,38 @@ fn datatype(data: &[u8]) -> Result<Dtype, String> {
         7 => Dtype::Other("object references".into()),
         class => Dtype::Other(format!("HDF5 type class {class}")),
     })
+}
+
+/// The fill value a fill value message defines, if it defines one.
+fn fill_value(data: &[u8]) -> Result<Option<Vec<u8>>, String> {
+    let mut c = Cursor::new(data, 8, 8);
+    let defined = match c.u8()? {
+        // Space allocation time, fill value write time, whether a fill value is defined; then
+        // its size and value (always in version 1, only when defined in version 2).
+        version @ (1 | 2) => {
+            c.skip(2)?;
+            let defined = c.u8()? != 0;
+            if version == 1 && !defined {
+                return Ok(None);
+            }
+            defined
+        }
+        // Flags: bit 5, a fill value is defined (its size and value follow).
+        3 => c.u8()? & 0x20 != 0,
+        v => return Err(format!("fill value message version {v} is not supported")),
+    };
+    if !defined {
+        return Ok(None);
+    }
+    let size = c.u32()? as usize;
+    Ok(Some(c.take(size)?.to_vec()).filter(|value| !value.is_empty()))
+}
+
+/// The fill value of an old fill value message: its size, then its value.
+fn old_fill_value(data: &[u8]) -> Result<Vec<u8>, String> {
+    let mut c = Cursor::new(data, 8, 8);
+    let size = c.u32()? as usize;
+    Ok(c.take(size)?.to_vec())
 }
 
 fn filters(data: &[u8]) -> Result<Vec<Filter>, String> {
