@@ -5,8 +5,9 @@
 //! symbol nodes, names in a local heap), and datasets laid out compact, contiguous or in chunks
 //! indexed by a version 1 B-tree, the chunks filtered by deflate, shuffle and Fletcher-32, and
 //! values never written (chunks missing, as MATLAB's `matfile` leaves them after partial writes)
-//! taking the fill value. That is what this reader reads; newer structures (version 2 and 3 superblocks, version 2 object
-//! headers, link messages, version 4 layouts) are refused with a message naming them.
+//! taking the fill value. That is what this reader reads; newer structures (version 2 and 3
+//! superblocks, version 2 object headers, link messages, version 4 layouts) are refused with a
+//! message naming them.
 //!
 //! Addresses in the file are relative to the superblock's base address (512 in a MAT-file,
 //! after the user block that holds MATLAB's 128-byte header). Everything read is checked
