@@ -53,36 +53,49 @@ pub trait SceneSource {
 /// # Errors
 /// As [`read_array`], [`MatArray::open`], [`unpack_mat`] and [`NpyScene::open`].
 pub fn open_scene(path: &Path, key: Option<&str>) -> Result<Box<dyn SceneSource>> {
-    match in_place(path, key)? {
-        Some(array) => Ok(Box::new(MatScene::new(array, path)?)),
-        None => Ok(Box::new(NpyScene::from_file(open_on_disk(path, key)?, path)?)),
+    match open_on_disk(path, key)? {
+        OnDisk::Mat(array) => Ok(Box::new(MatScene::new(array, path)?)),
+        OnDisk::Npy(file) => Ok(Box::new(NpyScene::from_file(file, path)?)),
     }
 }
 
-/// The variable of a MATLAB v7.3 file, to be read in place; `None` for any other file.
-///
-/// # Errors
-/// As [`MatArray::open`].
-fn in_place(path: &Path, key: Option<&str>) -> Result<Option<MatArray>> {
-    let is_mat = path.extension().and_then(|e| e.to_str()).is_some_and(|e| e.eq_ignore_ascii_case("mat"));
-    if is_mat && path.exists() { MatArray::open(path, key) } else { Ok(None) }
+/// An array file opened to be read a part at a time.
+#[derive(Debug)]
+enum OnDisk {
+    /// A `.npy` file, the values of an uncompressed MATLAB 5 variable in place, or a `.npy`
+    /// copy of a compressed one.
+    Npy(NpyFile),
+    /// A variable of a MATLAB v7.3 file, read from its chunks.
+    Mat(MatArray),
 }
 
-/// An array file opened to be read a part at a time: a `.npy` file itself, the values of an
-/// uncompressed MATLAB 5 variable in place ([`open_mat_values`]), or a compressed variable
-/// unpacked with [`unpack_mat`] into a `.npy` file in the temporary folder, removed again once
-/// open.
+impl OnDisk {
+    fn shape(&self) -> &[usize] {
+        match self {
+            OnDisk::Npy(file) => file.shape(),
+            OnDisk::Mat(array) => array.shape(),
+        }
+    }
+}
+
+/// Opens an array file to be read a part at a time: a `.npy` file itself, a MATLAB v7.3
+/// variable ([`MatArray::open`]) and the values of an uncompressed MATLAB 5 variable
+/// ([`open_mat_values`]) in place, or a compressed variable unpacked with [`unpack_mat`] into a
+/// `.npy` file in the temporary folder, removed again once open.
 ///
 /// # Errors
 /// As [`read_array`] (a missing file, another extension, a key with a `.npy`),
-/// [`open_mat_values`], [`unpack_mat`] and [`NpyFile::open`].
-fn open_on_disk(path: &Path, key: Option<&str>) -> Result<NpyFile> {
+/// [`MatArray::open`], [`open_mat_values`], [`unpack_mat`] and [`NpyFile::open`].
+fn open_on_disk(path: &Path, key: Option<&str>) -> Result<OnDisk> {
     let extension = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
     match extension.as_deref() {
-        Some("npy") if key.is_none() && path.exists() => NpyFile::open(path),
+        Some("npy") if key.is_none() && path.exists() => NpyFile::open(path).map(OnDisk::Npy),
         Some("mat") if path.exists() => {
+            if let Some(array) = MatArray::open(path, key)? {
+                return Ok(OnDisk::Mat(array));
+            }
             if let Some(file) = open_mat_values(path, key)? {
-                return Ok(file);
+                return Ok(OnDisk::Npy(file));
             }
             static UNPACKED: AtomicUsize = AtomicUsize::new(0);
             let n = UNPACKED.fetch_add(1, Ordering::Relaxed);
@@ -101,7 +114,7 @@ fn open_on_disk(path: &Path, key: Option<&str>) -> Result<NpyFile> {
             // The open file keeps its handle; where an open file cannot be removed (Windows),
             // the copy stays behind in the temporary folder.
             let _ = std::fs::remove_file(&unpacked);
-            file
+            file.map(OnDisk::Npy)
         }
         // read_array names what is wrong without reading anything.
         _ => Err(read_array(path, key).err().unwrap_or_else(|| Error::format(path, "expected a .mat or .npy file"))),
@@ -493,16 +506,10 @@ fn check_size<S: SceneSource + ?Sized>((h, w): (usize, usize), scene: &S) -> Res
 /// be in memory. [`GroundTruth`] holds them all.
 #[derive(Debug)]
 pub struct TruthRows {
-    file: TruthFile,
+    file: OnDisk,
     path: std::path::PathBuf,
     pub height: usize,
     pub width: usize,
-}
-
-#[derive(Debug)]
-enum TruthFile {
-    Npy(NpyFile),
-    Mat(MatArray),
 }
 
 impl TruthRows {
@@ -512,14 +519,8 @@ impl TruthRows {
     /// As [`GroundTruth::read`], but non-integer and negative labels are found only as they
     /// are read ([`TruthRows::classes`] reads them all).
     pub fn open(path: &Path, key: Option<&str>) -> Result<TruthRows> {
-        let file = match in_place(path, key)? {
-            Some(array) => TruthFile::Mat(array),
-            None => TruthFile::Npy(open_on_disk(path, key)?),
-        };
-        let shape = match &file {
-            TruthFile::Npy(file) => file.shape(),
-            TruthFile::Mat(array) => array.shape(),
-        };
+        let file = open_on_disk(path, key)?;
+        let shape = file.shape();
         let [height, width] = shape[..] else {
             return Err(Error::format(path, format!("ground truth is height x width, got shape {shape:?}")));
         };
@@ -536,8 +537,8 @@ impl TruthRows {
             return Err(Error::Shape(format!("rows {rows:?} of a ground truth of {h} rows")));
         }
         let labels = match &self.file {
-            TruthFile::Npy(file) if !file.fortran_order() => self.labels(file.read_values(rows.start * w, rows.len() * w)?)?,
-            TruthFile::Npy(file) => {
+            OnDisk::Npy(file) if !file.fortran_order() => self.labels(file.read_values(rows.start * w, rows.len() * w)?)?,
+            OnDisk::Npy(file) => {
                 // Fortran order: each column's part is one run of the file.
                 let mut labels = vec![0; rows.len() * w];
                 for x in 0..w {
@@ -548,7 +549,7 @@ impl TruthRows {
                 }
                 labels
             }
-            TruthFile::Mat(array) => {
+            OnDisk::Mat(array) => {
                 // The box comes column by column.
                 let n = rows.len();
                 let columns = self.labels(array.read_box(&[rows.clone(), 0..w])?)?;
