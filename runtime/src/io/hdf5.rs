@@ -63,7 +63,8 @@ pub(super) struct Hdf5<R> {
 /// A member of a group.
 pub(super) enum Object {
     Dataset(Dataset),
-    Group { attributes: Vec<Attribute> },
+    /// A group: its attributes and where its symbol table is (B-tree and local heap).
+    Group { attributes: Vec<Attribute>, table: (u64, u64) },
 }
 
 /// What a dataset's object header says.
@@ -230,7 +231,13 @@ impl<R: Read + Seek> Hdf5<R> {
     /// The members of the root group, by name, in the order of their names.
     pub(super) fn root_members(&mut self) -> Result<Vec<(String, Object)>, String> {
         let messages = self.messages(self.root).map_err(|e| format!("root group: {e}"))?;
-        let (btree, heap) = symbol_table(&messages, self)?.ok_or("the root group has no symbol table")?;
+        let table = symbol_table(&messages, self)?.ok_or("the root group has no symbol table")?;
+        self.members(table)
+    }
+
+    /// The members of the group whose symbol table is `table`, by name, in the order of their
+    /// names.
+    pub(super) fn members(&mut self, (btree, heap): (u64, u64)) -> Result<Vec<(String, Object)>, String> {
         let links = self.group_links(btree, heap)?;
         links.into_iter().map(|(name, address)| Ok((name.clone(), self.object(address).map_err(|e| format!("`{name}`: {e}"))?))).collect()
     }
@@ -238,8 +245,8 @@ impl<R: Read + Seek> Hdf5<R> {
     fn object(&mut self, address: u64) -> Result<Object, String> {
         let messages = self.messages(address)?;
         let attributes = messages.iter().filter(|m| m.kind == ATTRIBUTE).map(|m| self.attribute(&m.data)).collect::<Result<_, _>>()?;
-        if symbol_table(&messages, self)?.is_some() {
-            return Ok(Object::Group { attributes });
+        if let Some(table) = symbol_table(&messages, self)? {
+            return Ok(Object::Group { attributes, table });
         }
         let find = |kind: u16| messages.iter().find(|m| m.kind == kind).map(|m| m.data.as_slice());
         let Some(layout) = find(LAYOUT) else {

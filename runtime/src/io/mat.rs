@@ -66,7 +66,8 @@ const FLAG_LOGICAL: u32 = 0x0200;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MatVariable {
     pub name: String,
-    /// MATLAB's dimensions (at least two; empty for opaque objects, whose size is not stored).
+    /// MATLAB's dimensions (at least two), or none where the file does not store them: opaque
+    /// objects, and a v7.3 file's structs and objects.
     pub shape: Vec<usize>,
     /// MATLAB's class as `whos` (and `scipy.io.whosmat`) names it: `"double"`, `"single"`,
     /// `"uint16"`... `"logical"`, or for variables [`read_mat`] cannot read: `"char"`,
@@ -452,6 +453,21 @@ pub(super) fn is_v73<R: Read + Seek>(file: &mut R) -> Result<bool, String> {
     check_file_header(&head)
 }
 
+/// Whether `bytes` start as a MATLAB 4 MAT-file does: a header of five 32-bit integers (type,
+/// rows, columns, imaginary flag, name length; either byte order) and a NUL-ended name.
+fn is_matlab4(bytes: &[u8]) -> bool {
+    let Some(head) = bytes.get(..20) else { return false };
+    let orders: [fn([u8; 4]) -> i32; 2] = [i32::from_le_bytes, i32::from_be_bytes];
+    orders.iter().any(|read| {
+        let [kind, rows, columns, imaginary, name_len] =
+            std::array::from_fn(|i| read([head[4 * i], head[4 * i + 1], head[4 * i + 2], head[4 * i + 3]]));
+        // The type is MOPT in decimal: machine 0-4, O always 0, precision 0-5, matrix type 0-2.
+        let type_ok = (0..5000).contains(&kind) && kind / 100 % 10 == 0 && kind / 10 % 10 <= 5 && kind % 10 <= 2;
+        let name_ends = usize::try_from(name_len).ok().filter(|n| (1..=64).contains(n)).is_some_and(|n| bytes.get(19 + n) == Some(&0));
+        type_ok && rows >= 0 && columns >= 0 && (imaginary == 0 || imaginary == 1) && name_ends
+    })
+}
+
 /// Checks the 128-byte header: a MATLAB 5 MAT-file, version 0x0100, little-endian, or a
 /// MATLAB v7.3 one (true), whose HDF5 data starts at byte 512.
 fn check_file_header(bytes: &[u8]) -> Result<bool, String> {
@@ -462,6 +478,9 @@ fn check_file_header(bytes: &[u8]) -> Result<bool, String> {
     }
     if says_v73 {
         return Err(format!("a MATLAB v7.3 file without its HDF5 data at byte {HDF5_OFFSET} (truncated?)"));
+    }
+    if is_matlab4(bytes) {
+        return Err("a MATLAB 4 MAT-file (`save -v4`), which is not read: save it with -v7, -v6 or -v7.3".into());
     }
     let header = bytes
         .get(..HEADER_LEN)

@@ -209,15 +209,15 @@ fn scan<R: Read + Seek>(hdf5: &mut Hdf5<R>) -> Result<Vec<Variable>, String> {
 
 fn variable<R: Read + Seek>(hdf5: &mut Hdf5<R>, name: String, object: Object) -> Result<Variable, String> {
     let dataset = match object {
-        Object::Group { attributes } => {
-            let class = if find(&attributes, "MATLAB_sparse").is_some() {
-                "sparse"
+        Object::Group { attributes, table } => {
+            let (class, shape) = if let Some(rows) = find(&attributes, "MATLAB_sparse") {
+                ("sparse", sparse_shape(hdf5, rows, table).unwrap_or_default())
             } else if text(&attributes, "MATLAB_class").as_deref() == Some("struct") {
-                "struct"
+                ("struct", Vec::new())
             } else {
-                "object"
+                ("object", Vec::new())
             };
-            return Ok(Variable { listing: MatVariable { name, shape: Vec::new(), class }, numeric: None, empty: false });
+            return Ok(Variable { listing: MatVariable { name, shape, class }, numeric: None, empty: false });
         }
         Object::Dataset(dataset) => dataset,
     };
@@ -248,6 +248,20 @@ fn variable<R: Read + Seek>(hdf5: &mut Hdf5<R>, name: String, object: Object) ->
         dataset.shape.iter().rev().map(|&d| usize::try_from(d).map_err(|_| format!("`{name}`: dimension {d} too large"))).collect::<Result<_, _>>()?
     };
     Ok(Variable { listing: MatVariable { name, shape, class }, numeric: code.map(|code| (dataset, code)), empty })
+}
+
+/// The dimensions of a sparse matrix: its `MATLAB_sparse` attribute holds the rows, and its
+/// `jc` member (where each column starts) one more value than it has columns. None when they do
+/// not say.
+fn sparse_shape<R: Read + Seek>(hdf5: &mut Hdf5<R>, rows: &Attribute, table: (u64, u64)) -> Option<Vec<usize>> {
+    let rows = usize::try_from(rows.integer()?).ok()?;
+    let members = hdf5.members(table).ok()?;
+    let jc = members.iter().find_map(|(name, object)| match object {
+        Object::Dataset(jc) if name == "jc" => Some(jc),
+        _ => None,
+    })?;
+    let [starts] = jc.shape[..] else { return None };
+    Some(vec![rows, usize::try_from(starts.checked_sub(1)?).ok()?])
 }
 
 fn find<'a>(attributes: &'a [Attribute], name: &str) -> Option<&'a Attribute> {

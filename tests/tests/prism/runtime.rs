@@ -292,6 +292,83 @@ fn a_model_serves_concurrent_callers() {
     });
 }
 
+/// MAT-files MATLAB itself saved (`-v6`, `-v7`, `-v7.3`: the test files of pymatreader's
+/// source distribution on PyPI, so this test needs PyPI) list and read as SciPy and h5py list
+/// and read them; what is not a real numeric array is refused in one line naming it; the three
+/// formats of one workspace read alike; MATLAB 4 files are refused by name; and boxes of a matrix MATLAB cut into compressed chunks
+/// read as parts of the whole.
+#[test]
+fn matlab_written_files_read_as_scipy_and_h5py_read_them_needs_pypi() {
+    use prism_runtime::io::{list_mat_variables, read_mat, MatArray, NumArray, NumData};
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    run_python("matlab_files.py", &[d.to_str().unwrap()]);
+    let files: serde_json::Map<String, Value> = serde_json::from_slice(&std::fs::read(d.join("expected.json")).unwrap()).unwrap();
+    let assert_same = |what: &str, ours: &NumArray, theirs: &Value| {
+        assert_eq!(ours.dtype(), theirs["dtype"], "{what}: dtype");
+        assert_eq!(serde_json::json!(ours.shape), theirs["shape"], "{what}: shape");
+        let values = theirs["values"].as_array().unwrap();
+        let float = |i: usize| values[i].as_str().unwrap().parse::<f64>().unwrap();
+        let same = match &ours.data {
+            NumData::F64(v) => v.len() == values.len() && v.iter().enumerate().all(|(i, x)| x.to_bits() == float(i).to_bits()),
+            NumData::F32(v) => v.len() == values.len() && v.iter().enumerate().all(|(i, x)| x.to_bits() == (float(i) as f32).to_bits()),
+            NumData::U64(v) => v.iter().map(|&x| Value::from(x)).eq(values.iter().cloned()),
+            other => other.to_i64().unwrap().into_iter().map(Value::from).eq(values.iter().cloned()),
+        };
+        assert!(same, "{what}: values differ");
+    };
+    let (mut read, mut refused) = (0, 0);
+    for (file, expected) in &files {
+        let path = d.join(file);
+        if let Some(word) = expected["error"].as_str() {
+            let message = list_mat_variables(&path).unwrap_err().to_string();
+            assert!(message.contains(word) && message.contains(file.as_str()), "{message}");
+            continue;
+        }
+        let listing = list_mat_variables(&path).unwrap_or_else(|e| panic!("{e}"));
+        let listing: Vec<Value> = listing.iter().map(|v| serde_json::json!([v.name, v.shape, v.class])).collect();
+        assert_eq!(Value::from(listing), expected["variables"], "{file}: listing");
+        for variable in expected["variables"].as_array().unwrap() {
+            let name = variable[0].as_str().unwrap();
+            match (read_mat(&path, Some(name)), expected["arrays"].get(name)) {
+                (Ok(ours), Some(theirs)) => {
+                    assert_same(&format!("{file} `{name}`"), &ours, theirs);
+                    read += 1;
+                }
+                (Err(err), None) => {
+                    let message = err.to_string();
+                    assert!(message.contains(&format!("variable `{name}`: ")) && !message.contains('\n'), "{file}: {message}");
+                    refused += 1;
+                }
+                (ours, theirs) => panic!("{file} `{name}`: read {ours:?}, expected {theirs:?}"),
+            }
+        }
+    }
+    assert!(read >= 30 && refused >= 40, "{read} variables read, {refused} refused");
+    for (file, v73) in [("v6.mat", "v73.mat"), ("v7.mat", "v73.mat"), ("sparse_v7.mat", "sparse_v73.mat")] {
+        // Alike but for the size of structs, which a v7.3 file does not store.
+        let unsized_structs = |listing: &Value| -> Vec<Value> {
+            let blank = |v: &Value| if v[2] == "struct" { serde_json::json!([v[0], [], "struct"]) } else { v.clone() };
+            listing.as_array().unwrap().iter().map(blank).collect()
+        };
+        assert_eq!(unsized_structs(&files[file]["variables"]), unsized_structs(&files[v73]["variables"]), "{file} and {v73}");
+        for name in files[file]["arrays"].as_object().unwrap().keys() {
+            assert_eq!(read_mat(&d.join(file), Some(name)).unwrap(), read_mat(&d.join(v73), Some(name)).unwrap(), "{file} `{name}`");
+        }
+    }
+    let path = d.join("v73.mat");
+    let whole = read_mat(&path, Some("a_matrix")).unwrap();
+    let NumData::F64(values) = &whole.data else { panic!("a_matrix is {}", whole.dtype()) };
+    let matrix = MatArray::open(&path, Some("a_matrix")).unwrap().expect("a v7.3 variable");
+    assert_eq!(matrix.chunk_shape(), Some(vec![50, 100]), "MATLAB's chunks of a_matrix");
+    for (rows, columns) in [(0..100, 0..100), (3..4, 0..100), (0..100, 49..51), (17..83, 20..77), (99..100, 99..100), (5..5, 0..3)] {
+        let NumData::F64(part) = matrix.read_box(&[rows.clone(), columns.clone()]).unwrap() else { panic!("a_matrix box is not double") };
+        // The box in MATLAB's column-major order; `values` are in C order.
+        let expected: Vec<f64> = columns.clone().flat_map(|c| rows.clone().map(move |r| values[r * 100 + c])).collect();
+        assert_eq!(part, expected, "a_matrix[{rows:?}, {columns:?}]");
+    }
+}
+
 /// Bad input: one line on stderr, a non-zero exit, no panic.
 #[test]
 fn runtime_errors_are_one_line() {
