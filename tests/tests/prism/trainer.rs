@@ -19,7 +19,7 @@ use tch::{Device, Kind, Tensor};
 /// The trainer's PCA with whitening equals scikit-learn's `PCA(whiten=True)` on every pixel of
 /// Indian Pines.
 #[test]
-fn pca_matches_scikit_learn_on_indian_pines() {
+fn pca_matches_scikit_learn_on_indian_pines_needs_pypi() {
     let (cube, _) = indian_pines::fetch().unwrap();
     let scene = Scene::read(&cube, None).unwrap();
     let pca = fit_pca(&scene, 30, true).unwrap();
@@ -131,7 +131,7 @@ fn load_weights(path: &Path) -> HashMap<String, Tensor> {
 /// A run stopped in the middle of an epoch (as by Ctrl-C) and resumed ends with exactly the
 /// weights and metrics of the same run left alone: nothing of the training state is lost.
 #[test]
-fn a_resumed_run_continues_where_it_stopped() {
+fn a_resumed_run_continues_where_it_stopped_needs_pypi() {
     let dir = tempfile::tempdir().unwrap();
     let (a, b) = (dir.path().join("a"), dir.path().join("b"));
     let args = |out: &Path| -> Vec<String> {
@@ -187,7 +187,7 @@ fn a_resumed_run_continues_where_it_stopped() {
 /// A short CPU training on the real Indian Pines scene (20 % of it, small windows, 5 epochs)
 /// reaches an overall accuracy far above chance (the largest class is 24 % of the pixels).
 #[test]
-fn short_training_on_indian_pines_is_far_above_chance() {
+fn short_training_on_indian_pines_is_far_above_chance_needs_pypi() {
     let dir = tempfile::tempdir().unwrap();
     let out = run(
         "trainer",
