@@ -1,7 +1,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use ndarray::{ArrayD, IxDyn};
 use prism_runtime::engine::EngineChoice;
 use prism_runtime::model::Model;
@@ -25,19 +25,19 @@ pub struct Args {
     #[arg(long, value_name = "FILE")]
     model: PathBuf,
     /// Batch sizes to time (comma-separated).
-    #[arg(long, value_delimiter = ',', default_value = "1")]
+    #[arg(long, value_delimiter = ',', default_value = "1", value_parser = super::positive)]
     batch: Vec<usize>,
     /// Engines to compare (comma-separated; overrides --engine).
     #[arg(long, value_delimiter = ',')]
     engines: Vec<EngineChoice>,
     /// Height x width of the input for whole-scene graphs.
-    #[arg(long, default_value = "145x145")]
-    size: String,
+    #[arg(long, value_name = "HxW", default_value = "145x145", value_parser = size)]
+    size: (usize, usize),
     /// Untimed runs first.
     #[arg(long, default_value_t = 3)]
     warmup: usize,
     /// Timed runs per configuration.
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = 20, value_parser = super::positive)]
     runs: usize,
     /// One JSON object per configuration on stdout.
     #[arg(long)]
@@ -64,17 +64,17 @@ fn percentile(sorted: &[f64], q: f64) -> f64 {
     sorted[i]
 }
 
-pub fn run(args: Args) -> Result<()> {
-    if args.runs == 0 || args.batch.contains(&0) {
-        bail!("--runs and --batch must be positive");
-    }
-    let engines = if args.engines.is_empty() { vec![args.engine.engine] } else { args.engines.clone() };
-    let (sh, sw) = args
-        .size
-        .split_once('x')
+/// Parses `--size`: HEIGHTxWIDTH, both at least 1.
+fn size(text: &str) -> Result<(usize, usize), String> {
+    text.split_once('x')
         .and_then(|(h, w)| Some((h.parse::<usize>().ok()?, w.parse::<usize>().ok()?)))
         .filter(|&(h, w)| h > 0 && w > 0)
-        .ok_or_else(|| anyhow::anyhow!("--size must be HEIGHTxWIDTH, both at least 1, got `{}`", args.size))?;
+        .ok_or_else(|| "expected HEIGHTxWIDTH, both at least 1, e.g. 145x145".into())
+}
+
+pub fn run(args: Args) -> Result<()> {
+    let engines = if args.engines.is_empty() { vec![args.engine.engine] } else { args.engines.clone() };
+    let (sh, sw) = args.size;
     for choice in engines {
         let mut options = args.engine.load_options();
         options.engine.engine = choice;

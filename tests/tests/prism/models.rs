@@ -129,6 +129,8 @@ fn summary_rejects_bad_configs() {
     assert_one_line_error(&run("trainer", &["eval"]), "not provided: --run <DIR>");
     assert_one_line_error(&run("runtime", &["infer", "scene.npy"]), "not provided: --model <FILE>");
     assert_one_line_error(&run("runtime", &["bench", "--model", "m.onnx", "--sessions", "0"]), "'--sessions <SESSIONS>': must be at least 1");
+    assert_one_line_error(&run("runtime", &["bench", "--model", "m.onnx", "--batch", "1,0"]), "'--batch <BATCH>': must be at least 1");
+    assert_one_line_error(&run("runtime", &["bench", "--model", "m.onnx", "--size", "145x0"]), "'--size <HxW>': expected HEIGHTxWIDTH");
 }
 
 /// `trainer summary --json` gives the walker's figures.
