@@ -19,7 +19,8 @@ pub struct EngineArgs {
     #[arg(long, default_value = "auto", help_heading = "Engine")]
     pub engine: EngineChoice,
     /// ONNX Runtime execution provider: auto (TensorRT, then CUDA, then CPU), tensorrt, cuda
-    /// or cpu. Asking for one by name fails when it cannot be registered.
+    /// or cpu. Asking for one by name fails when it cannot be registered (tract runs on the CPU
+    /// only).
     #[arg(long = "ep", default_value = "auto", help_heading = "Engine")]
     pub provider: Provider,
     /// Folder where TensorRT caches the engines it builds.

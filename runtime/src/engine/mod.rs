@@ -78,7 +78,8 @@ pub trait Engine: Send {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum EngineChoice {
     /// ONNX Runtime when its library is found, otherwise tract; a library named by
-    /// [`EngineOptions::ort_library`] or `ORT_DYLIB_PATH` that fails to load is an error.
+    /// [`EngineOptions::ort_library`] or `ORT_DYLIB_PATH` that fails to load is an error, and
+    /// so is a missing library when a GPU provider is asked for by name.
     #[default]
     Auto,
     Ort,
@@ -126,14 +127,22 @@ pub struct EngineOptions {
 /// # Errors
 /// An unreadable or invalid model; an engine not compiled in; for ort, a library that cannot be
 /// found or loaded (the message names the paths tried and how to install it) or an execution
-/// provider that is not available (unless `Provider::Auto`, which falls back and says so).
+/// provider that is not available (unless `Provider::Auto`, which falls back and says so); a
+/// GPU provider with tract.
 pub fn load(model: &Path, options: &EngineOptions) -> Result<Box<dyn Engine>> {
     if !model.is_file() {
         return Err(Error::Engine(format!("{}: no such model file", model.display())));
     }
+    // A GPU provider asked for by name runs on ONNX Runtime or not at all.
+    let gpu = matches!(options.provider, Provider::TensorRt | Provider::Cuda);
     match options.engine {
+        EngineChoice::Tract if gpu => Err(Error::Invalid(format!(
+            "execution provider `{}` needs the ort engine: tract runs on the CPU only",
+            options.provider
+        ))),
         EngineChoice::Tract => load_tract(model, options, Vec::new()),
         EngineChoice::Ort => load_ort(model, options),
+        EngineChoice::Auto if gpu => load_ort(model, options),
         EngineChoice::Auto => load_auto(model, options),
     }
 }

@@ -249,6 +249,20 @@ fn gpu_providers_fail_loudly_or_really_run() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
+/// tract has no GPU provider: asking for one with it is an error, not a run on the CPU.
+#[cfg(feature = "tract")]
+#[test]
+fn tract_with_a_gpu_provider_is_an_error() {
+    let dir = temp_dir("tract-gpu");
+    let model = tiny_model(&dir, 2, &WEIGHT, &BIAS, 2);
+    for provider in [Provider::Cuda, Provider::TensorRt] {
+        let err = load(&model, &options(EngineChoice::Tract, provider)).err().expect("tract with a GPU provider").to_string();
+        assert!(err.contains(&format!("`{provider}` needs the ort engine")), "{err}");
+    }
+    assert_eq!(load(&model, &options(EngineChoice::Tract, Provider::Cpu)).unwrap().engine(), "tract");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
 #[cfg(feature = "ort")]
 #[test]
 fn a_missing_or_broken_library_is_an_error() {
