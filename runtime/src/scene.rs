@@ -684,7 +684,9 @@ mod tests {
             if path.extension().is_none_or(|e| e != "mat") {
                 continue;
             }
-            for variable in crate::io::list_mat_variables(&path).unwrap() {
+            // Files refused whole (a MATLAB 4 one) have no scene in them.
+            let Ok(variables) = crate::io::list_mat_variables(&path) else { continue };
+            for variable in variables {
                 let key = Some(variable.name.as_str());
                 let what = format!("{} `{}`", path.display(), variable.name);
                 let Ok(whole) = Scene::read(&path, key) else { continue };
