@@ -184,7 +184,7 @@ struct Staging(PathBuf);
 impl Staging {
     fn new(out: &Path) -> Result<Staging> {
         let dir = out.with_file_name(format!(".{}.export-{}", stem(out), std::process::id()));
-        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io(out, e))?;
         Ok(Staging(dir))
     }
 }

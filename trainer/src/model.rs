@@ -77,9 +77,11 @@ impl TchModel {
     /// Saves the whole state as safetensors under PyTorch's names, atomically.
     pub fn save(&self, path: &FsPath) -> Result<()> {
         let tmp = path.with_extension("tmp.safetensors");
-        self.vs.save(&tmp).with_context(|| format!("writing {}", tmp.display()))?;
-        std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
-        Ok(())
+        let saved = self.vs.save(&tmp).map_err(anyhow::Error::from).and_then(|()| Ok(std::fs::rename(&tmp, path)?));
+        if saved.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        saved.with_context(|| format!("writing {}", path.display()))
     }
 
     /// Loads every tensor of the state from a safetensors file (or PyTorch `.pt`) that holds

@@ -36,12 +36,13 @@ where
     fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    // Errors name `path`, the file asked for, rather than the temporary one.
     let result = (|| {
-        let file = fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        let file = fs::File::create(&tmp).map_err(|e| Error::io(path, e))?;
         let mut out = BufWriter::new(file);
         write(&mut out)?;
-        let file = out.into_inner().map_err(|e| Error::io(&tmp, e.into_error()))?;
-        file.sync_all().map_err(|e| Error::io(&tmp, e))?;
+        let file = out.into_inner().map_err(|e| Error::io(path, e.into_error()))?;
+        file.sync_all().map_err(|e| Error::io(path, e))?;
         fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
     })();
     if result.is_err() {
