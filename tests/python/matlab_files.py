@@ -4,11 +4,12 @@ prism-runtime's MAT-file readers on files no one here wrote.
     matlab_files.py OUT_DIR
 
 MATLAB cannot be installed here, but the source distribution of pymatreader 1.3.2 on PyPI
-ships the MAT-files its tests read, saved by MATLAB (R2018 to R2023, Linux and Windows) with
-`-v4`, `-v6`, `-v7` and `-v7.3`. This downloads it with pip (needs access to PyPI; pip caches
-it), checks its sha256, and copies those files into OUT_DIR with OUT_DIR/expected.json, in the
-schema of tests/fixtures/arrays/expected.json (see tests/fixtures/make_arrays.py, whose readers
-of the expected values this uses):
+ships the MAT-files its tests read, saved by MATLAB (from 2018 to 2026, on Linux and Windows, as
+their headers say) with `-v4`, `-v6`, `-v7` and `-v7.3`. This downloads it with pip (needs
+access to PyPI; pip caches it, and fetches its build backend, hatchling, to read its metadata),
+checks its sha256, and copies those files into OUT_DIR with OUT_DIR/expected.json, in the schema
+of tests/fixtures/arrays/expected.json (see tests/fixtures/make_arrays.py, whose readers of the
+expected values this uses):
 
     "arrays": every real numeric variable as scipy.io.loadmat(mat_dtype=True) (MATLAB 5 files)
         or h5py (v7.3 files) reads it;
