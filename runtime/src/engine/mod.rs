@@ -247,5 +247,13 @@ impl FromStr for Provider {
 /// Messages of native libraries may span lines; errors of this crate are one line.
 #[cfg_attr(not(any(feature = "ort", feature = "tract")), allow(dead_code))]
 fn one_line(message: impl fmt::Display) -> String {
-    message.to_string().lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join("; ")
+    let message = message.to_string();
+    // ONNX Runtime starts its messages with where in its sources they were raised:
+    // `/onnxruntime_src/.../provider_bridge_ort.cc:2043 onnxruntime::Provider& ...::Get()
+    // [ONNXRuntimeError] : 1 : FAIL : Failed to load library ...`; the part after the code says it.
+    let message = match message.split_once("[ONNXRuntimeError] : ") {
+        Some((_, rest)) => rest.splitn(3, " : ").nth(2).unwrap_or(rest),
+        None => &message,
+    };
+    message.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join("; ")
 }

@@ -249,6 +249,16 @@ fn gpu_providers_fail_loudly_or_really_run() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
+/// Native messages become one line, without where in ONNX Runtime's sources they were raised.
+#[test]
+fn native_messages_are_one_line_and_say_what_happened() {
+    let ort = "/onnxruntime_src/onnxruntime/core/session/provider_bridge_ort.cc:2043 onnxruntime::Provider& \
+               onnxruntime::ProviderLibrary::Get() [ONNXRuntimeError] : 1 : FAIL : Failed to load library \
+               libonnxruntime_providers_tensorrt.so with error: libcublas.so.13: cannot open shared object file";
+    assert_eq!(one_line(ort), "Failed to load library libonnxruntime_providers_tensorrt.so with error: libcublas.so.13: cannot open shared object file");
+    assert_eq!(one_line("first\n\n  second : with : colons\n"), "first; second : with : colons");
+}
+
 /// tract has no GPU provider: asking for one with it is an error, not a run on the CPU.
 #[cfg(feature = "tract")]
 #[test]
