@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use ndarray::{ArrayD, Axis};
-use prism_exporter::scene::{random_scene, scene_windows};
+use prism_exporter::scene_graph::{random_scene, scene_windows};
 use prism_exporter::{export, ExportOptions, RunDir};
 use prism_models::run::Preprocessing;
 use prism_runtime::engine::{self, Engine, EngineChoice, EngineOptions, Provider};

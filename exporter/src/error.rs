@@ -40,6 +40,9 @@ pub enum Error {
 
     #[error(transparent)]
     Runtime(#[from] prism_runtime::Error),
+
+    #[error(transparent)]
+    Data(#[from] prism_data::Error),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -6,16 +6,17 @@ use std::path::{Path, PathBuf};
 use prism_models::run::Preprocessing;
 use prism_models::Task;
 use prism_runtime::engine::{EngineChoice, EngineOptions, Provider};
-use prism_runtime::io::write_bytes_atomic;
+use prism_data::write_bytes_atomic;
+pub use prism_onnx::TensorInfo;
 use prost::Message;
 use serde::Serialize;
-use tract_onnx::pb;
+use prism_onnx::pb;
 
 use crate::metadata::{input_name, task_name};
 use crate::model::{ir_version, window_model};
 use crate::parity::{self, EngineParity, Tolerance};
 use crate::rundir::{RunDir, Sample};
-use crate::scene::{check_scene, scene_graph_unavailable, scene_model, SceneCheck};
+use crate::scene_graph::{check_scene, scene_graph_unavailable, scene_model, SceneCheck};
 use crate::triton;
 use crate::{Error, Result, DEFAULT_OPSET};
 
@@ -53,12 +54,6 @@ impl Default for ExportOptions {
     }
 }
 
-/// A graph input or output: name and dimensions (symbolic ones by name).
-#[derive(Clone, Debug, Serialize)]
-pub struct TensorInfo {
-    pub name: String,
-    pub shape: Vec<serde_json::Value>,
-}
 
 /// The whole-scene graph: written or why not, and its pixel-by-pixel check.
 #[derive(Clone, Debug, Serialize)]
@@ -141,6 +136,7 @@ pub fn export(run_dir: &Path, options: &ExportOptions) -> Result<ExportReport> {
     let pass = parity.iter().flatten().all(EngineParity::ok) && scene_graph.check.as_ref().is_none_or(|c| c.pass);
 
     let graph = window.graph.as_ref();
+    let infos = |values: &[pb::ValueInfoProto]| values.iter().map(TensorInfo::from_proto).collect::<Vec<_>>();
     let (inputs, outputs) = graph.map(|g| (infos(&g.input), infos(&g.output))).unwrap_or_default();
     let mut triton = None;
     if pass {
@@ -248,33 +244,12 @@ fn write_triton(repo: &Path, run: &RunDir, bytes: &[u8]) -> Result<PathBuf> {
     triton::write_repository(repo, &run.model().name(), bytes, &input, &outputs)
 }
 
-fn infos(values: &[pb::ValueInfoProto]) -> Vec<TensorInfo> {
-    use pb::tensor_shape_proto::dimension::Value;
-    values
-        .iter()
-        .map(|v| {
-            let dims = match v.r#type.as_ref().and_then(|t| t.value.as_ref()) {
-                Some(pb::type_proto::Value::TensorType(t)) => t.shape.as_ref().map(|s| s.dim.clone()).unwrap_or_default(),
-                None => Vec::new(),
-            };
-            let shape = dims
-                .iter()
-                .map(|d| match &d.value {
-                    Some(Value::DimValue(v)) => serde_json::json!(v),
-                    Some(Value::DimParam(p)) => serde_json::json!(p),
-                    None => serde_json::Value::Null,
-                })
-                .collect();
-            TensorInfo { name: v.name.clone(), shape }
-        })
-        .collect()
-}
 
 impl ExportReport {
     /// A readable summary: files, sizes, and each check with its histogram.
     pub fn summary(&self) -> String {
         let shape = |t: &TensorInfo| {
-            let dims: Vec<String> = t.shape.iter().map(|d| d.as_str().map_or_else(|| d.to_string(), str::to_string)).collect();
+            let dims: Vec<String> = t.shape.iter().map(ToString::to_string).collect();
             format!("{} [{}]", t.name, dims.join(", "))
         };
         let mut lines = vec![

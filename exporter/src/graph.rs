@@ -5,9 +5,9 @@
 use std::collections::{HashMap, HashSet};
 
 use prism_models::Error as ModelError;
-use tract_onnx::pb;
-use tract_onnx::pb::attribute_proto::AttributeType;
-use tract_onnx::pb::tensor_proto::DataType;
+use prism_onnx::pb;
+use prism_onnx::pb::attribute_proto::AttributeType;
+use prism_onnx::pb::tensor_proto::DataType;
 
 /// One dimension of a graph input or output.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -181,7 +181,7 @@ fn tensor(name: &str, dims: &[usize], data_type: DataType, raw_data: Vec<u8>) ->
         name: name.to_string(),
         dims: dims.iter().map(|&d| d as i64).collect(),
         data_type: data_type as i32,
-        raw_data,
+        raw_data: raw_data.into(),
         ..Default::default()
     }
 }

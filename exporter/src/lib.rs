@@ -33,7 +33,7 @@ pub mod ops;
 pub mod parity;
 mod preprocess;
 pub mod rundir;
-pub mod scene;
+pub mod scene_graph;
 pub mod triton;
 pub mod weights;
 
@@ -45,7 +45,7 @@ pub use export::{export, scene_path, ExportOptions, ExportReport, SceneGraphRepo
 pub use model::{ir_version, window_model};
 pub use parity::Tolerance;
 pub use rundir::{RunDir, Sample};
-pub use scene::scene_model;
+pub use scene_graph::scene_model;
 
 /// The oldest opset the exporter writes.
 pub const MIN_OPSET: i64 = 13;

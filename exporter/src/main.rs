@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context};
 use clap::Parser;
 use prism_exporter::{export, ExportOptions, ExportReport, Tolerance, DEFAULT_OPSET};
-use prism_runtime::exit::{clap_error, one_line, quiet_on_closed_pipe};
+use prism_cli::{clap_error, one_line, quiet_on_closed_pipe};
 
 /// Exports a Prism run directory to ONNX and checks the file against the trainer's outputs.
 ///

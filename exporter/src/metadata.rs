@@ -4,7 +4,7 @@
 use prism_models::run::Preprocessing;
 use prism_models::Task;
 use serde_json::json;
-use tract_onnx::pb::StringStringEntryProto;
+use prism_onnx::pb::StringStringEntryProto;
 
 use crate::rundir::RunDir;
 

@@ -3,7 +3,7 @@
 
 use prism_models::run::Preprocessing;
 use prism_models::{Backend, Path, Task};
-use tract_onnx::pb;
+use prism_onnx::pb;
 
 use crate::backend::{OnnxBackend, Spatial, Value};
 use crate::graph::{Dim, Graph};

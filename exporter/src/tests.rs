@@ -14,10 +14,10 @@ use prism_runtime::engine::{self, EngineChoice, EngineOptions, Provider};
 use prost::Message;
 use safetensors::tensor::TensorView;
 use safetensors::Dtype;
-use tract_onnx::pb;
+use prism_onnx::pb;
 
 use crate::parity::compare;
-use crate::scene::{check_scene, scene_model};
+use crate::scene_graph::{check_scene, scene_model};
 use crate::weights::Param;
 use crate::*;
 

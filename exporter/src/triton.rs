@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use prism_runtime::io::{write_atomic, write_bytes_atomic};
+use prism_data::{write_atomic, write_bytes_atomic};
 
 use crate::{Error, Result};
 
@@ -30,7 +30,7 @@ pub fn write_repository(repo: &Path, model: &str, onnx: &[u8], input: &Tensor, o
     write_bytes_atomic(&version.join("model.onnx"), onnx)?;
     let config = config_pbtxt(model, input, outputs);
     let path = dir.join("config.pbtxt");
-    write_atomic(&path, |out| out.write_all(config.as_bytes()).map_err(|e| prism_runtime::Error::io(&path, e)))?;
+    write_atomic(&path, |out| out.write_all(config.as_bytes()).map_err(|e| prism_data::Error::io(&path, e)))?;
     Ok(dir)
 }
 

@@ -10,7 +10,7 @@
 use std::path::PathBuf;
 
 use prism_runtime::model::{LoadOptions, Model};
-use prism_runtime::preprocess::load_rgb;
+use prism_runtime::images::load_rgb;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args_os().skip(1).map(PathBuf::from);

@@ -9,7 +9,8 @@
 
 use std::path::PathBuf;
 
-use prism_runtime::io::{write_npy_in_pieces, NumData};
+use prism_data::formats::write_npy_in_pieces;
+use prism_data::NumData;
 use prism_runtime::model::{LoadOptions, Model, Pipeline};
 use prism_runtime::scene::open_scene;
 
@@ -37,7 +38,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 }
             }
             let values: Vec<i64> = rows.iter().map(|&c| pipeline.label_value(c)).collect();
-            put(&NumData::I64(values))
+            Ok(put(&NumData::I64(values))?)
         })
     })?;
 

@@ -2,7 +2,7 @@ use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
-/// Errors of the runtime library: reading data and models, preprocessing, running engines.
+/// Errors of the runtime library: reading models, feeding them, running engines.
 #[derive(Debug, Error)]
 pub enum Error {
     #[error("{}: {source}", path.display())]
@@ -11,10 +11,6 @@ pub enum Error {
     /// A file that is not what its name or the caller says it is.
     #[error("{}: {reason}", path.display())]
     Format { path: PathBuf, reason: String },
-
-    /// A MATLAB file without the variable asked for.
-    #[error("{}: no variable `{key}` (variables: {available})", path.display())]
-    MissingKey { path: PathBuf, key: String, available: String },
 
     /// Data of a shape the model or the operation cannot take.
     #[error("{0}")]
@@ -29,6 +25,10 @@ pub enum Error {
 
     #[error("{0}")]
     Invalid(String),
+
+    /// Reading or checking data: images, scenes, array files.
+    #[error(transparent)]
+    Data(#[from] prism_data::Error),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

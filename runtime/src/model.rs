@@ -6,7 +6,7 @@
 //! use prism_runtime::model::{LoadOptions, Model};
 //!
 //! let model = Model::load("garbage.onnx".as_ref(), &LoadOptions::default())?;
-//! let image = prism_runtime::preprocess::load_rgb("bottle.jpg".as_ref())?;
+//! let image = prism_runtime::images::load_rgb("bottle.jpg".as_ref())?;
 //! for p in &model.classify_images(&[image], 3)?[0] {
 //!     println!("{} {:.3}", p.label, p.probability);
 //! }
@@ -23,14 +23,13 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::{Condvar, Mutex};
 
-use image::RgbImage;
 use ndarray::{ArrayD, ArrayViewD, Axis, IxDyn};
 use prism_models::Task;
 use serde::Serialize;
 
 use crate::engine::{self, Engine, EngineOptions};
 use crate::onnx_info::{Dim, OnnxInfo};
-use crate::preprocess;
+use crate::images::{self as preprocess, RgbImage};
 use crate::scene::{Scene, SceneSource};
 use crate::{Error, Result};
 
@@ -191,7 +190,7 @@ impl ModelInfo {
     /// # Errors
     /// A missing, truncated or non-ONNX file; metadata that does not parse.
     pub fn read(path: &Path, options: &LoadOptions) -> Result<ModelInfo> {
-        let onnx = OnnxInfo::read(path)?;
+        let onnx = crate::onnx_info::read(path)?;
         let task = onnx.metadata.get("prism.task").map(String::as_str);
         let graph = onnx.metadata.get("prism.graph").cloned().unwrap_or_else(|| "window".into());
         let pipeline = match (task, &options.image_pipeline) {
@@ -402,7 +401,7 @@ impl Model {
     ///
     /// The scene is read a tile at a time (tiles of at most [`LoadOptions::tile`] pixels a side
     /// and their margins), so memory is one tile's, one batch's and one band's (4 bytes a pixel
-    /// of `tile` rows) whatever the scene's size; an [`NpyScene`](crate::scene::NpyScene) keeps
+    /// of `tile` rows) whatever the scene's size; an `NpyScene` (feature `files`) keeps
     /// its cube on disk, and `rows` decides what to keep of the answer.
     ///
     /// # Errors

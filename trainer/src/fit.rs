@@ -13,12 +13,12 @@ use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
 
-use crate::data::scene::{stratified_split, Split};
+use crate::data::patches::{stratified_split, Split};
 use crate::data::{Data, DataSource};
 use crate::model::TchModel;
 use crate::optim::{zero_grad, Optimizer, OptimizerConfig, Schedule};
 use crate::progress;
-use crate::tensors;
+use crate::checkpoint;
 
 /// Everything that defines a training run; saved in `config.json` under `train`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -228,7 +228,7 @@ pub fn fit(config: &FitConfig, run_dir: &Path, resume: bool, replace: bool) -> R
     let mut state = TrainState::default();
     if resume {
         let path = last_checkpoint(run_dir);
-        let (tensors, metadata) = tensors::load(&path).context("reading the last checkpoint")?;
+        let (tensors, metadata) = checkpoint::load(&path).context("reading the last checkpoint")?;
         model.load_tensors(&tensors, &path, &[])?;
         let saved = metadata.get(STATE_KEY).with_context(|| format!("{}: no training state", path.display()))?;
         state = serde_json::from_str(saved).with_context(|| format!("{}: bad training state", path.display()))?;
@@ -256,7 +256,7 @@ pub fn fit(config: &FitConfig, run_dir: &Path, resume: bool, replace: bool) -> R
     let interrupted = train_loop(config, &mut model, &mut optimizer, &data, &split, &mut state, &checkpoints, device)?;
     let selected = if !interrupted && state.best_epoch.is_some() && !split.val.is_empty() {
         let path = checkpoints.join(BEST);
-        let (tensors, _) = tensors::load(&path)?;
+        let (tensors, _) = checkpoint::load(&path)?;
         model.load_tensors(&tensors, &path, &[])?;
         "best"
     } else {
@@ -414,7 +414,7 @@ fn save_checkpoint(model: &TchModel, optimizer: &Optimizer, state: &TrainState, 
     let mut named: Vec<(String, Tensor)> = model.state().iter().map(|(k, v)| (k.clone(), v.shallow_clone())).collect();
     named.extend(optimizer.state_tensors());
     let metadata = HashMap::from([(STATE_KEY.to_string(), serde_json::to_string(state)?)]);
-    tensors::save(path, &named, metadata).with_context(|| format!("saving checkpoint {}", path.display()))
+    checkpoint::save(path, &named, metadata).with_context(|| format!("saving checkpoint {}", path.display()))
 }
 
 /// One optimisation step on a batch, as PyTorch's loop writes it: zero the gradients, forward

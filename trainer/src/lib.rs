@@ -7,4 +7,4 @@ pub mod model;
 pub mod optim;
 pub mod progress;
 pub mod report;
-pub mod tensors;
+pub mod checkpoint;

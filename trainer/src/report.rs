@@ -7,16 +7,16 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use prism_models::run::{self, RunConfig};
 use prism_models::Task;
-use prism_runtime::metrics::Report;
-use prism_runtime::render::{self, Panel, Series};
+use prism_data::metrics::Report;
+use prism_data::pictures::{self as render, Panel, Series};
 use serde::{Deserialize, Serialize};
 use tch::{Device, Tensor};
 
-use crate::data::scene::Split;
+use crate::data::patches::Split;
 use crate::data::Data;
 use crate::fit::{describe_device, describe_machine, predict, EpochRecord, FitConfig, TrainState};
 use crate::model::TchModel;
-use crate::tensors;
+use crate::checkpoint;
 
 /// `metrics.json`: the held-out evaluation and the training history.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -71,14 +71,14 @@ pub fn write_config(run_dir: &Path, config: &FitConfig, model: &prism_models::Mo
 
 pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
     let text = serde_json::to_string_pretty(value)?;
-    prism_runtime::io::write_bytes_atomic(path, text.as_bytes()).with_context(|| format!("writing {}", path.display()))
+    prism_data::write_bytes_atomic(path, text.as_bytes()).with_context(|| format!("writing {}", path.display()))
 }
 
 /// Saves the model's weights as `model.safetensors`, its config in the file's metadata.
 pub fn save_weights(model: &TchModel, path: &Path) -> Result<()> {
     let named: Vec<(String, Tensor)> = model.state().iter().map(|(k, v)| (k.clone(), v.shallow_clone())).collect();
     let metadata = HashMap::from([("prism.model".to_string(), serde_json::to_string(&model.config)?)]);
-    tensors::save(path, &named, metadata)
+    checkpoint::save(path, &named, metadata)
 }
 
 /// Everything after training: evaluation, weights, preprocessing, metrics, sample, pictures.
@@ -211,7 +211,7 @@ fn write_sample(run_dir: &Path, model: &TchModel, data: &Data, indices: &[usize]
     let input = data.graph_inputs(&chosen);
     let logits = tch::no_grad(|| model.forward(&data.inputs_from_graph_inputs(&input, Device::Cpu)?, false))?;
     let named = vec![(run::SAMPLE_INPUT.to_string(), input), (run::SAMPLE_LOGITS.to_string(), logits)];
-    tensors::save(&run_dir.join(run::SAMPLE), &named, HashMap::new())
+    checkpoint::save(&run_dir.join(run::SAMPLE), &named, HashMap::new())
 }
 
 fn write_curves(path: &Path, metrics: &Metrics) -> Result<()> {

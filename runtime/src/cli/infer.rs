@@ -3,11 +3,11 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use prism_runtime::io::{write_npy_in_pieces, NpyFile, NumData};
-use prism_runtime::metrics::Report;
+use prism_data::formats::{write_npy_in_pieces, NpyFile};
+use prism_data::metrics::Report;
+use prism_data::scene::{open_scene, TruthRows};
+use prism_data::{images as preprocess, pictures as render, Error, NumData};
 use prism_runtime::model::{Model, Pipeline};
-use prism_runtime::scene::{open_scene, TruthRows};
-use prism_runtime::{preprocess, render, Error};
 use serde_json::json;
 
 use super::{EngineArgs, ForeignArgs};
@@ -152,7 +152,7 @@ fn image_files(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
 fn infer_images(args: &Args, model: &Model) -> Result<()> {
     let files = image_files(&args.inputs)?;
     for chunk in files.chunks(args.batch.max(1)) {
-        let images = chunk.iter().map(|f| preprocess::load_rgb(f)).collect::<prism_runtime::Result<Vec<_>>>()?;
+        let images = chunk.iter().map(|f| preprocess::load_rgb(f)).collect::<prism_data::Result<Vec<_>>>()?;
         let answers = model.classify_images(&images, args.top)?;
         for (file, top) in chunk.iter().zip(answers) {
             if args.json {
@@ -235,7 +235,7 @@ fn infer_scene(args: &Args, model: &Model, path: &Path) -> Result<()> {
                     }
                 }
             }
-            put(&NumData::I64(rows.iter().map(|&c| pipeline.label_value(c)).collect()))
+            Ok(put(&NumData::I64(rows.iter().map(|&c| pipeline.label_value(c)).collect()))?)
         })
     })?;
     bar.finish_and_clear();
@@ -245,7 +245,7 @@ fn infer_scene(args: &Args, model: &Model, path: &Path) -> Result<()> {
     let labels = NpyFile::open(&labels_path)?;
     let read_rows = |rows: Range<usize>| -> prism_runtime::Result<Vec<Option<u16>>> {
         let NumData::I64(read) = labels.read_values(rows.start * width, rows.len() * width)? else {
-            return Err(Error::Invalid(format!("{} is not the int64 array written", labels_path.display())));
+            return Err(Error::Invalid(format!("{} is not the int64 array written", labels_path.display())).into());
         };
         Ok(read.into_iter().map(|v| pipeline.class_index(v)).collect())
     };
@@ -264,7 +264,7 @@ fn infer_scene(args: &Args, model: &Model, path: &Path) -> Result<()> {
             for (c, v) in classes.iter_mut().zip(truth.rows(rows)?) {
                 *c = c.filter(|_| v != 0);
             }
-            Ok(classes)
+            Ok::<_, prism_runtime::Error>(classes)
         })?;
         line["oa"] = json!(report.oa);
         line["aa"] = json!(report.aa);

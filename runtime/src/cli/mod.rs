@@ -10,7 +10,7 @@ pub mod bench;
 pub mod info;
 pub mod infer;
 
-pub use prism_runtime::exit::{clap_error, one_line, positive, quiet_on_closed_pipe};
+pub use prism_cli::{clap_error, one_line, positive, quiet_on_closed_pipe};
 
 /// Engine and execution-provider flags shared by the commands.
 #[derive(clap::Args, Clone)]

@@ -37,7 +37,7 @@ use ndarray::{ArrayD, ArrayViewD};
 
 use crate::{Error, Result};
 
-mod library;
+mod ort_library;
 #[cfg(feature = "ort")]
 mod ort;
 #[cfg(feature = "tract")]
@@ -45,7 +45,7 @@ mod tract;
 #[cfg(test)]
 mod tests;
 
-pub use library::{ort_library, ORT_HELP};
+pub use ort_library::{ort_library, ORT_HELP};
 
 /// A loaded model, ready to run.
 pub trait Engine: Send {
@@ -152,7 +152,7 @@ fn load_auto(model: &Path, options: &EngineOptions) -> Result<Box<dyn Engine>> {
     match ort::environment(options.ort_library.as_deref()) {
         Ok(_) => load_ort(model, options),
         // A library the user named that is missing or broken is an error, not a quiet tract.
-        Err(e) if options.ort_library.is_some() || library::env_library().is_some() => Err(e),
+        Err(e) if options.ort_library.is_some() || ort_library::env_library().is_some() => Err(e),
         Err(e) => load_tract(model, options, vec![format!("ort not used: {e}")]),
     }
 }

@@ -12,7 +12,7 @@ use ::ort::session::Session;
 use ::ort::value::TensorRef;
 use ndarray::{ArrayD, ArrayViewD};
 
-use super::library::{candidates, same_file, SYSTEM_NAME};
+use super::ort_library::{candidates, same_file, SYSTEM_NAME};
 use super::{one_line, Engine, EngineOptions, Provider, ORT_HELP};
 use crate::{Error, Result};
 

@@ -13,7 +13,7 @@ use super::*;
 #[cfg(feature = "tract")]
 fn tiny_model(dir: &Path, spatial: usize, weight: &[f32], bias: &[f32], cin: usize) -> PathBuf {
     use prost::Message;
-    use tract_onnx::pb;
+    use prism_onnx::pb;
 
     let cout = bias.len();
     let float = pb::tensor_proto::DataType::Float as i32;

@@ -319,7 +319,7 @@ fn cli_exports_and_reports_parity() {
     let report: Value = serde_json::from_slice(&result.stdout).unwrap();
     assert_eq!(report["pass"], true, "{report}");
     assert_eq!(report["opset"], 17);
-    assert_eq!(report["inputs"][0], json!({"name": "spectra", "shape": ["batch", 60, 25, 25]}));
+    assert_eq!(report["inputs"][0], json!({"name": "spectra", "elem_type": "float", "shape": ["batch", 60, 25, 25]}));
     let engines: Vec<(&str, &str)> = report["parity"]
         .as_array()
         .unwrap()
@@ -448,20 +448,41 @@ fn bad_runs_are_one_line_errors() {
     assert!(!dir.join("x.onnx").exists());
 }
 
-/// A runtime built with tract alone depends on no native engine: neither ort nor the loader it
-/// opens ONNX Runtime with.
+/// What an edge app compiles: a runtime built with tract alone depends on no native engine
+/// (neither ort nor the loader it opens ONNX Runtime with), no file-format parser, no PNG
+/// encoder and no command-line crate. tract itself uses anyhow (and prost's derive macro does
+/// at build time); no Prism crate does in that build.
 #[test]
-fn tract_only_runtime_has_no_native_engine() {
+fn tract_only_runtime_is_lean() {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let out = std::process::Command::new(cargo)
         .current_dir(prism_tests::root())
         .args(["tree", "--offline", "-p", "prism-runtime", "--no-default-features", "--features", "tract"])
-        .args(["-e", "normal,build", "--prefix", "none"])
+        .args(["-e", "normal", "--prefix", "depth", "--format", "{p}"])
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let tree = String::from_utf8_lossy(&out.stdout);
-    assert!(tree.lines().any(|l| l.starts_with("tract-onnx ")), "{tree}");
-    let native: Vec<&str> = tree.lines().filter(|l| ["ort ", "ort-sys ", "libloading ", "torch-sys "].iter().any(|p| l.starts_with(p))).collect();
-    assert!(native.is_empty(), "tract-only runtime pulls in {native:?}");
+    // (parent, child) package names, from the depth printed before each line.
+    let mut path: Vec<String> = Vec::new();
+    let mut edges = Vec::new();
+    for line in tree.lines() {
+        let name_at = line.find(|c: char| !c.is_ascii_digit()).unwrap_or(0);
+        let (Ok(depth), Some(name)) = (line[..name_at].parse::<usize>(), line[name_at..].split(' ').next()) else {
+            continue;
+        };
+        path.truncate(depth);
+        if let Some(parent) = path.last() {
+            edges.push((parent.clone(), name.to_string()));
+        }
+        path.push(name.to_string());
+    }
+    assert!(edges.iter().any(|(_, child)| child == "tract-onnx"), "{tree}");
+    assert!(edges.iter().any(|(parent, child)| parent == "prism-runtime" && child == "prism-data"), "{tree}");
+    let never = ["ort", "ort-sys", "libloading", "torch-sys", "png", "flate2", "font8x8", "clap", "indicatif", "zip"];
+    let never = [&never[..], &["npyz", "plotters", "prism-cli"]].concat();
+    let found: Vec<_> = edges.iter().filter(|(_, child)| never.contains(&child.as_str())).collect();
+    assert!(found.is_empty(), "a tract-only runtime pulls in {found:?}");
+    let prism_anyhow: Vec<_> = edges.iter().filter(|(p, c)| p.starts_with("prism-") && c == "anyhow").collect();
+    assert!(prism_anyhow.is_empty(), "{prism_anyhow:?}");
 }

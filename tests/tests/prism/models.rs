@@ -148,7 +148,7 @@ fn summary_json_has_the_totals() {
 #[test]
 fn runtime_and_exporter_do_not_depend_on_libtorch() {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    for package in ["prism-runtime", "prism-exporter", "prism-models"] {
+    for package in ["prism-runtime", "prism-exporter", "prism-models", "prism-data", "prism-cli"] {
         let out = std::process::Command::new(&cargo)
             .current_dir(prism_tests::root())
             .args(["tree", "--offline", "-p", package, "-e", "normal,build", "--prefix", "none", "--all-features"])
@@ -159,4 +159,19 @@ fn runtime_and_exporter_do_not_depend_on_libtorch() {
         assert!(tree.contains(package), "cargo tree printed no tree for {package}");
         assert!(!tree.lines().any(|l| l.starts_with("torch-sys ") || l.starts_with("tch ")), "{package} depends on libtorch:\n{tree}");
     }
+}
+
+/// The trainer reads data through `prism-data`, never through the runtime.
+#[test]
+fn trainer_does_not_depend_on_the_runtime() {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let out = std::process::Command::new(&cargo)
+        .current_dir(prism_tests::root())
+        .args(["tree", "--offline", "-p", "prism-trainer", "-e", "normal,build", "--prefix", "none"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let tree = String::from_utf8_lossy(&out.stdout);
+    assert!(tree.lines().any(|l| l.starts_with("prism-data ")), "{tree}");
+    assert!(!tree.lines().any(|l| l.starts_with("prism-runtime ")), "the trainer depends on prism-runtime:\n{tree}");
 }

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use prism_runtime::model::{LoadOptions, Model};
-use prism_runtime::preprocess;
+use prism_data::images as preprocess;
 use prism_tests::{assert_close, assert_one_line_error, run, run_python, Tolerance};
 use prism_trainer::model::TchModel;
 use serde_json::Value;
@@ -100,8 +100,8 @@ fn fine_tuning_from_torchvision_weights_keeps_a_frozen_backbone() {
     let stderr = String::from_utf8_lossy(&fit.stderr);
     assert!(fit.status.success(), "{stderr}");
     assert!(stderr.contains("another class count"), "{stderr}");
-    let before = prism_trainer::tensors::load(&init).unwrap().0;
-    let after = prism_trainer::tensors::load(&run_dir.join("model.safetensors")).unwrap().0;
+    let before = prism_trainer::checkpoint::load(&init).unwrap().0;
+    let after = prism_trainer::checkpoint::load(&run_dir.join("model.safetensors")).unwrap().0;
     for name in ["conv1.weight", "layer1.0.conv1.weight", "layer4.1.conv2.weight", "layer4.1.bn2.weight"] {
         assert!(before[name].equal(&after[name]), "{name} changed although the backbone is frozen");
     }
@@ -141,7 +141,8 @@ fn scene_inference_with_ground_truth() {
     let labels: Vec<i64> = (0..h * w).map(|i| [0, 1, 2, 3, 4][(i * 31) % 5]).collect();
     let scene = d.join("scene.npy");
     let gt = d.join("gt.npy");
-    use prism_runtime::io::{read_npy, write_npy, NumArray, NumData};
+    use prism_data::formats::{read_npy, write_npy};
+    use prism_data::{NumArray, NumData};
     write_npy(&scene, &NumArray::new(vec![h, w, bands], NumData::F32(cube)).unwrap()).unwrap();
     write_npy(&gt, &NumArray::new(vec![h, w], NumData::I64(labels.clone())).unwrap()).unwrap();
 
@@ -190,13 +191,13 @@ fn scene_inference_with_ground_truth() {
         assert!((oa - hits as f64 / n as f64).abs() < 1e-12);
         // The maps are drawn from the label array (in strips: 300 rows at scale 1 make two):
         // each pixel in its class's colour, the labelled map black where the truth is 0.
-        let layout = prism_runtime::render::class_map_layout(h, w, &[], "").unwrap();
+        let layout = prism_data::pictures::class_map_layout(h, w, &[], "").unwrap();
         assert_eq!(layout.scale, 1);
-        let colours = prism_runtime::render::palette(4);
+        let colours = prism_data::pictures::palette(4);
         for (png, keep_all) in [("map", true), ("map_labelled", false)] {
             let img = image::open(out_dir.join(format!("{stem}.{png}.png"))).unwrap().to_rgb8();
             for (i, (&v, &t)) in map.iter().zip(&labels).enumerate() {
-                let expected = if keep_all || t != 0 { colours[v as usize - 1] } else { prism_runtime::render::BACKGROUND };
+                let expected = if keep_all || t != 0 { colours[v as usize - 1] } else { prism_data::pictures::BACKGROUND };
                 let (x, y) = (layout.map_x + (i % w) as u32, layout.map_y + (i / w) as u32);
                 assert_eq!(img.get_pixel(x, y).0, expected, "{png} of case {case} at pixel {i}");
             }
@@ -216,7 +217,7 @@ fn scene_inference_with_ground_truth() {
     // The library hands the answer over a band of tiles' rows at a time, from the top, the
     // same answer as the command line's.
     let model = Model::load(&onnx, &LoadOptions { tile: Some(100), ..LoadOptions::default() }).unwrap();
-    let source = prism_runtime::scene::open_scene(&scene, None).unwrap();
+    let source = prism_data::scene::open_scene(&scene, None).unwrap();
     let (mut bands, mut classes) = (Vec::new(), Vec::new());
     model
         .classify_scene_rows(&*source, None, 32, &|_, _| {}, &mut |first, rows| {
@@ -299,7 +300,8 @@ fn a_model_serves_concurrent_callers() {
 /// read as parts of the whole.
 #[test]
 fn matlab_written_files_read_as_scipy_and_h5py_read_them_needs_pypi() {
-    use prism_runtime::io::{list_mat_variables, read_mat, MatArray, NumArray, NumData};
+    use prism_data::formats::{list_mat_variables, read_mat, MatArray};
+    use prism_data::{NumArray, NumData};
     use std::collections::HashMap;
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
@@ -419,7 +421,8 @@ fn runtime_errors_are_one_line() {
     let scene_model = d.join("hybridsn.onnx");
     assert!(run("exporter", &["--run", d.join("run").to_str().unwrap(), "--out", scene_model.to_str().unwrap(), "--no-parity"]).status.success());
     let cube = d.join("cube.npy");
-    use prism_runtime::io::{write_npy, NumArray, NumData};
+    use prism_data::formats::write_npy;
+    use prism_data::{NumArray, NumData};
     write_npy(&cube, &NumArray::new(vec![12, 12, 29], NumData::F32(vec![0.5; 12 * 12 * 29])).unwrap()).unwrap();
     assert_one_line_error(&infer(&scene_model, &cube, &[]), "the scene has 29 bands, the model takes 30");
     // A cube with a no-data NaN, which would spread through every window around it.

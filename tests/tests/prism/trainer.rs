@@ -6,11 +6,12 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use prism_models::{ModelConfig, ModelOptions};
-use prism_runtime::io::{read_npy, write_npy, NumArray, NumData};
-use prism_runtime::scene::Scene;
+use prism_data::formats::{read_npy, write_npy};
+use prism_data::{NumArray, NumData};
+use prism_data::scene::Scene;
 use prism_tests::{assert_close, assert_one_line_error, run, run_python, Tolerance};
 use prism_trainer::data::indian_pines;
-use prism_trainer::data::scene::{fit_pca, project};
+use prism_trainer::data::patches::{fit_pca, project};
 use prism_trainer::fit::train_step;
 use prism_trainer::model::TchModel;
 use prism_trainer::optim::{Optimizer, OptimizerConfig, OptimizerKind};
@@ -125,7 +126,7 @@ fn bad_training_input_is_a_one_line_error() {
 }
 
 fn load_weights(path: &Path) -> HashMap<String, Tensor> {
-    prism_trainer::tensors::load(path).unwrap().0
+    prism_trainer::checkpoint::load(path).unwrap().0
 }
 
 /// A run stopped in the middle of an epoch (as by Ctrl-C) and resumed ends with exactly the

@@ -1,13 +1,13 @@
 use std::time::Instant;
 
 use anyhow::{bail, Result};
-use prism_runtime::scene::{GroundTruth, Scene};
+use prism_data::scene::{GroundTruth, Scene};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use serde_json::json;
 
 use crate::data::indian_pines;
-use crate::data::scene::SceneData;
+use crate::data::patches::SceneData;
 use crate::fit::{describe_device, resolve_device};
 use crate::model::TchModel;
 use crate::optim::{zero_grad, Optimizer, OptimizerConfig, OptimizerKind};

@@ -4,7 +4,7 @@ use anyhow::{bail, Context, Result};
 use prism_models::run::{self, Preprocessing};
 
 use crate::cli::fit::read_fit_config;
-use crate::data::scene::stratified_split;
+use crate::data::patches::stratified_split;
 use crate::data::{Data, DataSource};
 use crate::fit::resolve_device;
 use crate::model::TchModel;
@@ -35,7 +35,7 @@ pub struct Args {
     /// Where the pictures go [default: the run directory, or RUN/eval for other data].
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
-    #[arg(long, default_value_t = 128, value_parser = prism_runtime::exit::positive)]
+    #[arg(long, default_value_t = 128, value_parser = prism_cli::positive)]
     batch_size: usize,
     /// auto, cpu, cuda or cuda:N.
     #[arg(long, default_value = "auto")]

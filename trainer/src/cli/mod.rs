@@ -8,4 +8,4 @@ pub mod summary;
 pub mod sweep;
 
 // The one-line error reporting all three binaries share.
-pub use prism_runtime::exit::{clap_error, one_line, quiet_on_closed_pipe};
+pub use prism_cli::{clap_error, one_line, quiet_on_closed_pipe};

@@ -329,7 +329,7 @@ fn write_results(sweep: &Sweep, config_path: &Path, plan: &[(String, f64, u64)],
         runs_table(sweep, &records)
     );
     let md = sweep.results.with_extension("md");
-    prism_runtime::io::write_bytes_atomic(&md, markdown.as_bytes())?;
+    prism_data::write_bytes_atomic(&md, markdown.as_bytes())?;
     Ok(records)
 }
 

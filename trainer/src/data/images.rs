@@ -7,9 +7,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use image::RgbImage;
 use prism_models::run::ImagePreprocessing;
-use prism_runtime::preprocess;
+use prism_data::images as preprocess;
 use rand::rngs::StdRng;
 use rand::Rng;
+use rayon::prelude::*;
 use tch::Tensor;
 
 /// The files of an image folder and their classes.
@@ -63,7 +64,7 @@ pub struct ImageData {
 }
 
 impl ImageData {
-    /// Decodes every image of `folder` on all cores, showing progress.
+    /// Decodes every image of `folder` on all cores (rayon), showing progress.
     ///
     /// # Errors
     /// The first image that does not decode, named.
@@ -71,33 +72,18 @@ impl ImageData {
         let resize = preprocessing.resize as u32;
         let n = folder.items.len();
         let bar = crate::progress::bar(n as u64, "decoding images");
-        let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).min(8);
-        let chunk = n.div_ceil(threads);
-        let decoded: Vec<Result<Vec<RgbImage>>> = std::thread::scope(|s| {
-            let handles: Vec<_> = folder
-                .items
-                .chunks(chunk.max(1))
-                .map(|items| {
-                    let bar = &bar;
-                    s.spawn(move || {
-                        items
-                            .iter()
-                            .map(|(path, _)| {
-                                let img = preprocess::load_rgb(path)?;
-                                bar.inc(1);
-                                Ok(preprocess::resize_shorter(&img, resize))
-                            })
-                            .collect::<Result<Vec<_>>>()
-                    })
-                })
-                .collect();
-            handles.into_iter().map(|h| h.join().unwrap_or_else(|_| bail!("an image decoding thread panicked"))).collect()
-        });
+        // rayon keeps the results in the folder's order; the first failure, named, wins.
+        let images = folder
+            .items
+            .par_iter()
+            .map(|(path, _)| {
+                let img = preprocess::load_rgb(path)?;
+                bar.inc(1);
+                Ok(preprocess::resize_shorter(&img, resize))
+            })
+            .collect::<Result<Vec<_>>>();
         bar.finish_and_clear();
-        let mut images = Vec::with_capacity(n);
-        for part in decoded {
-            images.extend(part?);
-        }
+        let images = images?;
         Ok(ImageData {
             preprocessing,
             images,

@@ -122,7 +122,7 @@ fn download(dir: &Path) -> Result<()> {
         if sha != expected {
             bail!("{inner} in {}: sha256 {sha}, expected {expected}", wheel.display());
         }
-        prism_runtime::io::write_bytes_atomic(&dir.join(name), &bytes)?;
+        prism_data::write_bytes_atomic(&dir.join(name), &bytes)?;
     }
     Ok(())
 }

@@ -3,19 +3,19 @@
 
 pub mod images;
 pub mod indian_pines;
-pub mod scene;
+pub mod patches;
 
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use prism_models::run::{ImagePreprocessing, Preprocessing};
-use prism_runtime::scene::{GroundTruth, Scene};
+use prism_data::scene::{GroundTruth, Scene};
 use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
 
 use images::{ImageData, ImageFolder};
-use scene::SceneData;
+use patches::SceneData;
 
 /// Where the data comes from, as recorded in the run's `config.json`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -156,7 +156,7 @@ impl Data {
         match self {
             Data::Scene { scene, data } => {
                 let pixels: Vec<(usize, usize)> = indices.iter().map(|&i| (data.samples[i].y, data.samples[i].x)).collect();
-                scene::raw_windows(scene, &data.preprocessing, &pixels)
+                patches::raw_windows(scene, &data.preprocessing, &pixels)
             }
             Data::Images(images) => images.batch(indices, None),
         }

@@ -1,48 +1,14 @@
-//! Hyperspectral scenes and their ground truth, as users hold them (MATLAB `.mat` or NumPy
-//! `.npy`, `height x width x bands`), and the windows HybridSN-like models classify.
+//! Scenes and ground truths kept on disk and read a block (or a band of rows) at a time: `.npy`
+//! files, MATLAB 5 variables and MATLAB v7.3 variables.
 
 use std::collections::BTreeSet;
 use std::ops::Range;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::io::{open_mat_values, read_mat, read_npy, unpack_mat, MatArray, NpyFile, NumArray, NumData};
-use crate::{Error, Result};
-
-/// What scene inference needs of a scene: its size, and blocks of its values in the band-major
-/// layout the graphs take. A [`Scene`] holds the whole cube in memory; an [`NpyScene`] and a
-/// [`MatScene`] read each block from their file, so that memory does not grow with the scene.
-pub trait SceneSource {
-    /// `(height, width, bands)`.
-    fn size(&self) -> (usize, usize, usize);
-
-    /// Writes the values of the scene's rows `ys` and columns `xs` into `block`, a `[bands, rows,
-    /// cols]` block whose top-left corner is at `corner` in scene coordinates. The caller has
-    /// filled the rest of the block; see [`block`](SceneSource::block).
-    ///
-    /// # Errors
-    /// A file that cannot be read, or values that are NaN or infinite.
-    fn copy_inside(&self, ys: Range<usize>, xs: Range<usize>, corner: (isize, isize), shape: (usize, usize), block: &mut [f32]) -> Result<()>;
-
-    /// The values of rows `y0..y0 + rows` and columns `x0..x0 + cols` as `[bands, rows, cols]`.
-    /// The block may reach outside the scene (`y0` and `x0` may be negative): there band `b`
-    /// takes `fill[b]`.
-    ///
-    /// # Errors
-    /// `fill` not of one value a band, or as [`copy_inside`](SceneSource::copy_inside).
-    fn block(&self, y0: isize, x0: isize, rows: usize, cols: usize, fill: &[f32]) -> Result<Vec<f32>> {
-        let (height, width, bands) = self.size();
-        if fill.len() != bands {
-            return Err(Error::Shape(format!("{} fill values for a scene of {bands} bands", fill.len())));
-        }
-        let mut block: Vec<f32> = fill.iter().flat_map(|&v| std::iter::repeat_n(v, rows * cols)).collect();
-        let (ys, xs) = (inside(y0, rows, height), inside(x0, cols, width));
-        if !ys.is_empty() && !xs.is_empty() {
-            self.copy_inside(ys, xs, (y0, x0), (rows, cols), &mut block)?;
-        }
-        Ok(block)
-    }
-}
+use super::{block_index, check_size, non_finite_values, GroundTruth, Scene, SceneSource};
+use crate::formats::{open_mat_values, read_mat, read_npy, unpack_mat, MatArray, NpyFile};
+use crate::{Error, NumArray, NumData, Result};
 
 /// Opens a scene for inference, read a block at a time from disk: a `.npy` cube, a MATLAB v7.3
 /// one (a [`MatScene`]) and an uncompressed MATLAB 5 one as they are, a compressed MATLAB 5 one
@@ -121,38 +87,9 @@ fn open_on_disk(path: &Path, key: Option<&str>) -> Result<OnDisk> {
     }
 }
 
-/// The part `start..start + len` of a block that falls within `0..size`, in scene coordinates.
-fn inside(start: isize, len: usize, size: usize) -> Range<usize> {
-    let from = start.clamp(0, size as isize) as usize;
-    let to = (start + len as isize).clamp(0, size as isize) as usize;
-    from..to.max(from)
-}
-
-/// Where scene pixel `(y, x)` of band `b` goes in a `[bands, rows, cols]` block whose top-left
-/// corner is at `(y0, x0)`.
-fn block_index((y0, x0): (isize, isize), (rows, cols): (usize, usize), b: usize, y: usize, x: usize) -> usize {
-    (b * rows + (y as isize - y0) as usize) * cols + (x as isize - x0) as usize
-}
-
-/// `count` NaN or infinite values in a scene, the first at `(row, column, band)`: refused, as a
-/// NaN would spread through PCA and every window that touches it.
-fn non_finite_values(source: &Path, count: usize, (y, x, b): (usize, usize, usize), value: f32) -> Error {
-    let reason = format!("{count} NaN or infinite values, the first at row {y}, column {x}, band {b} ({value}): replace no-data values before use");
-    Error::format(source, reason)
-}
-
 /// A NaN or infinite value at `(row, column, band)` of a block of a scene read from disk.
 fn non_finite_value(source: &Path, (y, x, b, v): (usize, usize, usize, f32)) -> Error {
     Error::format(source, format!("NaN or infinite value at row {y}, column {x}, band {b} ({v}): replace no-data values before use"))
-}
-
-/// A scene in memory, band-major: value `data[(b * height + y) * width + x]`.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Scene {
-    pub bands: usize,
-    pub height: usize,
-    pub width: usize,
-    pub data: Vec<f32>,
 }
 
 /// Reads a numeric array from a `.mat` (the variable `key`, or the only one) or `.npy` file.
@@ -176,98 +113,9 @@ pub fn read_array(path: &Path, key: Option<&str>) -> Result<NumArray> {
 }
 
 impl Scene {
-    /// A scene from a `height x width x bands` array (the usual layout of `.mat` scenes).
-    ///
-    /// # Errors
-    /// An array that is not 3-D, is empty, or holds NaN or infinite values (a NaN spreads
-    /// through PCA and every window that touches it, so it is refused rather than classified).
-    pub fn from_hwc(array: &NumArray, source: &Path) -> Result<Scene> {
-        let [height, width, bands] = array.shape[..] else {
-            return Err(Error::format(source, format!("a scene is height x width x bands, got shape {:?}", array.shape)));
-        };
-        if height == 0 || width == 0 || bands == 0 {
-            return Err(Error::format(source, format!("empty scene of shape {:?}", array.shape)));
-        }
-        // Straight into band-major order: a converted copy of a large cube would cost as
-        // much memory again as the scene itself.
-        let plane = height * width;
-        let mut data = vec![0f32; array.len()];
-        let (mut count, mut first) = (0usize, None);
-        array.data.for_each_f32(|i, v| {
-            if !v.is_finite() {
-                count += 1;
-                first.get_or_insert((i, v));
-            }
-            data[(i % bands) * plane + i / bands] = v;
-        });
-        if let Some((first, value)) = first {
-            let (pixel, band) = (first / bands, first % bands);
-            return Err(non_finite_values(source, count, (pixel / width, pixel % width, band), value));
-        }
-        Ok(Scene { bands, height, width, data })
-    }
-
     /// Reads a scene file (see [`read_array`]).
     pub fn read(path: &Path, key: Option<&str>) -> Result<Scene> {
         Scene::from_hwc(&read_array(path, key)?, path)
-    }
-
-    pub fn pixels(&self) -> usize {
-        self.height * self.width
-    }
-
-    /// The spectrum of pixel `(y, x)`.
-    pub fn spectrum(&self, y: usize, x: usize) -> Vec<f32> {
-        let plane = self.height * self.width;
-        (0..self.bands).map(|b| self.data[b * plane + y * self.width + x]).collect()
-    }
-
-    /// Copies the `window x window` neighbourhood centred on `(y, x)` into `out` as
-    /// `[bands, window, window]`; pixels outside the scene take `fill[band]`.
-    ///
-    /// # Panics
-    /// When `out` or `fill` have the wrong length (a caller's bug, not user input).
-    pub fn window_into(&self, y: usize, x: usize, window: usize, fill: &[f32], out: &mut [f32]) {
-        assert_eq!(out.len(), self.bands * window * window);
-        assert_eq!(fill.len(), self.bands);
-        let half = (window / 2) as isize;
-        let (h, w) = (self.height as isize, self.width as isize);
-        // Columns of the window that fall inside the scene.
-        let x0 = x as isize - half;
-        let inside_from = (-x0).clamp(0, window as isize) as usize;
-        let inside_to = (w - x0).clamp(0, window as isize) as usize;
-        for b in 0..self.bands {
-            let plane = &self.data[b * self.pixels()..(b + 1) * self.pixels()];
-            for r in 0..window {
-                let row = &mut out[(b * window + r) * window..(b * window + r + 1) * window];
-                let sy = y as isize - half + r as isize;
-                if sy < 0 || sy >= h || inside_from >= inside_to {
-                    row.fill(fill[b]);
-                    continue;
-                }
-                row[..inside_from].fill(fill[b]);
-                row[inside_to..].fill(fill[b]);
-                let start = sy as usize * self.width + (x0 + inside_from as isize) as usize;
-                row[inside_from..inside_to].copy_from_slice(&plane[start..start + inside_to - inside_from]);
-            }
-        }
-    }
-}
-
-impl SceneSource for Scene {
-    fn size(&self) -> (usize, usize, usize) {
-        (self.height, self.width, self.bands)
-    }
-
-    fn copy_inside(&self, ys: Range<usize>, xs: Range<usize>, corner: (isize, isize), shape: (usize, usize), block: &mut [f32]) -> Result<()> {
-        for b in 0..self.bands {
-            let plane = &self.data[b * self.pixels()..(b + 1) * self.pixels()];
-            for y in ys.clone() {
-                let at = block_index(corner, shape, b, y, xs.start);
-                block[at..at + xs.len()].copy_from_slice(&plane[y * self.width + xs.start..y * self.width + xs.end]);
-            }
-        }
-        Ok(())
     }
 }
 
@@ -452,14 +300,6 @@ impl SceneSource for MatScene {
     }
 }
 
-/// Ground truth: one label value per pixel, 0 for unlabelled.
-#[derive(Clone, Debug, PartialEq)]
-pub struct GroundTruth {
-    pub height: usize,
-    pub width: usize,
-    pub labels: Vec<i64>,
-}
-
 impl GroundTruth {
     /// Reads a `height x width` label array of integers (see [`read_array`]).
     ///
@@ -476,28 +316,6 @@ impl GroundTruth {
         }
         Ok(GroundTruth { height, width, labels })
     }
-
-    /// The distinct non-zero label values, ascending.
-    pub fn classes(&self) -> Vec<i64> {
-        self.labels.iter().filter(|v| **v != 0).copied().collect::<BTreeSet<_>>().into_iter().collect()
-    }
-
-    /// Checks that the ground truth covers the scene pixel for pixel.
-    ///
-    /// # Errors
-    /// Different sizes.
-    pub fn check_matches<S: SceneSource + ?Sized>(&self, scene: &S) -> Result<()> {
-        check_size((self.height, self.width), scene)
-    }
-}
-
-/// Checks that a ground truth of `size` covers the scene pixel for pixel.
-fn check_size<S: SceneSource + ?Sized>((h, w): (usize, usize), scene: &S) -> Result<()> {
-    let (height, width, _) = scene.size();
-    if (h, w) != (height, width) {
-        return Err(Error::Shape(format!("the scene is {height} x {width} pixels but the ground truth is {h} x {w}")));
-    }
-    Ok(())
 }
 
 /// A ground truth read a band of rows at a time from disk (a `.npy` file, a MATLAB v7.3 one or
@@ -608,43 +426,12 @@ impl TruthRows {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::io::NumData;
-
-    fn scene() -> Scene {
-        // 3 x 4 pixels, 2 bands: band 0 holds 10 y + x, band 1 holds -(10 y + x).
-        let mut hwc = Vec::new();
-        for y in 0..3 {
-            for x in 0..4 {
-                let v = (10 * y + x) as f32;
-                hwc.extend([v, -v]);
-            }
-        }
-        let array = NumArray::new(vec![3, 4, 2], NumData::F32(hwc)).unwrap();
-        Scene::from_hwc(&array, Path::new("t")).unwrap()
-    }
-
-    #[test]
-    fn hwc_becomes_band_major() {
-        let s = scene();
-        assert_eq!(s.spectrum(2, 3), vec![23.0, -23.0]);
-        assert_eq!(s.data[..4], [0.0, 1.0, 2.0, 3.0]);
-    }
-
-    #[test]
-    fn non_finite_values_are_refused_with_their_place() {
-        let mut hwc = vec![1f32; 3 * 4 * 2];
-        hwc[(4 + 2) * 2 + 1] = f32::NAN; // row 1, column 2, band 1
-        hwc[20] = f32::INFINITY;
-        let array = NumArray::new(vec![3, 4, 2], NumData::F32(hwc)).unwrap();
-        let message = Scene::from_hwc(&array, Path::new("s.npy")).unwrap_err().to_string();
-        assert_eq!(message, "s.npy: 2 NaN or infinite values, the first at row 1, column 2, band 1 (NaN): replace no-data values before use");
-    }
 
     /// Every block of every 3-D `.npy` fixture (numpy-made; C and Fortran order, each dtype),
     /// read from the file a block at a time, equals the same block of the scene read whole.
     #[test]
     fn npy_blocks_equal_the_scene_read_whole() {
-        let fixtures = crate::io::npy_fixtures();
+        let fixtures = crate::formats::npy_fixtures();
         let mut checked = (0, 0);
         for entry in std::fs::read_dir(&fixtures).unwrap() {
             let path = entry.unwrap().path();
@@ -679,13 +466,13 @@ mod tests {
     #[test]
     fn mat_blocks_equal_the_scene_read_whole() {
         let mut checked = (0, 0, 0);
-        for entry in std::fs::read_dir(crate::io::npy_fixtures()).unwrap() {
+        for entry in std::fs::read_dir(crate::formats::npy_fixtures()).unwrap() {
             let path = entry.unwrap().path();
             if path.extension().is_none_or(|e| e != "mat") {
                 continue;
             }
             // Files refused whole (a MATLAB 4 one) have no scene in them.
-            let Ok(variables) = crate::io::list_mat_variables(&path) else { continue };
+            let Ok(variables) = crate::formats::list_mat_variables(&path) else { continue };
             for variable in variables {
                 let key = Some(variable.name.as_str());
                 let what = format!("{} `{}`", path.display(), variable.name);
@@ -697,7 +484,7 @@ mod tests {
                     scene.values_per_read = 1;
                     scene
                 });
-                match (&by_bands, crate::io::open_mat_values(&path, key).unwrap()) {
+                match (&by_bands, crate::formats::open_mat_values(&path, key).unwrap()) {
                     (Some(_), _) => checked.2 += 1,
                     (None, Some(_)) => checked.0 += 1,
                     (None, None) => checked.1 += 1,
@@ -714,7 +501,7 @@ mod tests {
 
     #[test]
     fn mat_scene_names_a_non_finite_value() {
-        let path = crate::io::npy_fixtures().join("nan_scene_v73.mat");
+        let path = crate::formats::npy_fixtures().join("nan_scene_v73.mat");
         let Err(err) = open_scene(&path, None) else { panic!("a NaN scene was opened") };
         let message = err.to_string();
         assert_eq!(message, format!("{}: 1 NaN or infinite values, the first at row 1, column 2, band 1 (NaN): replace no-data values before use", path.display()));
@@ -727,29 +514,16 @@ mod tests {
     }
 
     #[test]
-    fn a_block_is_the_scene_where_inside_and_the_fill_outside() {
-        let s = scene();
-        // Rows -1..2 and columns 2..5 of the 3 x 4 scene, band 0 holds 10 y + x.
-        let block = s.block(-1, 2, 3, 3, &[-1.0, 99.0]).unwrap();
-        #[rustfmt::skip]
-        assert_eq!(block[..9], [-1.0, -1.0, -1.0,
-                                 2.0,  3.0, -1.0,
-                                12.0, 13.0, -1.0]);
-        assert_eq!(block[9..], [99.0, 99.0, 99.0, -2.0, -3.0, 99.0, -12.0, -13.0, 99.0]);
-        assert!(s.block(0, 0, 1, 1, &[0.0]).unwrap_err().to_string().contains("1 fill values for a scene of 2 bands"));
-    }
-
-    #[test]
     fn npy_scene_names_a_non_finite_value_when_its_block_is_read() {
-        let dir = crate::io::temp_dir("nan-scene");
+        let dir = crate::formats::temp_dir("nan-scene");
         let path = dir.join("nan.npy");
         let mut hwc = vec![1f32; 3 * 4 * 2];
         hwc[(4 + 2) * 2 + 1] = f32::NAN; // row 1, column 2, band 1
-        crate::io::write_npy(&path, &NumArray::new(vec![3, 4, 2], NumData::F32(hwc)).unwrap()).unwrap();
+        crate::formats::write_npy(&path, &NumArray::new(vec![3, 4, 2], NumData::F32(hwc)).unwrap()).unwrap();
         let message = NpyScene::open(&path).unwrap_err().to_string();
         assert_eq!(message, format!("{}: 1 NaN or infinite values, the first at row 1, column 2, band 1 (NaN): replace no-data values before use", path.display()));
         // The same in numpy's Fortran order (fixture f4_f.npy, 3 x 4 x 2, with a value replaced).
-        let fortran = fortran_f32_with_nan(&crate::io::npy_fixtures().join("f4_f.npy"), (1, 2, 1), (3, 4, 2));
+        let fortran = fortran_f32_with_nan(&crate::formats::npy_fixtures().join("f4_f.npy"), (1, 2, 1), (3, 4, 2));
         let path_f = dir.join("nan_f.npy");
         std::fs::write(&path_f, fortran).unwrap();
         let message = NpyScene::open(&path_f).unwrap_err().to_string();
@@ -760,7 +534,7 @@ mod tests {
         let message = scene.block(0, 0, 3, 4, &[0.0, 0.0]).unwrap_err().to_string();
         assert_eq!(message, format!("{}: NaN or infinite value at row 1, column 2, band 1 (NaN): replace no-data values before use", path.display()));
         let flat = dir.join("flat.npy");
-        crate::io::write_npy(&flat, &NumArray::new(vec![3, 4], NumData::F32(vec![0.0; 12])).unwrap()).unwrap();
+        crate::formats::write_npy(&flat, &NumArray::new(vec![3, 4], NumData::F32(vec![0.0; 12])).unwrap()).unwrap();
         assert!(NpyScene::open(&flat).unwrap_err().to_string().ends_with("a scene is height x width x bands, got shape [3, 4]"));
         std::fs::remove_dir_all(dir).unwrap();
     }
@@ -781,10 +555,10 @@ mod tests {
         // rows, read band by band, equal GroundTruth::read's labels, and a file it refuses
         // (negative or fractional labels) is refused as its labels are read.
         let (mut compared, mut refused) = (0, 0);
-        for entry in crate::io::expected_fixtures() {
+        for entry in crate::formats::expected_fixtures() {
             let shape: Vec<usize> = entry["shape"].as_array().unwrap().iter().map(|d| d.as_u64().unwrap() as usize).collect();
             let [h, _] = shape[..] else { continue };
-            let file = crate::io::npy_fixtures().join(entry["file"].as_str().unwrap());
+            let file = crate::formats::npy_fixtures().join(entry["file"].as_str().unwrap());
             let key = entry["key"].as_str();
             let rows = TruthRows::open(&file, key).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
             match GroundTruth::read(&file, key) {
@@ -804,24 +578,5 @@ mod tests {
             }
         }
         assert!(compared >= 12 && refused >= 8, "{compared} compared, {refused} refused");
-    }
-
-    #[test]
-    fn windows_are_filled_outside_the_scene() {
-        let s = scene();
-        let mut out = vec![0f32; 2 * 3 * 3];
-        s.window_into(0, 0, 3, &[-1.0, 99.0], &mut out);
-        #[rustfmt::skip]
-        assert_eq!(out[..9], [-1.0, -1.0, -1.0,
-                              -1.0,  0.0,  1.0,
-                              -1.0, 10.0, 11.0]);
-        assert_eq!(out[9..], [99.0, 99.0, 99.0, 99.0, -0.0, -1.0, 99.0, -10.0, -11.0]);
-        // A window wider than the scene.
-        let mut big = vec![0f32; 2 * 7 * 7];
-        s.window_into(1, 1, 7, &[5.0, 5.0], &mut big);
-        assert_eq!(big[2 * 7 + 2], 0.0);
-        assert_eq!(big[4 * 7 + 5], 23.0);
-        assert_eq!(big[6 * 7 + 6], 5.0);
-        assert_eq!(big.iter().filter(|v| **v == 5.0).count(), 2 * (49 - 12));
     }
 }

@@ -30,7 +30,7 @@ pub fn save(path: &Path, tensors: &[(String, Tensor)], metadata: HashMap<String,
         .map(|(name, dtype, shape, bytes)| Ok((name.as_str(), TensorView::new(*dtype, shape.clone(), bytes)?)))
         .collect::<Result<Vec<_>, safetensors::SafeTensorError>>()?;
     let bytes = safetensors::serialize(views, Some(metadata)).with_context(|| format!("serialising {}", path.display()))?;
-    prism_runtime::io::write_bytes_atomic(path, &bytes)?;
+    prism_data::write_bytes_atomic(path, &bytes)?;
     Ok(())
 }
 

@@ -1,5 +1,6 @@
-//! How Prism's three command-line programs end: errors on one line, usage errors with exit
-//! code 2 (feature `cli`).
+//! What Prism's three command-line programs (`trainer`, `exporter`, `runtime`) share: errors on
+//! one line, usage errors with exit code 2, a quiet end on a closed pipe, and value parsers.
+//! Libraries never depend on this crate, so embedders compile no clap.
 
 use std::process::ExitCode;
 
@@ -67,7 +68,7 @@ mod tests {
     #[test]
     fn a_cause_is_not_repeated() {
         let io = std::io::Error::other("Is a directory");
-        let error = anyhow::Error::new(crate::Error::io("/tmp", io)).context("reading the model");
+        let error = anyhow::Error::new(prism_data::Error::io("/tmp", io)).context("reading the model");
         assert_eq!(one_line(&error), "reading the model: /tmp: Is a directory");
         let chained = anyhow::anyhow!("root").context("middle\nsecond line").context("top");
         assert_eq!(one_line(&chained), "top: middle: root");

@@ -2,7 +2,7 @@
 //!
 //! Needs no font files nor system libraries: text is drawn with the public-domain 8x8 bitmap
 //! font of `font8x8` (ASCII and Latin-1; other characters show as `?`), images are encoded
-//! with `image` and written atomically with [`crate::io::write_atomic`]. Drawing is clipped at
+//! with `image` and written atomically with [`crate::write_atomic`]. Drawing is clipped at
 //! the image border, so no input makes it panic.
 //!
 //! Everything is drawn in light colours on a black background ([`BACKGROUND`]), which is also
@@ -247,7 +247,7 @@ fn image_size(width: u64, height: u64, max_pixels: u64, what: &str) -> Result<(u
 
 /// Encodes `img` as PNG into `path`, atomically.
 fn save_png(path: &Path, img: &RgbImage) -> Result<()> {
-    crate::io::write_atomic(path, |out| {
+    crate::write_atomic(path, |out| {
         img.write_with_encoder(PngEncoder::new(out))
             .map_err(|e| match e {
                 ImageError::IoError(e) => Error::io(path, e),
@@ -381,23 +381,23 @@ const STRIP_ROWS: usize = 256;
 /// (at most 256 map rows), whatever the map's size.
 ///
 /// # Errors
-/// As [`write_class_map`], and the first error `rows` returns; no file is left behind.
-pub fn write_class_map_rows<L, F>(
+/// As [`write_class_map`], and the first error `rows` returns (of the caller's type `E`,
+/// unchanged); no file is left behind.
+pub fn write_class_map_rows<L, F, E>(
     path: &Path,
     height: usize,
     width: usize,
     class_names: &[String],
     title: &str,
     mut rows: F,
-) -> Result<()>
+) -> Result<(), E>
 where
     L: Copy + Into<usize>,
-    F: FnMut(Range<usize>) -> Result<Vec<Option<L>>>,
+    F: FnMut(Range<usize>) -> Result<Vec<Option<L>>, E>,
+    E: From<Error>,
 {
     if height == 0 || width == 0 {
-        return Err(Error::Invalid(format!(
-            "class map is empty ({height} x {width})"
-        )));
+        return Err(Error::Invalid(format!("class map is empty ({height} x {width})")).into());
     }
     let layout = class_map_layout(height, width, class_names, title)?;
     let colours = palette(class_names.len());
@@ -410,7 +410,7 @@ where
     tops.extend((map_y..layout.height as usize).step_by(strip));
     tops.push(layout.height as usize);
 
-    crate::io::write_atomic(path, |out| {
+    crate::write_atomic(path, |out| {
         let png_error = |e: png::EncodingError| match e {
             png::EncodingError::IoError(e) => Error::io(path, e),
             other => Error::Invalid(format!("{}: cannot encode PNG: {other}", path.display())),
@@ -426,16 +426,14 @@ where
             let map_rows = first.min(height)..(bottom.saturating_sub(map_y) / scale).min(height);
             let labels = if map_rows.is_empty() { Vec::new() } else { rows(map_rows.clone())? };
             if labels.len() != map_rows.len() * width {
-                return Err(Error::Invalid(format!(
-                    "class map rows {map_rows:?} of {width} pixels came with {} labels",
-                    labels.len()
-                )));
+                let reason = format!("class map rows {map_rows:?} of {width} pixels came with {} labels", labels.len());
+                return Err(Error::Invalid(reason).into());
             }
             let mut img = RgbImage::from_pixel(layout.width, (bottom - top) as u32, Rgb(BACKGROUND));
             draw_map_strip(&mut img, top as i64, &layout, (map_rows.start, height, width), &labels, class_names, &colours, title)?;
             stream.write_all(img.as_raw()).map_err(|e| Error::io(path, e))?;
         }
-        stream.finish().map_err(png_error)
+        Ok(stream.finish().map_err(png_error)?)
     })
 }
 
@@ -834,7 +832,7 @@ mod tests {
         let mut asked = Vec::new();
         write_class_map_rows(&path, height, width, classes, title, |rows| {
             asked.push(rows.clone());
-            Ok(labels[rows.start * width..rows.end * width].to_vec())
+            Ok::<_, Error>(labels[rows.start * width..rows.end * width].to_vec())
         })?;
         assert_eq!(asked.first().map(|r| r.start), Some(0), "{asked:?}");
         assert_eq!(asked.last().map(|r| r.end), Some(height), "{asked:?}");

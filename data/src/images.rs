@@ -1,15 +1,18 @@
 //! Image preprocessing shared by the trainer and the runtime, so that a deployed model sees
-//! exactly the pixels the trained one saw: decode to RGB, resize the shorter side, crop the
-//! centre, scale to [0, 1] in `[3, H, W]` layout. Normalisation by mean and std lives in the
-//! exported graph (and in the trainer's forward).
+//! exactly the pixels the trained one saw: decode to RGB (feature `files`), resize the shorter
+//! side, crop the centre, scale to [0, 1] in `[3, H, W]` layout. Normalisation by mean and std
+//! lives in the exported graph (and in the trainer's forward).
 
+#[cfg(feature = "files")]
 use std::path::Path;
 
 use image::imageops::{self, FilterType};
-use image::RgbImage;
+pub use image::RgbImage;
 
+#[cfg(feature = "files")]
 use crate::{Error, Result};
 
+#[cfg(feature = "files")]
 /// Decodes a JPEG or PNG file to 8-bit RGB.
 ///
 /// # Errors
@@ -19,6 +22,7 @@ pub fn load_rgb(path: &Path) -> Result<RgbImage> {
     decode_rgb(&bytes).map_err(|reason| Error::format(path, reason))
 }
 
+#[cfg(feature = "files")]
 /// Decodes JPEG or PNG bytes to 8-bit RGB; the error is a one-line reason.
 pub fn decode_rgb(bytes: &[u8]) -> std::result::Result<RgbImage, String> {
     let format = image::guess_format(bytes).map_err(|_| "not a JPEG or PNG image".to_string())?;
@@ -33,6 +37,7 @@ pub fn decode_rgb(bytes: &[u8]) -> std::result::Result<RgbImage, String> {
     Ok(decoded.to_rgb8())
 }
 
+#[cfg(feature = "files")]
 /// Whether an end-of-image marker (FF D9) follows the first start-of-scan (FF DA): image data
 /// never holds FF D9 (a data byte FF is followed by 00 or a restart marker), so a file cut
 /// anywhere in its scans has none.
@@ -90,6 +95,7 @@ pub fn eval_transform(img: &RgbImage, resize: u32, crop: u32) -> Vec<f32> {
 mod tests {
     use super::*;
 
+    #[cfg(feature = "files")]
     #[test]
     fn a_truncated_jpeg_is_refused() {
         let img = RgbImage::from_fn(64, 48, |x, y| image::Rgb([(x * 4) as u8, (y * 5) as u8, 90]));
@@ -122,6 +128,7 @@ mod tests {
         assert_eq!(chw[16 + 2 * 4 + 2], 0.0);
     }
 
+    #[cfg(feature = "files")]
     #[test]
     fn corrupt_bytes_are_an_error() {
         assert!(decode_rgb(b"not an image").is_err());

@@ -19,7 +19,7 @@ use prism_models::run::{Preprocessing, ScenePreprocessing};
 use prism_models::{Backend, ModelConfig, Path, Summary};
 use prism_runtime::engine::{self, EngineOptions};
 use serde::Serialize;
-use tract_onnx::pb;
+use prism_onnx::pb;
 
 use crate::backend::{OnnxBackend, Spatial, Value};
 use crate::graph::{attr, Dim};

@@ -14,7 +14,7 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use super::array::{NumArray, NumData, element_count};
+use crate::array::{NumArray, NumData, element_count};
 use super::hdf5::{Attribute, Dataset, Dtype, Hdf5, Index, Object};
 use super::mat::{self, CopyError, Listed, MatVariable};
 use crate::{Error, Result};
@@ -289,8 +289,8 @@ fn stored_type(dtype: &Dtype) -> Result<u32, String> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::io::npy::tests::{expected_fixtures, fixtures, temp_dir};
-    use crate::io::{read_mat, unpack_mat};
+    use crate::formats::npy::tests::{expected_fixtures, fixtures, temp_dir};
+    use crate::formats::{read_mat, unpack_mat};
     use std::fs;
     use std::io::Cursor;
 
@@ -414,7 +414,7 @@ mod tests {
         // change one byte of its first chunk's values and the read fails.
         let path = fixtures().join(LAYOUTS);
         let wide = read_mat(&path, Some("wide")).unwrap();
-        let NumArray { data: crate::io::NumData::U32(values), .. } = wide else { panic!("{wide:?}") };
+        let NumArray { data: crate::NumData::U32(values), .. } = wide else { panic!("{wide:?}") };
         // MATLAB's wide(1, 1) and wide(1, 2), the dataset's first chunk.
         let chunk: Vec<u8> = [values[0], values[1]].iter().flat_map(|v| v.to_le_bytes()).collect();
         let mut bytes = fs::read(&path).unwrap();
@@ -436,7 +436,7 @@ mod tests {
         for key in keys(LAYOUTS) {
             let to = dir.join(format!("{key}.npy"));
             unpack_mat(&path, Some(&key), &to).unwrap();
-            let copy = crate::io::read_npy(&to).unwrap();
+            let copy = crate::formats::read_npy(&to).unwrap();
             let array = read_mat(&path, Some(&key)).unwrap();
             assert_eq!(copy.shape, array.shape, "{key}");
             assert_eq!(copy.data.to_f32(), array.data.to_f32(), "{key}");

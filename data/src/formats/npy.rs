@@ -10,8 +10,8 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use super::array::{NumArray, NumData, decode, element_count};
-use super::write_atomic;
+use crate::array::{NumArray, NumData, decode, element_count};
+use crate::atomic::write_atomic;
 use crate::{Error, Result};
 
 const MAGIC: &[u8; 6] = b"\x93NUMPY";
@@ -55,16 +55,18 @@ pub fn write_npy(path: &Path, array: &NumArray) -> Result<()> {
 ///     put(&NumData::I64(vec![1, 2, 3]))?;
 ///     put(&NumData::I64(vec![4, 5, 6]))
 /// })?;
-/// # Ok::<(), prism_runtime::Error>(())
+/// # Ok::<(), prism_data::Error>(())
 /// ```
 ///
 /// # Errors
 /// [`Error::Shape`] when the pieces hold more or fewer values than the shape, or a piece is of
 /// another type; [`Error::Invalid`] for an unknown `dtype`; [`Error::Io`] when the file cannot
-/// be written; the first error `fill` returns. In every case no file is left behind.
-pub fn write_npy_in_pieces<F>(path: &Path, shape: &[usize], dtype: &str, fill: F) -> Result<()>
+/// be written; the first error `fill` returns (of the caller's type `E`, unchanged). In every
+/// case no file is left behind.
+pub fn write_npy_in_pieces<F, E>(path: &Path, shape: &[usize], dtype: &str, fill: F) -> Result<(), E>
 where
-    F: FnOnce(&mut dyn FnMut(&NumData) -> Result<()>) -> Result<()>,
+    F: FnOnce(&mut dyn FnMut(&NumData) -> Result<()>) -> Result<(), E>,
+    E: From<Error>,
 {
     let descr = descr(dtype).ok_or_else(|| Error::Invalid(format!("{}: cannot write dtype '{dtype}'", path.display())))?;
     let header = header_bytes(descr, shape, false).ok_or_else(|| {
@@ -86,7 +88,7 @@ where
             write_values(out, piece).map_err(|e| Error::io(path, e))
         })?;
         if written != total {
-            return Err(too_many(written));
+            return Err(too_many(written).into());
         }
         Ok(())
     })
@@ -740,7 +742,7 @@ pub(super) mod tests {
             for rows in values.chunks(24) {
                 put(&NumData::I64(rows.to_vec()))?;
             }
-            Ok(())
+            Ok::<_, Error>(())
         })
         .unwrap();
         assert_eq!(fs::read(&pieces).unwrap(), fs::read(&whole).unwrap());

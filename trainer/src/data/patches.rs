@@ -5,7 +5,7 @@
 
 use anyhow::{bail, Context, Result};
 use prism_models::run::{Pca, ScenePreprocessing};
-use prism_runtime::scene::{GroundTruth, Scene};
+use prism_data::scene::{GroundTruth, Scene};
 use tch::{Device, Kind, Tensor};
 
 /// A labelled pixel.

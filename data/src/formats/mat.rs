@@ -17,7 +17,7 @@ use std::path::Path;
 
 use flate2::read::ZlibDecoder;
 
-use super::array::{NumArray, NumData, decode, element_count, with_values};
+use crate::array::{NumArray, NumData, decode, element_count, with_values};
 use super::{hdf5, mat73, NpyFile};
 use crate::{Error, Result};
 
@@ -124,7 +124,7 @@ pub fn list_mat_variables(path: &Path) -> Result<Vec<MatVariable>> {
 /// As [`read_mat`], and [`Error::Io`] when `to` cannot be written.
 pub fn unpack_mat(path: &Path, key: Option<&str>, to: &Path) -> Result<()> {
     let mut file = fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    super::write_atomic(to, |out| unpack_into(path, &mut file, key, (to, out)))
+    crate::write_atomic(to, |out| unpack_into(path, &mut file, key, (to, out)))
 }
 
 /// The values of a numeric variable of an uncompressed MATLAB 5 file (`save -v6`,
@@ -836,7 +836,7 @@ fn to_usize(n: u32) -> usize {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::io::npy::tests::{assert_matches, expected_fixtures, expected_json, fixtures, temp_dir};
+    use crate::formats::npy::tests::{assert_matches, expected_fixtures, expected_json, fixtures, temp_dir};
     use std::path::PathBuf;
 
     fn fixture(name: &str) -> PathBuf {
@@ -853,7 +853,12 @@ mod tests {
     #[test]
     fn indian_pines_gt_needs_shared() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/indian_pines/Indian_pines_gt.mat");
-        assert!(path.exists(), "{} is missing: this test needs ../shared (the data CI has)", path.display());
+        if !path.exists() {
+            // CI has ../shared; a fresh clone elsewhere need not.
+            assert!(std::env::var_os("CI").is_none(), "{} is missing: CI must have ../shared", path.display());
+            eprintln!("skipped: {} is missing (this test reads ../shared, which CI has)", path.display());
+            return;
+        }
         let variables = list_mat_variables(&path).unwrap();
         assert_eq!(variables, [MatVariable { name: "indian_pines_gt".into(), shape: vec![145, 145], class: "double" }]);
         // MATLAB stores this double array as miUINT8; it reads as its class, double.
@@ -905,7 +910,7 @@ mod tests {
             let Ok(array) = read_mat(&fixture(file), Some(key)) else { continue };
             let to = dir.join(format!("{file}-{key}.npy"));
             unpack_mat(&fixture(file), Some(key), &to).unwrap_or_else(|e| panic!("{file} `{key}`: {e}"));
-            let copy = crate::io::read_npy(&to).unwrap();
+            let copy = crate::formats::read_npy(&to).unwrap();
             assert_eq!(copy.shape, array.shape, "{file} `{key}`");
             let (a, b) = (copy.data.to_f32(), array.data.to_f32());
             assert!(a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan())), "{file} `{key}`");

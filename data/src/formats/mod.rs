@@ -1,0 +1,12 @@
+//! Array files: NumPy `.npy`, MATLAB 5 and MATLAB v7.3 (HDF5) MAT-files.
+
+mod hdf5;
+mod mat;
+mod mat73;
+mod npy;
+
+pub use mat::{list_mat_variables, open_mat_values, read_mat, unpack_mat, MatVariable};
+pub use mat73::MatArray;
+pub use npy::{read_npy, write_npy, write_npy_in_pieces, NpyFile};
+#[cfg(test)]
+pub(crate) use npy::tests::{expected_fixtures, fixtures as npy_fixtures, temp_dir};
