@@ -24,7 +24,8 @@ where
         _ => Path::new("."),
     };
     fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    let temp = tempfile::Builder::new().prefix(".prism-").suffix(".tmp").tempfile_in(dir).map_err(|e| Error::io(path, e))?;
+    let temp =
+        tempfile::Builder::new().prefix(".prism-").suffix(".tmp").tempfile_in(dir).map_err(|e| Error::io(path, e))?;
     let mut out = BufWriter::new(temp);
     write(&mut out)?;
     let temp = out.into_inner().map_err(|e| Error::io(path, e.into_error()))?;

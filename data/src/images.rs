@@ -6,8 +6,8 @@
 #[cfg(feature = "files")]
 use std::path::Path;
 
-use image::imageops::{self, FilterType};
 pub use image::RgbImage;
+use image::imageops::{self, FilterType};
 
 #[cfg(feature = "files")]
 use crate::{Error, Result};
@@ -33,7 +33,8 @@ pub fn decode_rgb(bytes: &[u8]) -> std::result::Result<RgbImage, String> {
         // The decoder would fill the missing rows with grey, as PIL refuses to.
         return Err("the JPEG is truncated (no end-of-image marker after its image data)".into());
     }
-    let decoded = image::load_from_memory_with_format(bytes, format).map_err(|e| format!("cannot decode the image: {e}"))?;
+    let decoded =
+        image::load_from_memory_with_format(bytes, format).map_err(|e| format!("cannot decode the image: {e}"))?;
     Ok(decoded.to_rgb8())
 }
 

@@ -111,7 +111,8 @@ impl Report {
         if truth_classes < 2 || self.kappa >= 0.05 {
             return None;
         }
-        let (class, n) = (0..self.confusion.len()).map(|p| (p, self.answered(p))).max_by_key(|&(p, n)| (n, std::cmp::Reverse(p)))?;
+        let (class, n) =
+            (0..self.confusion.len()).map(|p| (p, self.answered(p))).max_by_key(|&(p, n)| (n, std::cmp::Reverse(p)))?;
         Some(format!(
             "warning: Kappa {:.2} %: the model does no better than chance; it answers '{}' for {:.1} % of the {} samples \
              (docs/guide.md, troubleshooting: \"A run predicts one class for everything\")",

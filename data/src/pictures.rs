@@ -96,10 +96,7 @@ pub fn palette(n: usize) -> Vec<[u8; 3]> {
 
 /// Sum of the channel differences of two colours.
 fn colour_distance(a: [u8; 3], b: [u8; 3]) -> u32 {
-    a.iter()
-        .zip(&b)
-        .map(|(&x, &y)| u32::from(x.abs_diff(y)))
-        .sum()
+    a.iter().zip(&b).map(|(&x, &y)| u32::from(x.abs_diff(y))).sum()
 }
 
 fn generated_colour(k: usize) -> [u8; 3] {
@@ -135,10 +132,7 @@ fn hsv_to_rgb(hue: f64, saturation: f64, value: f64) -> [u8; 3] {
 fn fill_rect(img: &mut RgbImage, x: i64, y: i64, w: u64, h: u64, color: [u8; 3]) {
     let clip = |from: i64, len: u64, size: u32| {
         let end = from.saturating_add(i64::try_from(len).unwrap_or(i64::MAX));
-        (
-            from.clamp(0, i64::from(size)) as u32,
-            end.clamp(0, i64::from(size)) as u32,
-        )
+        (from.clamp(0, i64::from(size)) as u32, end.clamp(0, i64::from(size)) as u32)
     };
     let (x0, x1) = clip(x, w, img.width());
     let (y0, y1) = clip(y, h, img.height());
@@ -248,11 +242,10 @@ fn image_size(width: u64, height: u64, max_pixels: u64, what: &str) -> Result<(u
 /// Encodes `img` as PNG into `path`, atomically.
 fn save_png(path: &Path, img: &RgbImage) -> Result<()> {
     crate::write_atomic(path, |out| {
-        img.write_with_encoder(PngEncoder::new(out))
-            .map_err(|e| match e {
-                ImageError::IoError(e) => Error::io(path, e),
-                other => Error::Invalid(format!("{}: cannot encode PNG: {other}", path.display())),
-            })
+        img.write_with_encoder(PngEncoder::new(out)).map_err(|e| match e {
+            ImageError::IoError(e) => Error::io(path, e),
+            other => Error::Invalid(format!("{}: cannot encode PNG: {other}", path.display())),
+        })
     })
 }
 
@@ -303,21 +296,13 @@ pub fn map_scale(height: usize, width: usize) -> u32 {
 ///
 /// # Errors
 /// [`Error::Invalid`] when the image would be unreasonably large.
-pub fn class_map_layout(
-    height: usize,
-    width: usize,
-    class_names: &[String],
-    title: &str,
-) -> Result<MapLayout> {
+pub fn class_map_layout(height: usize, width: usize, class_names: &[String], title: &str) -> Result<MapLayout> {
     let scale = map_scale(height, width);
     let map_w = (width as u64).saturating_mul(u64::from(scale));
     let map_h = (height as u64).saturating_mul(u64::from(scale));
     let title_w = text_width(&truncate(title, MAX_TITLE_CHARS), MAP_TEXT_SCALE);
-    let longest_name = class_names
-        .iter()
-        .map(|name| text_width(&truncate(name, MAX_NAME_CHARS), MAP_TEXT_SCALE))
-        .max()
-        .unwrap_or(0);
+    let longest_name =
+        class_names.iter().map(|name| text_width(&truncate(name, MAX_NAME_CHARS), MAP_TEXT_SCALE)).max().unwrap_or(0);
     let legend_w = u64::from(LEGEND_SWATCH) + 8 + longest_name;
     let legend_h = (class_names.len() as u64).saturating_mul(u64::from(LEGEND_ROW));
 
@@ -325,9 +310,7 @@ pub fn class_map_layout(
     let map_x = margin;
     let map_y = 2 * margin + u64::from(GLYPH * MAP_TEXT_SCALE);
     let legend_x = map_x.saturating_add(map_w) + 2 * margin;
-    let image_w = legend_x
-        .saturating_add(legend_w + margin)
-        .max(title_w + 2 * margin);
+    let image_w = legend_x.saturating_add(legend_w + margin).max(title_w + 2 * margin);
     let image_h = map_y.saturating_add(map_h.max(legend_h)) + margin;
     let (image_w, image_h) = image_size(image_w, image_h, u64::MAX, "the class map image")?;
     Ok(MapLayout {
@@ -362,10 +345,7 @@ pub fn write_class_map<L: Copy + Into<usize>>(
     title: &str,
 ) -> Result<()> {
     if height.checked_mul(width) != Some(labels.len()) {
-        return Err(Error::Invalid(format!(
-            "class map of {height} x {width} pixels has {} labels",
-            labels.len()
-        )));
+        return Err(Error::Invalid(format!("class map of {height} x {width} pixels has {} labels", labels.len())));
     }
     write_class_map_rows(path, height, width, class_names, title, |rows| {
         Ok(labels[rows.start * width..rows.end * width].to_vec())
@@ -430,7 +410,16 @@ where
                 return Err(Error::Invalid(reason).into());
             }
             let mut img = RgbImage::from_pixel(layout.width, (bottom - top) as u32, Rgb(BACKGROUND));
-            draw_map_strip(&mut img, top as i64, &layout, (map_rows.start, height, width), &labels, class_names, &colours, title)?;
+            draw_map_strip(
+                &mut img,
+                top as i64,
+                &layout,
+                (map_rows.start, height, width),
+                &labels,
+                class_names,
+                &colours,
+                title,
+            )?;
             stream.write_all(img.as_raw()).map_err(|e| Error::io(path, e))?;
         }
         Ok(stream.finish().map_err(png_error)?)
@@ -541,11 +530,8 @@ fn legend_name(series: &Series) -> String {
 /// Size of the image [`write_chart`] draws for `panels`: [`PANEL_WIDTH`] per panel, side by
 /// side, and tall enough for the longest legend.
 pub fn chart_size(panels: &[Panel]) -> (u64, u64) {
-    let rows = panels
-        .iter()
-        .filter_map(|p| legend_positions(&p.series).last().map(|&(_, row)| row + 1))
-        .max()
-        .unwrap_or(1);
+    let rows =
+        panels.iter().filter_map(|p| legend_positions(&p.series).last().map(|&(_, row)| row + 1)).max().unwrap_or(1);
     let width = panels.len() as u64 * u64::from(PANEL_WIDTH);
     let height = u64::from(CHART_LEGEND_TOP) + u64::from(rows) * u64::from(CHART_LEGEND_ROW);
     (width, height + u64::from(MARGIN))
@@ -579,11 +565,9 @@ impl Axis {
         };
         let step = nice_step((hi - lo) / 5.0);
         match step {
-            Some(step) if (lo / step).is_finite() && (hi / step).is_finite() => Axis {
-                lo: (lo / step).floor() * step,
-                hi: (hi / step).ceil() * step,
-                step: Some(step),
-            },
+            Some(step) if (lo / step).is_finite() && (hi / step).is_finite() => {
+                Axis { lo: (lo / step).floor() * step, hi: (hi / step).ceil() * step, step: Some(step) }
+            }
             _ => Axis { lo, hi, step: None },
         }
     }
@@ -591,11 +575,7 @@ impl Axis {
     /// Where `v` lies between `lo` (0) and `hi` (1), clamped to that range.
     fn fraction(&self, v: f64) -> f64 {
         let t = (v - self.lo) / (self.hi - self.lo);
-        if t.is_finite() {
-            t.clamp(0.0, 1.0)
-        } else {
-            0.5
-        }
+        if t.is_finite() { t.clamp(0.0, 1.0) } else { 0.5 }
     }
 
     /// The tick values: multiples of `step` within the range.
@@ -687,18 +667,10 @@ fn draw_panel(img: &mut RgbImage, left: i64, panel: &Panel) {
     // Title, centred, and the axis labels.
     let title_chars = ((PANEL_WIDTH - 2 * MARGIN) / (GLYPH * CHART_TITLE_SCALE)) as usize;
     let title = truncate(&panel.title, title_chars);
-    let title_x =
-        left + (i64::from(PANEL_WIDTH) - text_width(&title, CHART_TITLE_SCALE) as i64) / 2;
+    let title_x = left + (i64::from(PANEL_WIDTH) - text_width(&title, CHART_TITLE_SCALE) as i64) / 2;
     draw_text(img, title_x, margin, &title, CHART_TITLE_SCALE, TEXT);
     let label_chars = ((PANEL_WIDTH - 2 * MARGIN) / GLYPH) as usize;
-    draw_text(
-        img,
-        left + margin,
-        plot_t - 18,
-        &truncate(&panel.y_label, label_chars),
-        1,
-        DIM_TEXT,
-    );
+    draw_text(img, left + margin, plot_t - 18, &truncate(&panel.y_label, label_chars), 1, DIM_TEXT);
     let x_label = truncate(&panel.x_label, label_chars);
     let x_label_x = (plot_l + plot_r - text_width(&x_label, 1) as i64) / 2;
     draw_text(img, x_label_x, plot_b + 24, &x_label, 1, DIM_TEXT);
@@ -710,28 +682,14 @@ fn draw_panel(img: &mut RgbImage, left: i64, panel: &Panel) {
         fill_rect(img, plot_l - 4, py, 4, 1, AXIS);
         let label = y_axis.label(y);
         let label_x = plot_l - 8 - text_width(&label, 1) as i64;
-        draw_text(
-            img,
-            label_x.max(left + 2),
-            py - glyph / 2,
-            &label,
-            1,
-            DIM_TEXT,
-        );
+        draw_text(img, label_x.max(left + 2), py - glyph / 2, &label, 1, DIM_TEXT);
     }
     for x in x_axis.ticks() {
         let px = to_px(x);
         fill_rect(img, px, plot_t, 1, plot_h, GRID);
         fill_rect(img, px, plot_b + 1, 1, 4, AXIS);
         let label = x_axis.label(x);
-        draw_text(
-            img,
-            px - text_width(&label, 1) as i64 / 2,
-            plot_b + 8,
-            &label,
-            1,
-            DIM_TEXT,
-        );
+        draw_text(img, px - text_width(&label, 1) as i64 / 2, plot_b + 8, &label, 1, DIM_TEXT);
     }
     stroke_rect(img, plot_l, plot_t, plot_w, plot_h, AXIS);
 
@@ -754,23 +712,11 @@ fn draw_panel(img: &mut RgbImage, left: i64, panel: &Panel) {
             }
         }
     }
-    for ((series, colour), (x, row)) in panel
-        .series
-        .iter()
-        .zip(&colours)
-        .zip(legend_positions(&panel.series))
-    {
+    for ((series, colour), (x, row)) in panel.series.iter().zip(&colours).zip(legend_positions(&panel.series)) {
         let x = left + i64::from(x);
         let y = i64::from(CHART_LEGEND_TOP + row * CHART_LEGEND_ROW);
         fill_rect(img, x, y + 3, u64::from(LINE_SAMPLE), 2, *colour);
-        draw_text(
-            img,
-            x + i64::from(LINE_SAMPLE) + 6,
-            y,
-            &legend_name(series),
-            1,
-            TEXT,
-        );
+        draw_text(img, x + i64::from(LINE_SAMPLE) + 6, y, &legend_name(series), 1, TEXT);
     }
 }
 
@@ -851,18 +797,8 @@ mod tests {
             let (row, col) = ((i / width) as u32, (i % width) as u32);
             let expected = label.map_or(BACKGROUND, |l| colours[l]);
             let (x, y) = (layout.map_x + col * s, layout.map_y + row * s);
-            for (dx, dy) in [
-                (0, 0),
-                (s - 1, 0),
-                (0, s - 1),
-                (s - 1, s - 1),
-                (s / 2, s / 2),
-            ] {
-                assert_eq!(
-                    colour_at(&img, x + dx, y + dy),
-                    expected,
-                    "map pixel ({row}, {col})"
-                );
+            for (dx, dy) in [(0, 0), (s - 1, 0), (0, s - 1), (s - 1, s - 1), (s / 2, s / 2)] {
+                assert_eq!(colour_at(&img, x + dx, y + dy), expected, "map pixel ({row}, {col})");
             }
         }
 
@@ -906,39 +842,16 @@ mod tests {
         let path = dir.join("bad.png");
         let classes = names(&["a", "b"]);
         let invalid = |r: Result<()>| matches!(r, Err(Error::Invalid(_)));
-        assert!(invalid(write_class_map(
-            &path,
-            2,
-            3,
-            &[Some(0usize); 5],
-            &classes,
-            "t"
-        )));
-        assert!(invalid(write_class_map(
-            &path,
-            2,
-            3,
-            &[Some(0usize); 7],
-            &classes,
-            "t"
-        )));
+        assert!(invalid(write_class_map(&path, 2, 3, &[Some(0usize); 5], &classes, "t")));
+        assert!(invalid(write_class_map(&path, 2, 3, &[Some(0usize); 7], &classes, "t")));
         let mut labels = vec![None; 6];
         labels[4] = Some(2usize);
-        assert!(invalid(write_class_map(
-            &path, 2, 3, &labels, &classes, "t"
-        )));
+        assert!(invalid(write_class_map(&path, 2, 3, &labels, &classes, "t")));
         // The same with the u16 labels of scene inference.
         assert!(invalid(write_class_map(&path, 2, 3, &[None, None, None, None, Some(2u16), None], &classes, "t")));
         assert!(invalid(write_class_map::<usize>(&path, 0, 3, &[], &classes, "t")));
         assert!(invalid(write_class_map::<usize>(&path, 3, 0, &[], &classes, "t")));
-        assert!(invalid(write_class_map(
-            &path,
-            usize::MAX,
-            2,
-            &[None::<usize>; 2],
-            &classes,
-            "t"
-        )));
+        assert!(invalid(write_class_map(&path, usize::MAX, 2, &[None::<usize>; 2], &classes, "t")));
         assert!(!path.exists());
     }
 
@@ -948,16 +861,10 @@ mod tests {
         assert_eq!(colours.len(), 30);
         assert_eq!(palette(5), colours[..5]);
         for (i, a) in colours.iter().enumerate() {
-            assert!(
-                a.iter().any(|&c| c >= 150),
-                "colour {i} {a:?} is too dark on black"
-            );
+            assert!(a.iter().any(|&c| c >= 150), "colour {i} {a:?} is too dark on black");
             for (j, b) in colours.iter().enumerate().skip(i + 1) {
                 let distance = colour_distance(*a, *b);
-                assert!(
-                    distance >= 60,
-                    "colours {i} {a:?} and {j} {b:?} are too close"
-                );
+                assert!(distance >= 60, "colours {i} {a:?} and {j} {b:?} are too close");
             }
         }
         assert!(palette(0).is_empty());
@@ -1006,29 +913,17 @@ mod tests {
     fn curves() -> Vec<Panel> {
         let epochs = 1..=30;
         let loss = |e: i32, k: f64| k / f64::from(e) + 0.05;
-        let series = |name: &str, points: Vec<(f64, f64)>| Series {
-            name: name.into(),
-            points,
-        };
+        let series = |name: &str, points: Vec<(f64, f64)>| Series { name: name.into(), points };
         vec![
             Panel {
                 title: "loss".into(),
                 x_label: "epoch".into(),
                 y_label: "cross-entropy".into(),
                 series: vec![
-                    series(
-                        "train",
-                        epochs
-                            .clone()
-                            .map(|e| (f64::from(e), loss(e, 2.0)))
-                            .collect(),
-                    ),
+                    series("train", epochs.clone().map(|e| (f64::from(e), loss(e, 2.0))).collect()),
                     series(
                         "val",
-                        epochs
-                            .clone()
-                            .map(|e| (f64::from(e), if e == 7 { f64::NAN } else { loss(e, 2.4) }))
-                            .collect(),
+                        epochs.clone().map(|e| (f64::from(e), if e == 7 { f64::NAN } else { loss(e, 2.4) })).collect(),
                     ),
                 ],
             },
@@ -1037,17 +932,8 @@ mod tests {
                 x_label: "epoch".into(),
                 y_label: "accuracy".into(),
                 series: vec![
-                    series(
-                        "train",
-                        epochs
-                            .clone()
-                            .map(|e| (f64::from(e), 1.0 - loss(e, 0.5)))
-                            .collect(),
-                    ),
-                    series(
-                        "val",
-                        epochs.map(|e| (f64::from(e), 1.0 - loss(e, 0.7))).collect(),
-                    ),
+                    series("train", epochs.clone().map(|e| (f64::from(e), 1.0 - loss(e, 0.5))).collect()),
+                    series("val", epochs.map(|e| (f64::from(e), 1.0 - loss(e, 0.7))).collect()),
                 ],
             },
         ]
@@ -1061,10 +947,7 @@ mod tests {
         write_chart(&path, &panels)?;
         let img = image::open(&path)?.to_rgb8();
         let (width, height) = chart_size(&panels);
-        assert_eq!(
-            (u64::from(img.width()), u64::from(img.height())),
-            (width, height)
-        );
+        assert_eq!((u64::from(img.width()), u64::from(img.height())), (width, height));
         assert_eq!(img.width(), 2 * PANEL_WIDTH);
         // Each series' colour appears in its panel's plot area, as a line (many pixels).
         for (p, panel) in panels.iter().enumerate() {
@@ -1085,10 +968,7 @@ mod tests {
     fn chart_handles_degenerate_series() -> TestResult {
         let dir = test_dir("chart-degenerate");
         let path = dir.join("odd.png");
-        let series = |name: &str, points: Vec<(f64, f64)>| Series {
-            name: name.into(),
-            points,
-        };
+        let series = |name: &str, points: Vec<(f64, f64)>| Series { name: name.into(), points };
         let panels = vec![
             Panel {
                 title: "single point".into(),
@@ -1099,10 +979,7 @@ mod tests {
                 title: "constant, NaN and extremes".into(),
                 series: vec![
                     series("flat", vec![(0.0, 0.0), (1.0, 0.0), (2.0, 0.0)]),
-                    series(
-                        "nan",
-                        vec![(f64::NAN, 1.0), (1.0, f64::NAN), (f64::INFINITY, 2.0)],
-                    ),
+                    series("nan", vec![(f64::NAN, 1.0), (1.0, f64::NAN), (f64::INFINITY, 2.0)]),
                     series("huge", vec![(-f64::MAX, f64::MAX), (f64::MAX, -f64::MAX)]),
                 ],
                 ..Panel::default()
@@ -1114,10 +991,7 @@ mod tests {
         assert_eq!(img.width(), 3 * PANEL_WIDTH);
         // The single point is drawn as a dot.
         assert!(img.pixels().any(|p| p.0 == palette(2)[0]));
-        assert!(matches!(
-            write_chart(&dir.join("none.png"), &[]),
-            Err(Error::Invalid(_))
-        ));
+        assert!(matches!(write_chart(&dir.join("none.png"), &[]), Err(Error::Invalid(_))));
         std::fs::remove_dir_all(&dir)?;
         Ok(())
     }

@@ -15,7 +15,7 @@ use std::time::Instant;
 
 use ndarray::{ArrayD, Axis};
 use prism_exporter::scene_graph::{random_scene, scene_windows};
-use prism_exporter::{export, ExportOptions, RunDir};
+use prism_exporter::{ExportOptions, RunDir, export};
 use prism_models::run::Preprocessing;
 use prism_runtime::engine::{self, Engine, EngineChoice, EngineOptions, Provider};
 use tract_onnx::prelude::*;
@@ -56,7 +56,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let x = batch(&input, n);
         let t = seconds_per_call(3, || drop(tract.run(x.view())));
         let o = seconds_per_call(3, || drop(ort.run(x.view())));
-        println!("  batch {n}: tract engine {:.2}, ort {:.2}, tract/ort {:.1}x", 1e3 * t / n as f64, 1e3 * o / n as f64, t / o);
+        println!(
+            "  batch {n}: tract engine {:.2}, ort {:.2}, tract/ort {:.1}x",
+            1e3 * t / n as f64,
+            1e3 * o / n as f64,
+            t / o
+        );
     }
     // tract on the whole batch of 8, as the engine would without splitting.
     let plan = tract_onnx::onnx()
@@ -67,7 +72,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let x8 = batch(&input, 8);
     let whole = seconds_per_call(2, || drop(plan.run(tvec!(Tensor::from(x8.clone()).into()))));
     let split = seconds_per_call(2, || drop(tract.run(x8.view())));
-    println!("  tract batch 8 unsplit {:.2} ms/sample, split {:.2} ms/sample: {:.1}x faster split", 1e3 * whole / 8.0, 1e3 * split / 8.0, whole / split);
+    println!(
+        "  tract batch 8 unsplit {:.2} ms/sample, split {:.2} ms/sample: {:.1}x faster split",
+        1e3 * whole / 8.0,
+        1e3 * split / 8.0,
+        whole / split
+    );
 
     if let (Some(scene), Some(Preprocessing::Scene(pre))) = (&report.scene_graph.path, &run.preprocessing) {
         let raw = random_scene(pre.raw_bands, size, size, (0.0, 0.6), 1);
@@ -84,9 +94,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 for chunk in part.axis_chunks_iter(Axis(0), 256) {
                     drop(windowed.run(chunk.into_dyn()));
                 }
-            }) * all as f64 / timed as f64;
+            }) * all as f64
+                / timed as f64;
             let note = if timed < all { format!(" (scaled from {timed} windows)") } else { String::new() };
-            println!("{size}x{size} scene on {}: whole-scene graph {d:.2} s, every window {w:.2} s{note}: {:.1}x", dense.engine(), w / d);
+            println!(
+                "{size}x{size} scene on {}: whole-scene graph {d:.2} s, every window {w:.2} s{note}: {:.1}x",
+                dense.engine(),
+                w / d
+            );
         }
     }
     let _ = std::fs::remove_file(&out);

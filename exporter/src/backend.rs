@@ -91,7 +91,10 @@ impl<'w> OnnxBackend<'w> {
     pub(crate) fn require_fixed(&self, p: &Path, what: &str) -> ModelResult<()> {
         match self.spatial {
             Spatial::Fixed => Ok(()),
-            Spatial::Symbolic => Err(ModelError::backend(p, format!("{what} depends on the input size and cannot run over a whole scene"))),
+            Spatial::Symbolic => Err(ModelError::backend(
+                p,
+                format!("{what} depends on the input size and cannot run over a whole scene"),
+            )),
         }
     }
 }

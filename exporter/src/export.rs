@@ -3,22 +3,22 @@
 
 use std::path::{Path, PathBuf};
 
-use prism_models::run::Preprocessing;
-use prism_models::Task;
-use prism_runtime::engine::{EngineChoice, EngineOptions, Provider};
 use prism_data::write_bytes_atomic;
+use prism_models::Task;
+use prism_models::run::Preprocessing;
 pub use prism_onnx::TensorInfo;
+use prism_onnx::pb;
+use prism_runtime::engine::{EngineChoice, EngineOptions, Provider};
 use prost::Message;
 use serde::Serialize;
-use prism_onnx::pb;
 
 use crate::metadata::{input_name, task_name};
 use crate::model::{ir_version, window_model};
 use crate::parity::{self, EngineParity, Tolerance};
 use crate::rundir::{RunDir, Sample};
-use crate::scene_graph::{check_scene, scene_graph_unavailable, scene_model, SceneCheck};
+use crate::scene_graph::{SceneCheck, check_scene, scene_graph_unavailable, scene_model};
 use crate::triton;
-use crate::{Error, Result, DEFAULT_OPSET};
+use crate::{DEFAULT_OPSET, Error, Result};
 
 /// What to export and check.
 #[derive(Clone, Debug)]
@@ -53,7 +53,6 @@ impl Default for ExportOptions {
         }
     }
 }
-
 
 /// The whole-scene graph: written or why not, and its pixel-by-pixel check.
 #[derive(Clone, Debug, Serialize)]
@@ -163,7 +162,8 @@ pub fn export(run_dir: &Path, options: &ExportOptions) -> Result<ExportReport> {
         fold_bn: options.fold_bn,
         nodes: graph.map_or(0, |g| g.node.len()),
         initializers: graph.map_or(0, |g| g.initializer.len()),
-        parameters: graph.map_or(0, |g| g.initializer.iter().filter(|t| t.data_type == 1).map(|t| t.raw_data.len() / 4).sum()),
+        parameters: graph
+            .map_or(0, |g| g.initializer.iter().filter(|t| t.data_type == 1).map(|t| t.raw_data.len() / 4).sum()),
         inputs,
         outputs,
         scene_graph,
@@ -201,7 +201,12 @@ fn stem(out: &Path) -> String {
     out.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "model".into())
 }
 
-fn write_scene_graph(run: &RunDir, options: &ExportOptions, out: &Path, sample: Option<&Sample>) -> Result<SceneGraphReport> {
+fn write_scene_graph(
+    run: &RunDir,
+    options: &ExportOptions,
+    out: &Path,
+    sample: Option<&Sample>,
+) -> Result<SceneGraphReport> {
     let mut report = SceneGraphReport { written: false, path: None, reason: None, check: None };
     if run.model().task() != Task::Scene {
         return Ok(report);
@@ -221,7 +226,12 @@ fn write_scene_graph(run: &RunDir, options: &ExportOptions, out: &Path, sample: 
         // On the CPU provider, as the parity check: this checks the file's graph, and a GPU's
         // arithmetic need not be float32's (on an H200 the CUDA provider was 0.2 off here, on
         // random input with raw-band magnitudes, while the scene's labels matched the CPU's).
-        let engine = EngineOptions { engine: EngineChoice::Auto, provider: Provider::Cpu, ort_library: options.ort_library.clone(), ..Default::default() };
+        let engine = EngineOptions {
+            engine: EngineChoice::Auto,
+            provider: Provider::Cpu,
+            ort_library: options.ort_library.clone(),
+            ..Default::default()
+        };
         report.check = Some(check_scene(out, &path, pre, (12, 9), range, tol, &engine)?);
     }
     report.written = true;
@@ -240,10 +250,10 @@ fn write_triton(repo: &Path, run: &RunDir, bytes: &[u8]) -> Result<PathBuf> {
     let input = triton::Tensor { name: input_name(task).into(), dims: run.graph_input_shape() };
     let out_dims = run.output_shape();
     let names: &[&str] = if task == Task::Features { &["features_out"] } else { &["logits", "probabilities"] };
-    let outputs: Vec<triton::Tensor> = names.iter().map(|n| triton::Tensor { name: n.to_string(), dims: out_dims.clone() }).collect();
+    let outputs: Vec<triton::Tensor> =
+        names.iter().map(|n| triton::Tensor { name: n.to_string(), dims: out_dims.clone() }).collect();
     triton::write_repository(repo, &run.model().name(), bytes, &input, &outputs)
 }
-
 
 impl ExportReport {
     /// A readable summary: files, sizes, and each check with its histogram.

@@ -187,7 +187,7 @@ fn tensor(name: &str, dims: &[usize], data_type: DataType, raw_data: Vec<u8>) ->
 }
 
 fn value_info(name: &str, dims: &[Dim]) -> pb::ValueInfoProto {
-    use pb::tensor_shape_proto::{dimension::Value, Dimension};
+    use pb::tensor_shape_proto::{Dimension, dimension::Value};
     let dim = dims
         .iter()
         .map(|d| Dimension {
@@ -220,7 +220,12 @@ pub mod attr {
     }
 
     pub fn ints(name: &str, values: &[i64]) -> pb::AttributeProto {
-        pb::AttributeProto { name: name.into(), r#type: AttributeType::Ints as i32, ints: values.to_vec(), ..Default::default() }
+        pb::AttributeProto {
+            name: name.into(),
+            r#type: AttributeType::Ints as i32,
+            ints: values.to_vec(),
+            ..Default::default()
+        }
     }
 
     pub fn usizes(name: &str, values: &[usize]) -> pb::AttributeProto {

@@ -41,7 +41,7 @@ pub mod weights;
 mod tests;
 
 pub use error::{Error, Result};
-pub use export::{export, scene_path, ExportOptions, ExportReport, SceneGraphReport, TensorInfo};
+pub use export::{ExportOptions, ExportReport, SceneGraphReport, TensorInfo, export, scene_path};
 pub use model::{ir_version, window_model};
 pub use parity::Tolerance;
 pub use rundir::{RunDir, Sample};

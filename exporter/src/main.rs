@@ -3,10 +3,10 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{bail, Context};
+use anyhow::{Context, bail};
 use clap::Parser;
-use prism_exporter::{export, ExportOptions, ExportReport, Tolerance, DEFAULT_OPSET};
 use prism_cli::{clap_error, one_line, quiet_on_closed_pipe};
+use prism_exporter::{DEFAULT_OPSET, ExportOptions, ExportReport, Tolerance, export};
 
 /// Exports a Prism run directory to ONNX and checks the file against the trainer's outputs.
 ///
@@ -105,7 +105,9 @@ fn main() -> ExitCode {
     match run(&args) {
         Ok(report) if report.pass => ExitCode::SUCCESS,
         Ok(_) => {
-            eprintln!("error: the exported model differs from the trainer's outputs beyond tolerance (see above); nothing was written (--no-parity writes it anyway)");
+            eprintln!(
+                "error: the exported model differs from the trainer's outputs beyond tolerance (see above); nothing was written (--no-parity writes it anyway)"
+            );
             ExitCode::from(2)
         }
         Err(e) => {

@@ -1,10 +1,10 @@
 //! `metadata_props` of exported models: what a runtime needs to feed the graph and to report on
 //! it, as strings (JSON where structured).
 
-use prism_models::run::Preprocessing;
 use prism_models::Task;
-use serde_json::json;
+use prism_models::run::Preprocessing;
 use prism_onnx::pb::StringStringEntryProto;
+use serde_json::json;
 
 use crate::rundir::RunDir;
 

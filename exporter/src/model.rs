@@ -9,7 +9,7 @@ use crate::backend::{OnnxBackend, Spatial, Value};
 use crate::graph::{Dim, Graph};
 use crate::metadata::{self, GraphKind};
 use crate::rundir::RunDir;
-use crate::{ops, preprocess, Error, Result};
+use crate::{Error, Result, ops, preprocess};
 
 /// The ONNX IR version that goes with an opset.
 ///
@@ -38,7 +38,8 @@ pub fn window_model(run: &RunDir, opset: i64, fold_bn: bool) -> Result<pb::Model
     let task = model.task();
     let mut b = OnnxBackend::new(opset, &run.weights, fold_bn, Spatial::Fixed);
     let input_shape = run.graph_input_shape();
-    let dims: Vec<Dim> = std::iter::once(Dim::Named("batch")).chain(input_shape.iter().map(|&d| Dim::Fixed(d))).collect();
+    let dims: Vec<Dim> =
+        std::iter::once(Dim::Named("batch")).chain(input_shape.iter().map(|&d| Dim::Fixed(d))).collect();
     let name = b.graph_mut().input(metadata::input_name(task), &dims);
     let input = Value { name, shape: std::iter::once(1).chain(input_shape).collect() };
     let x = match &run.preprocessing {
@@ -51,7 +52,8 @@ pub fn window_model(run: &RunDir, opset: i64, fold_bn: bool) -> Result<pb::Model
         None => input,
     };
     let y = model.forward(&mut b, &x)?;
-    let output_dims: Vec<Dim> = std::iter::once(Dim::Named("batch")).chain(y.shape[1..].iter().map(|&d| Dim::Fixed(d))).collect();
+    let output_dims: Vec<Dim> =
+        std::iter::once(Dim::Named("batch")).chain(y.shape[1..].iter().map(|&d| Dim::Fixed(d))).collect();
     add_outputs(&mut b, task, y, &output_dims)?;
     Ok(assemble(b.into_graph(), run, GraphKind::Window, opset))
 }

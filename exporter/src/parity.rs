@@ -51,7 +51,14 @@ const DECADES: std::ops::RangeInclusive<i32> = -8..=-3;
 pub fn compare(got: &ArrayD<f32>, expected: &ArrayD<f32>, tol: Tolerance) -> Comparison {
     let mut counts = vec![0usize; DECADES.count() + 2];
     if got.shape() != expected.shape() {
-        return Comparison { count: expected.len(), max_abs: f32::INFINITY, max_rel: f32::INFINITY, outliers: expected.len(), histogram: buckets(&counts), pass: false };
+        return Comparison {
+            count: expected.len(),
+            max_abs: f32::INFINITY,
+            max_rel: f32::INFINITY,
+            outliers: expected.len(),
+            histogram: buckets(&counts),
+            pass: false,
+        };
     }
     let (mut max_abs, mut max_rel, mut outliers) = (0f32, 0f32, 0usize);
     for (g, e) in got.iter().zip(expected) {
@@ -61,7 +68,13 @@ pub fn compare(got: &ArrayD<f32>, expected: &ArrayD<f32>, tol: Tolerance) -> Com
         if !within {
             outliers += 1;
         }
-        max_abs = if diff.is_nan() { f32::NAN } else if max_abs.is_nan() { max_abs } else { max_abs.max(diff) };
+        max_abs = if diff.is_nan() {
+            f32::NAN
+        } else if max_abs.is_nan() {
+            max_abs
+        } else {
+            max_abs.max(diff)
+        };
         if e.abs() >= tol.atol {
             max_rel = max_rel.max(diff / e.abs());
         }

@@ -1,8 +1,8 @@
 //! The linear preprocessing that goes inside the graph, so a deployed model takes raw data.
 
+use prism_models::Result;
 use prism_models::layers::Conv;
 use prism_models::run::{ImagePreprocessing, Pca};
-use prism_models::Result;
 
 use crate::backend::{OnnxBackend, Value};
 use crate::ops;

@@ -95,7 +95,11 @@ impl RunDir {
             (Some(Preprocessing::Scene(s)), ModelConfig::HybridSn(m)) => {
                 let pca = &s.pca;
                 if pca.n_components() != m.bands {
-                    return bad(format!("the PCA has {} components, the model takes {} bands", pca.n_components(), m.bands));
+                    return bad(format!(
+                        "the PCA has {} components, the model takes {} bands",
+                        pca.n_components(),
+                        m.bands
+                    ));
                 }
                 if s.window != m.window {
                     return bad(format!("window {} differs from the model's window {}", s.window, m.window));
@@ -111,7 +115,11 @@ impl RunDir {
                 }
                 self.check_classes(&path, s.class_names.len(), m.classes)?;
                 if s.class_values.len() != s.class_names.len() {
-                    return bad(format!("{} class values for {} class names", s.class_values.len(), s.class_names.len()));
+                    return bad(format!(
+                        "{} class values for {} class names",
+                        s.class_values.len(),
+                        s.class_names.len()
+                    ));
                 }
             }
             (Some(Preprocessing::Image(i)), ModelConfig::ResNet(m)) => {
@@ -131,7 +139,9 @@ impl RunDir {
                 };
                 return bad(format!("{kind} preprocessing does not fit {}", model.name()));
             }
-            (None, model) => return Err(Error::Inconsistent(format!("{} needs a {}", model.name(), run::PREPROCESSING))),
+            (None, model) => {
+                return Err(Error::Inconsistent(format!("{} needs a {}", model.name(), run::PREPROCESSING)));
+            }
         }
         Ok(())
     }
@@ -155,7 +165,8 @@ impl RunDir {
             let param = file.get(name).ok_or_else(|| Error::MissingTensor { path: path.clone(), name: name.into() })?;
             let fits = param.shape.len() == rest.len() + 1 && param.shape[0] > 0 && param.shape[1..] == *rest;
             if !fits {
-                let expected: Vec<String> = std::iter::once("N".to_string()).chain(rest.iter().map(|d| d.to_string())).collect();
+                let expected: Vec<String> =
+                    std::iter::once("N".to_string()).chain(rest.iter().map(|d| d.to_string())).collect();
                 return Err(Error::TensorShape {
                     path: path.clone(),
                     name: name.into(),

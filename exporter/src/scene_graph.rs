@@ -13,22 +13,22 @@
 use std::path::Path as FsPath;
 use std::time::Instant;
 
-use ndarray::{s, Array4, ArrayD, Axis};
+use ndarray::{Array4, ArrayD, Axis, s};
 use prism_models::layers::Conv;
 use prism_models::run::{Preprocessing, ScenePreprocessing};
 use prism_models::{Backend, ModelConfig, Path, Summary};
+use prism_onnx::pb;
 use prism_runtime::engine::{self, EngineOptions};
 use serde::Serialize;
-use prism_onnx::pb;
 
 use crate::backend::{OnnxBackend, Spatial, Value};
-use crate::graph::{attr, Dim};
+use crate::graph::{Dim, attr};
 use crate::metadata::{self, GraphKind};
 use crate::model::{add_outputs, assemble, ir_version};
 use crate::parity::Tolerance;
 use crate::rundir::RunDir;
 use crate::weights::Param;
-use crate::{ops, preprocess, Error, Result};
+use crate::{Error, Result, ops, preprocess};
 
 /// Why a run has no whole-scene graph, or `None` when it can have one.
 pub fn scene_graph_unavailable(run: &RunDir) -> Option<String> {
@@ -101,7 +101,12 @@ fn classifier_as_convolutions(b: &mut OnnxBackend, run: &RunDir, mut x: Value) -
             "linear" => x = linear_as_conv(b, run, &p, &x)?,
             "relu" => x = b.relu(&p, &x)?,
             "dropout" => {}
-            op => return Err(Error::Inconsistent(format!("{}: `{op}` after the feature map has no whole-scene form", layer.name))),
+            op => {
+                return Err(Error::Inconsistent(format!(
+                    "{}: `{op}` after the feature map has no whole-scene form",
+                    layer.name
+                )));
+            }
         }
     }
     Ok(x)
@@ -166,9 +171,7 @@ pub fn scene_windows(scene: &Array4<f32>, pre: &ScenePreprocessing) -> Array4<f3
     let mut windows = Array4::zeros((h * w, bands, win, win));
     for i in 0..h {
         for j in 0..w {
-            windows
-                .index_axis_mut(Axis(0), i * w + j)
-                .assign(&padded.slice(s![0, .., i..i + win, j..j + win]));
+            windows.index_axis_mut(Axis(0), i * w + j).assign(&padded.slice(s![0, .., i..i + win, j..j + win]));
         }
     }
     windows
@@ -205,7 +208,10 @@ pub fn check_scene(
     // [1, C, H, W] -> [H * W, C]
     let classes = per_pixel.shape()[1];
     if dense_out.shape() != [1, classes, height, width] {
-        return Err(Error::Inconsistent(format!("the scene graph returned {:?} for a {height}x{width} scene", dense_out.shape())));
+        return Err(Error::Inconsistent(format!(
+            "the scene graph returned {:?} for a {height}x{width} scene",
+            dense_out.shape()
+        )));
     }
     let dense_out = dense_out
         .index_axis(Axis(0), 0)

@@ -10,11 +10,11 @@ use std::path::Path;
 use ndarray::ArrayD;
 use prism_models::run::{ImagePreprocessing, Pca, Preprocessing, RunConfig, ScenePreprocessing};
 use prism_models::{ModelConfig, ModelOptions, Summary};
+use prism_onnx::pb;
 use prism_runtime::engine::{self, EngineChoice, EngineOptions, Provider};
 use prost::Message;
-use safetensors::tensor::TensorView;
 use safetensors::Dtype;
-use prism_onnx::pb;
+use safetensors::tensor::TensorView;
 
 use crate::parity::compare;
 use crate::scene_graph::{check_scene, scene_model};
@@ -104,7 +104,8 @@ fn synthetic_run(dir: &Path, model: &ModelConfig, raw_bands: usize, seed: u64) {
     } else {
         if let ModelConfig::ResNet(c) = model {
             let names = (0..c.classes).map(|i| format!("class {i}")).collect();
-            let pre = Preprocessing::Image(ImagePreprocessing { crop: c.image_size, ..ImagePreprocessing::imagenet(names) });
+            let pre =
+                Preprocessing::Image(ImagePreprocessing { crop: c.image_size, ..ImagePreprocessing::imagenet(names) });
             std::fs::write(dir.join("preprocessing.json"), serde_json::to_string(&pre).unwrap()).unwrap();
         }
         input_shape.extend(model.input_shape());
@@ -165,7 +166,11 @@ fn folded_batch_norm_equals_batch_normalization_nodes() {
             let report = export(&run, &ExportOptions { fold_bn, ..no_parity(&out) }).unwrap();
             let proto = pb::ModelProto::decode(std::fs::read(&out).unwrap().as_slice()).unwrap();
             let norms = ops(&proto).iter().filter(|o| *o == "BatchNormalization").count();
-            let expected = if fold_bn { 0 } else { Summary::of(model).unwrap().layers.iter().filter(|l| l.op.starts_with("batch_norm")).count() };
+            let expected = if fold_bn {
+                0
+            } else {
+                Summary::of(model).unwrap().layers.iter().filter(|l| l.op.starts_with("batch_norm")).count()
+            };
             assert_eq!(norms, expected, "{}: fold {fold_bn}", model.name());
             assert!(!ops(&proto).iter().any(|o| o == "Dropout"), "{}", model.name());
             assert_eq!(report.nodes, ops(&proto).len());
@@ -240,7 +245,11 @@ fn pooled_variants_have_no_scene_graph() {
     synthetic_run(&run, &small_hybridsn("hybridsn-se", 11), 15, 5);
     let report = export(&run, &no_parity(&run.join("m.onnx"))).unwrap();
     assert!(!report.scene_graph.written && !run.join("m.scene.onnx").exists());
-    assert!(report.scene_graph.reason.as_deref().is_some_and(|r| r.contains("SE or strip pooling")), "{:?}", report.scene_graph);
+    assert!(
+        report.scene_graph.reason.as_deref().is_some_and(|r| r.contains("SE or strip pooling")),
+        "{:?}",
+        report.scene_graph
+    );
     let err = scene_model(&RunDir::read(&run).unwrap(), 17, true).unwrap_err().to_string();
     assert!(err.contains("no whole-scene form"), "{err}");
 }
@@ -291,7 +300,12 @@ fn opsets_outside_13_to_18_are_refused() {
 fn triton_repository_entry() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
-    synthetic_run(&run, &config("block-se", ModelOptions { bands: Some(32), window: Some(5), ..Default::default() }), 0, 2);
+    synthetic_run(
+        &run,
+        &config("block-se", ModelOptions { bands: Some(32), window: Some(5), ..Default::default() }),
+        0,
+        2,
+    );
     let repo = dir.path().join("repo");
     let out = run.join("m.onnx");
     let report = export(&run, &ExportOptions { triton_repo: Some(repo.clone()), ..no_parity(&out) }).unwrap();

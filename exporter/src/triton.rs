@@ -57,7 +57,8 @@ mod tests {
     #[test]
     fn config_lists_tensors_without_the_batch() {
         let input = Tensor { name: "spectra".into(), dims: vec![200, 25, 25] };
-        let outputs = [Tensor { name: "logits".into(), dims: vec![16] }, Tensor { name: "probabilities".into(), dims: vec![16] }];
+        let outputs =
+            [Tensor { name: "logits".into(), dims: vec![16] }, Tensor { name: "probabilities".into(), dims: vec![16] }];
         let text = config_pbtxt("hybridsn", &input, &outputs);
         assert!(text.starts_with("name: \"hybridsn\"\nplatform: \"onnxruntime_onnx\"\nmax_batch_size: 64\n"), "{text}");
         assert!(text.contains("name: \"spectra\"\n    data_type: TYPE_FP32\n    dims: [ 200, 25, 25 ]"), "{text}");

@@ -50,23 +50,34 @@ impl TensorFile {
     /// NaN or infinite values.
     pub fn read(path: &Path) -> Result<Self> {
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-        let file = SafeTensors::deserialize(&bytes).map_err(|e| Error::format(path, format!("not a safetensors file: {e}")))?;
+        let file = SafeTensors::deserialize(&bytes)
+            .map_err(|e| Error::format(path, format!("not a safetensors file: {e}")))?;
         let mut tensors = BTreeMap::new();
         for (name, view) in file.iter() {
             if is_counter(name) {
                 continue;
             }
             if view.dtype() != Dtype::F32 {
-                return Err(Error::TensorType { path: path.into(), name: name.into(), dtype: format!("{:?}", view.dtype()) });
+                return Err(Error::TensorType {
+                    path: path.into(),
+                    name: name.into(),
+                    dtype: format!("{:?}", view.dtype()),
+                });
             }
             let data: Vec<f32> =
                 view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
             if data.len() != view.shape().iter().product::<usize>() {
-                return Err(Error::format(path, format!("tensor `{name}` holds {} values for shape {:?}", data.len(), view.shape())));
+                return Err(Error::format(
+                    path,
+                    format!("tensor `{name}` holds {} values for shape {:?}", data.len(), view.shape()),
+                ));
             }
             let broken = data.iter().filter(|v| !v.is_finite()).count();
             if broken > 0 {
-                return Err(Error::format(path, format!("tensor `{name}` holds {broken} NaN or infinite values (did its training diverge?)")));
+                return Err(Error::format(
+                    path,
+                    format!("tensor `{name}` holds {broken} NaN or infinite values (did its training diverge?)"),
+                ));
             }
             tensors.insert(name.to_string(), Param { shape: view.shape().to_vec(), data });
         }
@@ -86,7 +97,8 @@ impl TensorFile {
     /// # Errors
     /// [`Error::MissingTensor`], [`Error::TensorShape`].
     pub fn require(&self, name: &str, shape: &[usize]) -> Result<&Param> {
-        let param = self.get(name).ok_or_else(|| Error::MissingTensor { path: self.path.clone(), name: name.into() })?;
+        let param =
+            self.get(name).ok_or_else(|| Error::MissingTensor { path: self.path.clone(), name: name.into() })?;
         if param.shape != shape {
             return Err(Error::TensorShape {
                 path: self.path.clone(),
@@ -140,7 +152,8 @@ mod tests {
     fn weights_are_checked_by_name_shape_and_type() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("w.safetensors");
-        let model = ModelConfig::from_name("block-se", &ModelOptions { bands: Some(32), ..Default::default() }).unwrap();
+        let model =
+            ModelConfig::from_name("block-se", &ModelOptions { bands: Some(32), ..Default::default() }).unwrap();
         write(&path, &[("block.fc1.weight", vec![2, 32], Dtype::F32), ("block.fc2.weight", vec![32, 2], Dtype::F32)]);
         TensorFile::read(&path).unwrap().check_weights(&model).unwrap();
 

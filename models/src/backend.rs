@@ -4,8 +4,8 @@
 use std::fmt;
 use std::ops::Div;
 
-use crate::layers::{BatchNorm, Conv, Linear, Pool};
 use crate::Result;
+use crate::layers::{BatchNorm, Conv, Linear, Pool};
 
 /// A dotted scope such as `layer1.0.downsample.0`, built with `/` like tch's `nn::Path`:
 ///

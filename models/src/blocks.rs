@@ -6,9 +6,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::Result;
 use crate::backend::{Backend, Path};
 use crate::layers::{BatchNorm, Conv, Linear};
-use crate::Result;
 
 /// Convolution, then batch normalisation, then optionally ReLU: the unit most blocks are made of.
 /// The convolution is `{conv}`, the norm `{bn}`, both under `p`.
@@ -73,7 +73,8 @@ impl StripPooling {
         let shape = b.shape(x);
         let (h, w) = (shape[2], shape[3]);
         let column = b.adaptive_avg_pool(&(p / "pool_h"), [h, 1], x)?;
-        let column = conv_bn(b, p, ("conv1", "bn1"), &Conv::new(c, c, &[3, 1]).padding(&[1, 0]).no_bias(), false, &column)?;
+        let column =
+            conv_bn(b, p, ("conv1", "bn1"), &Conv::new(c, c, &[3, 1]).padding(&[1, 0]).no_bias(), false, &column)?;
         let row = b.adaptive_avg_pool(&(p / "pool_w"), [1, w], x)?;
         let row = conv_bn(b, p, ("conv2", "bn2"), &Conv::new(c, c, &[1, 3]).padding(&[0, 1]).no_bias(), false, &row)?;
         // [N, C, H, 1] + [N, C, 1, W] broadcasts to [N, C, H, W], as PyTorch's `expand` then add.
@@ -126,10 +127,18 @@ impl MixedPooling {
 
         // Strip branch on x2.
         let row = b.adaptive_avg_pool(&(p / "pool2_3"), [1, w], &x2)?;
-        let row = conv_bn(b, p, ("conv2_3", "bn2_3"), &Conv::new(mid, mid, &[1, 3]).padding(&[0, 1]).no_bias(), false, &row)?;
+        let row =
+            conv_bn(b, p, ("conv2_3", "bn2_3"), &Conv::new(mid, mid, &[1, 3]).padding(&[0, 1]).no_bias(), false, &row)?;
         let row = b.resize_bilinear(&(p / "resize2_3"), [h, w], &row)?;
         let column = b.adaptive_avg_pool(&(p / "pool2_4"), [h, 1], &x2)?;
-        let column = conv_bn(b, p, ("conv2_4", "bn2_4"), &Conv::new(mid, mid, &[3, 1]).padding(&[1, 0]).no_bias(), false, &column)?;
+        let column = conv_bn(
+            b,
+            p,
+            ("conv2_4", "bn2_4"),
+            &Conv::new(mid, mid, &[3, 1]).padding(&[1, 0]).no_bias(),
+            false,
+            &column,
+        )?;
         let column = b.resize_bilinear(&(p / "resize2_4"), [h, w], &column)?;
         let strip = b.add(&(p / "strip_sum"), &row, &column)?;
         let strip = b.relu(&(p / "strip_relu"), &strip)?;

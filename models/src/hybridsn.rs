@@ -110,11 +110,17 @@ impl HybridSnConfig {
         // 8 pixels of the window.
         let min_bands = 1 + CONV3D.iter().map(|(_, k)| k[0] - 1).sum::<usize>();
         if self.bands < min_bands {
-            return Err(Error::config("bands", format!("{} bands: HybridSN's 3-D kernels need at least {min_bands}", self.bands)));
+            return Err(Error::config(
+                "bands",
+                format!("{} bands: HybridSN's 3-D kernels need at least {min_bands}", self.bands),
+            ));
         }
         let min_window = 1 + 2 * (CONV3D.len() + 1);
         if self.window < min_window {
-            return Err(Error::config("window", format!("{} pixels: HybridSN's kernels need a window of at least {min_window}", self.window)));
+            return Err(Error::config(
+                "window",
+                format!("{} pixels: HybridSN's kernels need a window of at least {min_window}", self.window),
+            ));
         }
         if !(0.0..1.0).contains(&self.dropout) {
             return Err(Error::config("dropout", format!("{} is not in [0, 1)", self.dropout)));

@@ -173,11 +173,8 @@ impl Conv {
         for d in 0..n {
             let size = window_output(input[d + 2], self.kernel[d], self.stride[d], self.padding[d], self.dilation[d])
                 .ok_or_else(|| {
-                    Error::shape(
-                        layer,
-                        format!("input {:?} is smaller than the kernel {:?}", &input[2..], self.kernel),
-                    )
-                })?;
+                Error::shape(layer, format!("input {:?} is smaller than the kernel {:?}", &input[2..], self.kernel))
+            })?;
             out.push(size);
         }
         Ok(out)
@@ -227,7 +224,10 @@ impl BatchNorm {
 
     pub fn output_shape(&self, layer: &str, input: &[usize]) -> Result<Vec<usize>> {
         if input.len() < 3 || input[1] != self.features {
-            return Err(Error::shape(layer, format!("expects {} channels on axis 1, got shape {input:?}", self.features)));
+            return Err(Error::shape(
+                layer,
+                format!("expects {} channels on axis 1, got shape {input:?}", self.features),
+            ));
         }
         Ok(input.to_vec())
     }
@@ -314,8 +314,10 @@ impl Pool {
         }
         let mut out = input[..2].to_vec();
         for d in 0..n {
-            let size = window_output(input[d + 2], self.kernel[d], self.stride[d], self.padding[d], 1)
-                .ok_or_else(|| Error::shape(layer, format!("input {:?} is smaller than the window {:?}", &input[2..], self.kernel)))?;
+            let size =
+                window_output(input[d + 2], self.kernel[d], self.stride[d], self.padding[d], 1).ok_or_else(|| {
+                    Error::shape(layer, format!("input {:?} is smaller than the window {:?}", &input[2..], self.kernel))
+                })?;
             out.push(size);
         }
         Ok(out)

@@ -31,4 +31,4 @@ pub use error::{Error, Result};
 pub use hybridsn::{HybridSnConfig, HybridSnVariant, SpatialModule};
 pub use resnet::ResNetConfig;
 pub use summary::Summary;
-pub use zoo::{BlockConfig, ModelConfig, ModelOptions, Task, MODEL_NAMES, MODEL_PATTERNS};
+pub use zoo::{BlockConfig, MODEL_NAMES, MODEL_PATTERNS, ModelConfig, ModelOptions, Task};

@@ -102,7 +102,10 @@ impl ResNetConfig {
             return Err(Error::config("classes", format!("{} classes: a classifier needs at least 2", self.classes)));
         }
         if self.image_size < MIN_IMAGE_SIZE {
-            return Err(Error::config("image size", format!("{} pixels: ResNet needs at least {MIN_IMAGE_SIZE}", self.image_size)));
+            return Err(Error::config(
+                "image size",
+                format!("{} pixels: ResNet needs at least {MIN_IMAGE_SIZE}", self.image_size),
+            ));
         }
         Ok(())
     }
@@ -152,17 +155,14 @@ struct Block {
 
 impl Block {
     fn forward<B: Backend>(&self, b: &mut B, p: &Path, x: &B::Tensor) -> Result<B::Tensor> {
-        let conv = |i, o, k: usize| {
-            Conv::new(i, o, &[k, k]).pad(k / 2).no_bias().init(ConvInit::KaimingFanOut)
-        };
+        let conv = |i, o, k: usize| Conv::new(i, o, &[k, k]).pad(k / 2).no_bias().init(ConvInit::KaimingFanOut);
         let out_channels = self.planes * self.kind.expansion();
         // (conv, batch norm) pairs; the strip pooling module follows the 3x3 convolution that
         // keeps the block's width: the first of a basic block, the second of a bottleneck.
         let units: Vec<Conv> = match self.kind {
-            BlockKind::Basic => vec![
-                conv(self.inplanes, self.planes, 3).stride(self.stride),
-                conv(self.planes, self.planes, 3),
-            ],
+            BlockKind::Basic => {
+                vec![conv(self.inplanes, self.planes, 3).stride(self.stride), conv(self.planes, self.planes, 3)]
+            }
             BlockKind::Bottleneck => vec![
                 conv(self.inplanes, self.planes, 1),
                 conv(self.planes, self.planes, 3).stride(self.stride),

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use crate::backend::{Backend, Path};
-use crate::layers::{broadcast_shapes, BatchNorm, Conv, Init, Linear, ParamSpec, Pool};
+use crate::layers::{BatchNorm, Conv, Init, Linear, ParamSpec, Pool, broadcast_shapes};
 use crate::zoo::ModelConfig;
 use crate::{Error, Result};
 
@@ -211,7 +211,12 @@ impl Summary {
 
     /// A table in the manner of Keras' `summary()`.
     pub fn table(&self) -> String {
-        let shape = |s: &[i64]| format!("[{}]", s.iter().map(|d| if *d < 0 { "B".into() } else { d.to_string() }).collect::<Vec<_>>().join(", "));
+        let shape = |s: &[i64]| {
+            format!(
+                "[{}]",
+                s.iter().map(|d| if *d < 0 { "B".into() } else { d.to_string() }).collect::<Vec<_>>().join(", ")
+            )
+        };
         let rows: Vec<[String; 4]> = self
             .layers
             .iter()
@@ -228,7 +233,18 @@ impl Summary {
         let mut out = String::new();
         let _ = writeln!(out, "Model: {}    input {}", self.model, shape(&self.input_shape));
         let line = |out: &mut String, r: &[&str; 4]| {
-            let _ = writeln!(out, "{:<w0$}  {:<w1$}  {:<w2$}  {:>w3$}", r[0], r[1], r[2], r[3], w0 = width[0], w1 = width[1], w2 = width[2], w3 = width[3]);
+            let _ = writeln!(
+                out,
+                "{:<w0$}  {:<w1$}  {:<w2$}  {:>w3$}",
+                r[0],
+                r[1],
+                r[2],
+                r[3],
+                w0 = width[0],
+                w1 = width[1],
+                w2 = width[2],
+                w3 = width[3]
+            );
         };
         let _ = writeln!(out, "{rule}");
         line(&mut out, &header);
@@ -289,7 +305,9 @@ mod counts {
     /// comparison against PyTorch, name by name, is in tests/).
     #[test]
     fn published_parameter_counts() {
-        for (name, total) in [("hybridsn", 5_122_176), ("resnet18", 11_689_512), ("resnet34", 21_797_672), ("resnet50", 25_557_032)] {
+        for (name, total) in
+            [("hybridsn", 5_122_176), ("resnet18", 11_689_512), ("resnet34", 21_797_672), ("resnet50", 25_557_032)]
+        {
             let config = ModelConfig::from_name(name, &ModelOptions::default()).unwrap();
             assert_eq!(Summary::of(&config).unwrap().total_params, total, "{name}");
         }

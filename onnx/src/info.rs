@@ -102,7 +102,11 @@ impl OnnxInfo {
         }
         Ok(OnnxInfo {
             ir_version: u64::try_from(model.ir_version).unwrap_or(0),
-            opsets: model.opset_import.iter().map(|o| (o.domain.clone(), u64::try_from(o.version).unwrap_or(0))).collect(),
+            opsets: model
+                .opset_import
+                .iter()
+                .map(|o| (o.domain.clone(), u64::try_from(o.version).unwrap_or(0)))
+                .collect(),
             producer_name: model.producer_name.clone(),
             producer_version: model.producer_version.clone(),
             doc_string: model.doc_string.clone(),
@@ -157,8 +161,14 @@ mod tests {
             ..Default::default()
         };
         let weight = pb::TensorProto { name: "w".into(), raw_data: vec![0u8; 40].into(), ..Default::default() };
-        let node = pb::NodeProto { input: vec!["image".into()], output: vec!["y".into()], op_type: "Relu".into(), ..Default::default() };
-        let graph = pb::GraphProto { node: vec![node], initializer: vec![weight], input: vec![input], ..Default::default() };
+        let node = pb::NodeProto {
+            input: vec!["image".into()],
+            output: vec!["y".into()],
+            op_type: "Relu".into(),
+            ..Default::default()
+        };
+        let graph =
+            pb::GraphProto { node: vec![node], initializer: vec![weight], input: vec![input], ..Default::default() };
         pb::ModelProto {
             ir_version: 8,
             producer_name: "prism".into(),

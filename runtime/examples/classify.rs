@@ -9,8 +9,8 @@
 
 use std::path::PathBuf;
 
-use prism_runtime::model::{LoadOptions, Model};
 use prism_runtime::images::load_rgb;
+use prism_runtime::model::{LoadOptions, Model};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args_os().skip(1).map(PathBuf::from);

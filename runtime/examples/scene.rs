@@ -9,8 +9,8 @@
 
 use std::path::PathBuf;
 
-use prism_data::formats::write_npy_in_pieces;
 use prism_data::NumData;
+use prism_data::formats::write_npy_in_pieces;
 use prism_runtime::model::{LoadOptions, Model, Pipeline};
 use prism_runtime::scene::open_scene;
 

@@ -15,9 +15,9 @@ pub mod model;
 pub mod onnx_info;
 
 pub use error::{Error, Result};
+/// Images: the resize, crop and scale a model's pipeline applies; with `files`, decoding.
+pub use prism_data::images;
 pub use prism_data::images::RgbImage;
 /// Scenes: [`scene::SceneSource`] and the in-memory [`scene::Scene`]; with `files`, the
 /// readers that keep a scene on disk ([`scene::open_scene`]).
 pub use prism_data::scene;
-/// Images: the resize, crop and scale a model's pipeline applies; with `files`, decoding.
-pub use prism_data::images;

@@ -28,8 +28,8 @@ use prism_models::Task;
 use serde::Serialize;
 
 use crate::engine::{self, Engine, EngineOptions};
-use crate::onnx_info::{Dim, OnnxInfo};
 use crate::images::{self as preprocess, RgbImage};
+use crate::onnx_info::{Dim, OnnxInfo};
 use crate::scene::{Scene, SceneSource};
 use crate::{Error, Result};
 
@@ -211,7 +211,10 @@ impl ModelInfo {
                 let window = pre["window"].as_u64().unwrap_or(0) as usize;
                 let bands = input["bands"].as_u64().unwrap_or(pad_value.len() as u64) as usize;
                 if window == 0 || pad_value.len() != bands {
-                    return Err(Error::format(path, "metadata prism.preprocessing lacks the window or the padding values"));
+                    return Err(Error::format(
+                        path,
+                        "metadata prism.preprocessing lacks the window or the padding values",
+                    ));
                 }
                 Pipeline::Scene(ScenePipeline { window, bands, pad_value, class_values })
             }
@@ -451,10 +454,18 @@ impl Model {
             }
             let cut = |y: usize, x: usize| (y - ys.start) * width + x;
             done += match dense {
-                Some(pool) => self.classify_tile(pool, p, scene, (&ys, &xs), margin, &mut |y, x, c| band[cut(y, x)] = c)?,
-                None => self.classify_windows(p, scene, (&ys, &xs), &wanted, batch, &mut |y, x, c| band[cut(y, x)] = c, &mut |n| {
-                    progress(done + n, total)
-                })?,
+                Some(pool) => {
+                    self.classify_tile(pool, p, scene, (&ys, &xs), margin, &mut |y, x, c| band[cut(y, x)] = c)?
+                }
+                None => self.classify_windows(
+                    p,
+                    scene,
+                    (&ys, &xs),
+                    &wanted,
+                    batch,
+                    &mut |y, x, c| band[cut(y, x)] = c,
+                    &mut |n| progress(done + n, total),
+                )?,
             };
             progress(done, total);
             if tiles.peek().is_none_or(|(next, _)| next.start != ys.start) {
@@ -492,7 +503,13 @@ impl Model {
             return Ok(0);
         }
         let (rows, cols) = (ys.len() + 2 * half, xs.len() + 2 * half);
-        let data = scene.block(ys.start as isize - half as isize, xs.start as isize - half as isize, rows, cols, &p.pad_value)?;
+        let data = scene.block(
+            ys.start as isize - half as isize,
+            xs.start as isize - half as isize,
+            rows,
+            cols,
+            &p.pad_value,
+        )?;
         let tile = Scene { bands, height: rows, width: cols, data };
         let mut done = 0;
         for chunk in pixels.chunks(batch.max(1)) {
@@ -528,8 +545,15 @@ impl Model {
         // The tile with its margins; outside the scene, the padding values (the graph itself
         // pads only the tile's outer edge, which the crop below discards).
         let (ih, iw) = (ys.len() + 2 * margin, xs.len() + 2 * margin);
-        let data = scene.block(ys.start as isize - margin as isize, xs.start as isize - margin as isize, ih, iw, &p.pad_value)?;
-        let input = ArrayD::from_shape_vec(IxDyn(&[1, bands, ih, iw]), data).map_err(|e| Error::Shape(e.to_string()))?;
+        let data = scene.block(
+            ys.start as isize - margin as isize,
+            xs.start as isize - margin as isize,
+            ih,
+            iw,
+            &p.pad_value,
+        )?;
+        let input =
+            ArrayD::from_shape_vec(IxDyn(&[1, bands, ih, iw]), data).map_err(|e| Error::Shape(e.to_string()))?;
         let probabilities = self.probabilities(pool.run(input.view())?)?;
         let shape = probabilities.shape().to_vec();
         if shape.len() != 4 || shape[2] != ih || shape[3] != iw {
@@ -569,7 +593,10 @@ pub const TILE: usize = 256;
 /// The index of the largest value, as a scene pixel's class.
 fn scene_class(values: impl Iterator<Item = f32>) -> Result<Option<u16>> {
     argmax(values)
-        .map(|k| u16::try_from(k).map_err(|_| Error::Invalid(format!("class index {k}: scene models may have at most 65,536 classes"))))
+        .map(|k| {
+            u16::try_from(k)
+                .map_err(|_| Error::Invalid(format!("class index {k}: scene models may have at most 65,536 classes")))
+        })
         .transpose()
 }
 

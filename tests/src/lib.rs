@@ -22,7 +22,8 @@ pub fn python() -> PathBuf {
 /// Runs a script of tests/python with the project's Python and returns its stdout; panics with
 /// its stderr when it fails.
 pub fn run_python(script: &str, args: &[&str]) -> String {
-    let out = Command::new(python()).arg(root().join("tests/python").join(script)).args(args).output().expect("python runs");
+    let out =
+        Command::new(python()).arg(root().join("tests/python").join(script)).args(args).output().expect("python runs");
     assert!(out.status.success(), "{script} {args:?} failed:\n{}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
@@ -35,7 +36,17 @@ pub fn bin(name: &str) -> PathBuf {
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let status = Command::new(cargo)
             .current_dir(root())
-            .args(["build", "--release", "--bins", "-p", "prism-trainer", "-p", "prism-exporter", "-p", "prism-runtime"])
+            .args([
+                "build",
+                "--release",
+                "--bins",
+                "-p",
+                "prism-trainer",
+                "-p",
+                "prism-exporter",
+                "-p",
+                "prism-runtime",
+            ])
             .status()
             .expect("cargo runs");
         assert!(status.success(), "building the binaries failed");

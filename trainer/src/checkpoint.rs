@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use tch::{Device, Kind, Tensor};
 
@@ -29,7 +29,8 @@ pub fn save(path: &Path, tensors: &[(String, Tensor)], metadata: HashMap<String,
         .iter()
         .map(|(name, dtype, shape, bytes)| Ok((name.as_str(), TensorView::new(*dtype, shape.clone(), bytes)?)))
         .collect::<Result<Vec<_>, safetensors::SafeTensorError>>()?;
-    let bytes = safetensors::serialize(views, Some(metadata)).with_context(|| format!("serialising {}", path.display()))?;
+    let bytes =
+        safetensors::serialize(views, Some(metadata)).with_context(|| format!("serialising {}", path.display()))?;
     prism_data::write_bytes_atomic(path, &bytes)?;
     Ok(())
 }
@@ -40,7 +41,8 @@ pub fn save(path: &Path, tensors: &[(String, Tensor)], metadata: HashMap<String,
 /// A missing file, or one that is not valid safetensors (named).
 pub fn load(path: &Path) -> Result<(HashMap<String, Tensor>, HashMap<String, String>)> {
     let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
-    let file = SafeTensors::deserialize(&bytes).map_err(|e| anyhow::anyhow!("{}: not a safetensors file ({e})", path.display()))?;
+    let file = SafeTensors::deserialize(&bytes)
+        .map_err(|e| anyhow::anyhow!("{}: not a safetensors file ({e})", path.display()))?;
     let (_, header) = SafeTensors::read_metadata(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     let mut tensors = HashMap::new();
     for (name, view) in file.tensors() {
@@ -54,7 +56,8 @@ pub fn load(path: &Path) -> Result<(HashMap<String, Tensor>, HashMap<String, Str
             other => bail!("{}: tensor `{name}` has unsupported type {other:?}", path.display()),
         };
         let shape: Vec<i64> = view.shape().iter().map(|&d| d as i64).collect();
-        let t = Tensor::f_from_data_size(view.data(), &shape, kind).with_context(|| format!("{}: tensor `{name}`", path.display()))?;
+        let t = Tensor::f_from_data_size(view.data(), &shape, kind)
+            .with_context(|| format!("{}: tensor `{name}`", path.display()))?;
         tensors.insert(name, t);
     }
     Ok((tensors, header.metadata().clone().unwrap_or_default()))

@@ -6,19 +6,19 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 use prism_models::{ModelConfig, ModelOptions, Task};
-use rand::seq::SliceRandom;
 use rand::SeedableRng;
+use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
 
-use crate::data::patches::{stratified_split, Split};
+use crate::checkpoint;
+use crate::data::patches::{Split, stratified_split};
 use crate::data::{Data, DataSource};
 use crate::model::TchModel;
-use crate::optim::{zero_grad, Optimizer, OptimizerConfig, Schedule};
+use crate::optim::{Optimizer, OptimizerConfig, Schedule, zero_grad};
 use crate::progress;
-use crate::checkpoint;
 
 /// Everything that defines a training run; saved in `config.json` under `train`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -67,8 +67,12 @@ impl FitConfig {
                 options.window = Some(*window);
             }
             (DataSource::Images { crop, .. }, Task::Image) => options.image_size = Some(*crop),
-            (_, Task::Image) => bail!("{} is an image model: train it on an image folder with --images DIR", named.name()),
-            (_, Task::Scene) => bail!("{} is a scene model: train it on a scene (--dataset, or --data with --gt)", named.name()),
+            (_, Task::Image) => {
+                bail!("{} is an image model: train it on an image folder with --images DIR", named.name())
+            }
+            (_, Task::Scene) => {
+                bail!("{} is a scene model: train it on a scene (--dataset, or --data with --gt)", named.name())
+            }
             (_, Task::Features) => bail!("{} is a block, not a classifier: it cannot be trained alone", named.name()),
         }
         Ok(ModelConfig::from_name(&self.model, &options)?)
@@ -136,7 +140,10 @@ fn interrupt_requested(steps_this_process: usize) -> bool {
     if INTERRUPTED.load(Ordering::SeqCst) {
         return true;
     }
-    std::env::var("PRISM_INTERRUPT_AFTER_STEPS").ok().and_then(|v| v.parse::<usize>().ok()).is_some_and(|n| steps_this_process >= n)
+    std::env::var("PRISM_INTERRUPT_AFTER_STEPS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .is_some_and(|n| steps_this_process >= n)
 }
 
 /// Picks the device: `auto` is the first CUDA device when libtorch sees one, else the CPU.
@@ -146,9 +153,12 @@ pub fn resolve_device(spec: &str) -> Result<Device> {
         "auto" => Ok(if cuda { Device::Cuda(0) } else { Device::Cpu }),
         "cpu" => Ok(Device::Cpu),
         s if s == "cuda" || s.starts_with("cuda:") => {
-            let index: usize = s.strip_prefix("cuda:").map_or(Ok(0), str::parse).with_context(|| format!("bad device `{s}`"))?;
+            let index: usize =
+                s.strip_prefix("cuda:").map_or(Ok(0), str::parse).with_context(|| format!("bad device `{s}`"))?;
             if !cuda {
-                bail!("CUDA is not available: libtorch sees no CUDA device (no NVIDIA driver, or a CPU-only libtorch); use --device cpu");
+                bail!(
+                    "CUDA is not available: libtorch sees no CUDA device (no NVIDIA driver, or a CPU-only libtorch); use --device cpu"
+                );
             }
             let count = tch::Cuda::device_count() as usize;
             if index >= count {
@@ -164,7 +174,9 @@ pub fn resolve_device(spec: &str) -> Result<Device> {
 /// [`describe_device`].
 pub fn describe_machine() -> String {
     let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let model = info.lines().find_map(|l| l.strip_prefix("model name").and_then(|r| r.split_once(':')).map(|(_, m)| m.trim().to_string()));
+    let model = info
+        .lines()
+        .find_map(|l| l.strip_prefix("model name").and_then(|r| r.split_once(':')).map(|(_, m)| m.trim().to_string()));
     let cores = info.lines().filter(|l| l.starts_with("processor")).count();
     format!("{}, {cores} logical cores", model.unwrap_or_else(|| "unknown CPU".into()))
 }
@@ -204,7 +216,11 @@ pub fn fit(config: &FitConfig, run_dir: &Path, resume: bool, replace: bool) -> R
     let model_config = config.model_config(data.class_names().len())?;
     let split = stratified_split(&data.sample_classes(), config.test_ratio, config.val_ratio, config.seed);
     if split.train.is_empty() {
-        bail!("no training samples left after the split (test ratio {}, validation ratio {})", config.test_ratio, config.val_ratio);
+        bail!(
+            "no training samples left after the split (test ratio {}, validation ratio {})",
+            config.test_ratio,
+            config.val_ratio
+        );
     }
 
     tch::manual_seed(config.seed as i64);
@@ -275,7 +291,11 @@ fn load_init(model: &mut TchModel, path: &Path, tensors: &HashMap<String, Tensor
             name.starts_with(head.as_str()) && tensors.get(name).is_some_and(|src| src.size() != t.size())
         });
         if differs {
-            eprintln!("{}: the classifier `{}` has another class count: it starts fresh", path.display(), head.trim_end_matches('.'));
+            eprintln!(
+                "{}: the classifier `{}` has another class count: it starts fresh",
+                path.display(),
+                head.trim_end_matches('.')
+            );
             skip.push(head.as_str());
         }
     }
@@ -301,7 +321,9 @@ fn train_loop(
         // The order and the augmentation of an epoch depend on (seed, epoch) only, so that a
         // resumed epoch replays the same batches.
         let mut order = split.train.clone();
-        order.shuffle(&mut rand::rngs::StdRng::seed_from_u64(config.seed ^ (epoch as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15)));
+        order.shuffle(&mut rand::rngs::StdRng::seed_from_u64(
+            config.seed ^ (epoch as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+        ));
         let bar = progress::bar(batches as u64, &format!("epoch {}/{}", epoch + 1, config.epochs));
         bar.set_position(state.batch as u64);
         let (mut loss_sum, mut correct, mut seen) = state.partial;
@@ -420,7 +442,13 @@ fn save_checkpoint(model: &TchModel, optimizer: &Optimizer, state: &TrainState, 
 /// One optimisation step on a batch, as PyTorch's loop writes it: zero the gradients, forward
 /// in training mode, mean cross-entropy, backward, update with learning rate `lr`.
 /// Returns the logits and the loss.
-pub fn train_step(model: &TchModel, optimizer: &mut Optimizer, x: &Tensor, y: &Tensor, lr: f64) -> Result<(Tensor, Tensor)> {
+pub fn train_step(
+    model: &TchModel,
+    optimizer: &mut Optimizer,
+    x: &Tensor,
+    y: &Tensor,
+    lr: f64,
+) -> Result<(Tensor, Tensor)> {
     let params = model.parameters();
     zero_grad(&params);
     let logits = model.forward(x, true)?;
@@ -431,7 +459,13 @@ pub fn train_step(model: &TchModel, optimizer: &mut Optimizer, x: &Tensor, y: &T
 }
 
 /// Evaluation-mode predictions and mean cross-entropy for the samples at `indices`.
-pub fn predict(model: &TchModel, data: &Data, indices: &[usize], batch_size: usize, device: Device) -> Result<(f64, Vec<usize>)> {
+pub fn predict(
+    model: &TchModel,
+    data: &Data,
+    indices: &[usize],
+    batch_size: usize,
+    device: Device,
+) -> Result<(f64, Vec<usize>)> {
     let mut loss_sum = 0.0;
     let mut predictions = Vec::with_capacity(indices.len());
     tch::no_grad(|| -> Result<()> {

@@ -35,7 +35,9 @@ fn main() -> ExitCode {
         Err(e) => return cli::clap_error(e),
     };
     let result = match cli.command {
-        Command::Fit(args) => cli::fit::run(*args).map(|finished| if finished { ExitCode::SUCCESS } else { ExitCode::from(130) }),
+        Command::Fit(args) => {
+            cli::fit::run(*args).map(|finished| if finished { ExitCode::SUCCESS } else { ExitCode::from(130) })
+        }
         Command::Device => fit::resolve_device("auto").map(|d| {
             println!("{}", if d.is_cuda() { "cuda:0" } else { "cpu" });
             ExitCode::SUCCESS
@@ -44,7 +46,9 @@ fn main() -> ExitCode {
         Command::Eval(args) => cli::eval::run(args).map(|()| ExitCode::SUCCESS),
         Command::Summary(args) => cli::summary::run(args).map(|()| ExitCode::SUCCESS),
         Command::Bench(args) => cli::bench::run(args).map(|()| ExitCode::SUCCESS),
-        Command::Sweep(args) => cli::sweep::run(args).map(|finished| if finished { ExitCode::SUCCESS } else { ExitCode::from(130) }),
+        Command::Sweep(args) => {
+            cli::sweep::run(args).map(|finished| if finished { ExitCode::SUCCESS } else { ExitCode::from(130) })
+        }
     };
     match result {
         Ok(code) => code,

@@ -4,11 +4,11 @@
 use std::collections::HashMap;
 use std::path::Path as FsPath;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 use prism_models::layers::{BatchNorm, Conv, Init, Linear, Pool, PoolKind};
 use prism_models::summary::ShapeWalker;
 use prism_models::{Backend, ModelConfig, Path};
-use tch::{nn, Device, Kind, Tensor};
+use tch::{Device, Kind, Tensor, nn};
 
 /// A model ready to train or evaluate: its config and its state (parameters and buffers).
 pub struct TchModel {
@@ -92,7 +92,11 @@ impl TchModel {
         let mut extra: Vec<&String> = tensors.keys().filter(|name| !self.state.contains_key(*name)).collect();
         extra.sort();
         if let Some(name) = extra.first() {
-            bail!("{}: tensor `{name}` is not a parameter of {} (weights of another model?)", path.display(), self.config.name());
+            bail!(
+                "{}: tensor `{name}` is not a parameter of {} (weights of another model?)",
+                path.display(),
+                self.config.name()
+            );
         }
         self.load_tensors(&tensors, path, &[])
     }
@@ -112,7 +116,12 @@ impl TchModel {
                     bail!("{}: no tensor `{name}`", source.display());
                 };
                 if src.size() != dst.size() {
-                    bail!("{}: tensor `{name}` has shape {:?}, the model needs {:?}", source.display(), src.size(), dst.size());
+                    bail!(
+                        "{}: tensor `{name}` has shape {:?}, the model needs {:?}",
+                        source.display(),
+                        src.size(),
+                        dst.size()
+                    );
                 }
                 let mut dst = dst.shallow_clone();
                 dst.f_copy_(&src.f_to_kind(dst.kind())?)?;
@@ -182,8 +191,17 @@ impl Backend for TchBackend<'_> {
         let weight = self.param(p, "weight")?;
         let bias = if cfg.bias { Some(self.param(p, "bias")?) } else { None };
         let zeros = vec![0; cfg.kernel.len()];
-        x.f_convolution(weight, bias, ints(&cfg.stride), ints(&cfg.padding), ints(&cfg.dilation), false, zeros, cfg.groups as i64)
-            .map_err(err(p))
+        x.f_convolution(
+            weight,
+            bias,
+            ints(&cfg.stride),
+            ints(&cfg.padding),
+            ints(&cfg.dilation),
+            false,
+            zeros,
+            cfg.groups as i64,
+        )
+        .map_err(err(p))
     }
 
     fn batch_norm(&mut self, p: &Path, cfg: &BatchNorm, x: &Tensor) -> R<Tensor> {
@@ -193,8 +211,7 @@ impl Backend for TchBackend<'_> {
             let mut count = self.param(p, "num_batches_tracked")?.shallow_clone();
             tch::no_grad(|| count.f_add_scalar_(1).map(drop)).map_err(err(p))?;
         }
-        x.f_batch_norm(Some(w), Some(b), Some(mean), Some(var), self.train, cfg.momentum, cfg.eps, true)
-            .map_err(err(p))
+        x.f_batch_norm(Some(w), Some(b), Some(mean), Some(var), self.train, cfg.momentum, cfg.eps, true).map_err(err(p))
     }
 
     fn linear(&mut self, p: &Path, cfg: &Linear, x: &Tensor) -> R<Tensor> {
@@ -257,7 +274,7 @@ impl Backend for TchBackend<'_> {
 
 #[cfg(test)]
 mod tests {
-    use prism_models::{ModelOptions, Summary, MODEL_NAMES};
+    use prism_models::{MODEL_NAMES, ModelOptions, Summary};
 
     use super::*;
 
@@ -308,9 +325,11 @@ mod tests {
     fn load_refuses_weights_of_another_model() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("se.safetensors");
-        let se = TchModel::new(ModelConfig::from_name("hybridsn-se", &ModelOptions::default()).unwrap(), Device::Cpu).unwrap();
+        let se = TchModel::new(ModelConfig::from_name("hybridsn-se", &ModelOptions::default()).unwrap(), Device::Cpu)
+            .unwrap();
         se.save(&path).unwrap();
-        let mut plain = TchModel::new(ModelConfig::from_name("hybridsn", &ModelOptions::default()).unwrap(), Device::Cpu).unwrap();
+        let mut plain =
+            TchModel::new(ModelConfig::from_name("hybridsn", &ModelOptions::default()).unwrap(), Device::Cpu).unwrap();
         let error = plain.load(&path).unwrap_err().to_string();
         assert!(error.contains("is not a parameter of"), "{error}");
         assert!(!error.contains('\n'), "{error}");

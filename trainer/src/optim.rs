@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use anyhow::{bail, Result};
+use anyhow::{Result, bail};
 use serde::{Deserialize, Serialize};
 use tch::Tensor;
 
@@ -223,7 +223,15 @@ mod tests {
     use super::*;
 
     fn config(kind: OptimizerKind) -> OptimizerConfig {
-        OptimizerConfig { kind, lr: 0.1, weight_decay: 0.01, momentum: 0.9, nesterov: false, betas: (0.9, 0.999), eps: 1e-8 }
+        OptimizerConfig {
+            kind,
+            lr: 0.1,
+            weight_decay: 0.01,
+            momentum: 0.9,
+            nesterov: false,
+            betas: (0.9, 0.999),
+            eps: 1e-8,
+        }
     }
 
     /// Two Adam steps on f(p) = sum(p^2) / 2 (gradient p), computed by hand.
@@ -306,7 +314,15 @@ mod learning {
         let y = Tensor::arange(16, (Kind::Int64, Device::Cpu)).remainder(4);
         let params = model.parameters();
         let mut opt = Optimizer::new(
-            OptimizerConfig { kind: OptimizerKind::Adam, lr: 1e-3, weight_decay: 0.0, momentum: 0.9, nesterov: false, betas: (0.9, 0.999), eps: 1e-8 },
+            OptimizerConfig {
+                kind: OptimizerKind::Adam,
+                lr: 1e-3,
+                weight_decay: 0.0,
+                momentum: 0.9,
+                nesterov: false,
+                betas: (0.9, 0.999),
+                eps: 1e-8,
+            },
             &params,
         );
         let mut losses = Vec::new();

@@ -5,18 +5,18 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use prism_models::run::{self, RunConfig};
-use prism_models::Task;
 use prism_data::metrics::Report;
 use prism_data::pictures::{self as render, Panel, Series};
+use prism_models::Task;
+use prism_models::run::{self, RunConfig};
 use serde::{Deserialize, Serialize};
 use tch::{Device, Tensor};
 
-use crate::data::patches::Split;
-use crate::data::Data;
-use crate::fit::{describe_device, describe_machine, predict, EpochRecord, FitConfig, TrainState};
-use crate::model::TchModel;
 use crate::checkpoint;
+use crate::data::Data;
+use crate::data::patches::Split;
+use crate::fit::{EpochRecord, FitConfig, TrainState, describe_device, describe_machine, predict};
+use crate::model::TchModel;
 
 /// `metrics.json`: the held-out evaluation and the training history.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -253,9 +253,23 @@ pub fn write_maps(run_dir: &Path, data: &Data, predictions: &ScenePredictions, m
     let names = data.class_names();
     let title = format!("{} - {} - OA {:.2}%", metrics.model, metrics.data, metrics.report.oa * 100.0);
     render::write_class_map(&run_dir.join("map.png"), h, w, &labelled, names, &title)?;
-    render::write_class_map(&run_dir.join("ground_truth.png"), h, w, &truth, names, &format!("{} - ground truth", metrics.data))?;
+    render::write_class_map(
+        &run_dir.join("ground_truth.png"),
+        h,
+        w,
+        &truth,
+        names,
+        &format!("{} - ground truth", metrics.data),
+    )?;
     if predictions.classes.iter().all(Option::is_some) {
-        render::write_class_map(&run_dir.join("map_scene.png"), h, w, &predictions.classes, names, &format!("{title} - every pixel"))?;
+        render::write_class_map(
+            &run_dir.join("map_scene.png"),
+            h,
+            w,
+            &predictions.classes,
+            names,
+            &format!("{title} - every pixel"),
+        )?;
     }
     Ok(())
 }

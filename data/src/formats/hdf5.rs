@@ -64,7 +64,10 @@ pub(super) struct Hdf5<R> {
 pub(super) enum Object {
     Dataset(Dataset),
     /// A group: its attributes and where its symbol table is (B-tree and local heap).
-    Group { attributes: Vec<Attribute>, table: (u64, u64) },
+    Group {
+        attributes: Vec<Attribute>,
+        table: (u64, u64),
+    },
 }
 
 /// What a dataset's object header says.
@@ -97,7 +100,9 @@ pub(super) enum Dtype {
 impl std::fmt::Display for Dtype {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Dtype::Int { size, signed } => write!(f, "{size}-byte {} integers", if *signed { "signed" } else { "unsigned" }),
+            Dtype::Int { size, signed } => {
+                write!(f, "{size}-byte {} integers", if *signed { "signed" } else { "unsigned" })
+            }
             Dtype::Float { size } => write!(f, "{size}-byte floats"),
             Dtype::Text { size } => write!(f, "{size}-byte strings"),
             Dtype::Compound => write!(f, "compound values"),
@@ -139,9 +144,15 @@ impl Attribute {
 
 enum Layout {
     Compact(Vec<u8>),
-    Contiguous { address: u64, size: u64 },
+    Contiguous {
+        address: u64,
+        size: u64,
+    },
     /// Chunks of `chunk` elements (one per dimension), indexed by the B-tree at `btree`.
-    Chunked { btree: u64, chunk: Vec<u64> },
+    Chunked {
+        btree: u64,
+        chunk: Vec<u64>,
+    },
 }
 
 #[derive(Clone)]
@@ -172,12 +183,18 @@ pub(super) struct Index {
 enum Storage {
     /// All the values (a compact dataset, or none).
     Memory(Vec<u8>),
-    Contiguous { address: u64 },
+    Contiguous {
+        address: u64,
+    },
     /// Never written: every value is the fill value.
     Fill,
     /// Chunks of `chunk` values a dimension, `chunk_bytes` once their filters are undone, by
     /// their index in the grid of chunks; those never written are missing (fill values).
-    Chunked { chunk: Vec<u64>, chunk_bytes: u64, chunks: BTreeMap<Vec<u64>, Chunk> },
+    Chunked {
+        chunk: Vec<u64>,
+        chunk_bytes: u64,
+        chunks: BTreeMap<Vec<u64>, Chunk>,
+    },
 }
 
 impl Index {
@@ -239,12 +256,19 @@ impl<R: Read + Seek> Hdf5<R> {
     /// names.
     pub(super) fn members(&mut self, (btree, heap): (u64, u64)) -> Result<Vec<(String, Object)>, String> {
         let links = self.group_links(btree, heap)?;
-        links.into_iter().map(|(name, address)| Ok((name.clone(), self.object(address).map_err(|e| format!("`{name}`: {e}"))?))).collect()
+        links
+            .into_iter()
+            .map(|(name, address)| Ok((name.clone(), self.object(address).map_err(|e| format!("`{name}`: {e}"))?)))
+            .collect()
     }
 
     fn object(&mut self, address: u64) -> Result<Object, String> {
         let messages = self.messages(address)?;
-        let attributes = messages.iter().filter(|m| m.kind == ATTRIBUTE).map(|m| self.attribute(&m.data)).collect::<Result<_, _>>()?;
+        let attributes = messages
+            .iter()
+            .filter(|m| m.kind == ATTRIBUTE)
+            .map(|m| self.attribute(&m.data))
+            .collect::<Result<_, _>>()?;
         if let Some(table) = symbol_table(&messages, self)? {
             return Ok(Object::Group { attributes, table });
         }
@@ -256,7 +280,9 @@ impl<R: Read + Seek> Hdf5<R> {
                 "neither a dataset nor a group".into()
             });
         };
-        let shape = self.dataspace(find(DATASPACE).ok_or("dataset without a dataspace")?)?.ok_or("dataset with a null dataspace")?;
+        let shape = self
+            .dataspace(find(DATASPACE).ok_or("dataset without a dataspace")?)?
+            .ok_or("dataset with a null dataspace")?;
         let dtype = datatype(find(DATATYPE).ok_or("dataset without a datatype")?)?;
         let layout = self.layout(layout, shape.len())?;
         let filters = find(FILTERS).map(filters).transpose()?.unwrap_or_default();
@@ -269,7 +295,11 @@ impl<R: Read + Seek> Hdf5<R> {
 
     /// `len` bytes at address `address`, checked against the file's size.
     fn bytes(&mut self, address: u64, len: u64) -> Result<Vec<u8>, String> {
-        let at = self.base.checked_add(address).filter(|&at| at <= self.size).ok_or_else(|| format!("address {address} is beyond the end of the file"))?;
+        let at = self
+            .base
+            .checked_add(address)
+            .filter(|&at| at <= self.size)
+            .ok_or_else(|| format!("address {address} is beyond the end of the file"))?;
         if len > self.size - at {
             return Err(format!("{len} bytes at address {address} run past the end of the file"));
         }
@@ -346,7 +376,10 @@ impl<R: Read + Seek> Hdf5<R> {
                 let name_at = usize::try_from(c.uint(self.offset_size)?).unwrap_or(usize::MAX);
                 let address = c.offset()?;
                 c.skip(24)?;
-                let name = names.get(name_at..).and_then(|rest| rest.split(|&b| b == 0).next()).ok_or("link name outside the local heap")?;
+                let name = names
+                    .get(name_at..)
+                    .and_then(|rest| rest.split(|&b| b == 0).next())
+                    .ok_or("link name outside the local heap")?;
                 links.push((String::from_utf8_lossy(name).into_owned(), address));
             }
         }
@@ -356,7 +389,14 @@ impl<R: Read + Seek> Hdf5<R> {
     /// The leaves of the version 1 B-tree of type `node_type` at `address`: each child address
     /// of a level-0 node with the key before it (`key_size` bytes). `level` is the level the
     /// node must have (`None` for the root), which bounds the walk.
-    fn btree_leaves(&mut self, address: u64, node_type: u8, key_size: usize, level: Option<u8>, out: &mut Vec<(Vec<u8>, u64)>) -> Result<(), String> {
+    fn btree_leaves(
+        &mut self,
+        address: u64,
+        node_type: u8,
+        key_size: usize,
+        level: Option<u8>,
+        out: &mut Vec<(Vec<u8>, u64)>,
+    ) -> Result<(), String> {
         self.nodes_read += 1;
         if self.nodes_read > self.size / 16 {
             return Err("B-tree nodes read more often than the file holds them (a loop)".into());
@@ -367,7 +407,10 @@ impl<R: Read + Seek> Hdf5<R> {
         }
         let node_level = head[5];
         if level.is_some_and(|level| level != node_level) {
-            return Err(format!("B-tree node at address {address} has level {node_level}, expected {}", level.unwrap_or(0)));
+            return Err(format!(
+                "B-tree node at address {address} has level {node_level}, expected {}",
+                level.unwrap_or(0)
+            ));
         }
         let entries = u64::from(u16::from_le_bytes([head[6], head[7]]));
         let entry = (key_size + self.offset_size) as u64;
@@ -459,12 +502,20 @@ impl<R: Read + Seek> Hdf5<R> {
     /// checked against its dimensions and the file), for [`Hdf5::read_box`] and
     /// [`Hdf5::copy_values`].
     pub(super) fn index(&mut self, dataset: &Dataset) -> Result<Index, String> {
-        let size = dataset.dtype.size().ok_or_else(|| format!("values stored as {} are not supported", dataset.dtype))? as u64;
+        let size =
+            dataset.dtype.size().ok_or_else(|| format!("values stored as {} are not supported", dataset.dtype))? as u64;
         let shape = dataset.shape.clone();
         let bytes = shape.iter().try_fold(size, |n, &d| n.checked_mul(d)).ok_or("dimensions too large")?;
         // A fill value of another size than the values' is not theirs: zeros then, as HDF5's default.
-        let fill = dataset.fill.clone().filter(|fill| fill.len() as u64 == size).unwrap_or_else(|| vec![0; size as usize]);
-        let index = |storage| Index { shape: shape.clone(), size, filters: dataset.filters.clone(), fill: fill.clone(), storage };
+        let fill =
+            dataset.fill.clone().filter(|fill| fill.len() as u64 == size).unwrap_or_else(|| vec![0; size as usize]);
+        let index = |storage| Index {
+            shape: shape.clone(),
+            size,
+            filters: dataset.filters.clone(),
+            fill: fill.clone(),
+            storage,
+        };
         if bytes == 0 {
             return Ok(index(Storage::Memory(Vec::new())));
         }
@@ -497,7 +548,10 @@ impl<R: Read + Seek> Hdf5<R> {
                 let holdable = chunks.values().map(|c| c.size.saturating_mul(ratio)).fold(0u64, u64::saturating_add);
                 if holdable < chunk_bytes.saturating_mul(chunks.len() as u64) {
                     let stored: u64 = chunks.values().map(|c| c.size).sum();
-                    return Err(format!("{} chunks of {chunk_bytes} bytes cannot come out of the {stored} bytes stored", chunks.len()));
+                    return Err(format!(
+                        "{} chunks of {chunk_bytes} bytes cannot come out of the {stored} bytes stored",
+                        chunks.len()
+                    ));
                 }
                 let expected: u64 = shape.iter().zip(chunk).map(|(&d, &c)| d.div_ceil(c)).product();
                 if (chunks.len() as u64) < expected {
@@ -513,7 +567,10 @@ impl<R: Read + Seek> Hdf5<R> {
     /// wholly written may take at most [`MAX_INFLATE_RATIO`] times the file's size.
     fn check_unwritten(&self, bytes: u64) -> Result<(), String> {
         if bytes > self.size.saturating_mul(MAX_INFLATE_RATIO) {
-            return Err(format!("{bytes} bytes of values, mostly never written, in a file of {} bytes: corrupt dimensions?", self.size));
+            return Err(format!(
+                "{bytes} bytes of values, mostly never written, in a file of {} bytes: corrupt dimensions?",
+                self.size
+            ));
         }
         Ok(())
     }
@@ -521,7 +578,8 @@ impl<R: Read + Seek> Hdf5<R> {
     /// The values inside `ranges` (one per dimension, within the dataset), in C order of that
     /// box: only the chunks that meet the box are read.
     pub(super) fn read_box(&mut self, index: &Index, ranges: &[Range<u64>]) -> Result<Vec<u8>, String> {
-        let fits = ranges.len() == index.shape.len() && ranges.iter().zip(&index.shape).all(|(r, &d)| r.start <= r.end && r.end <= d);
+        let fits = ranges.len() == index.shape.len()
+            && ranges.iter().zip(&index.shape).all(|(r, &d)| r.start <= r.end && r.end <= d);
         if !fits {
             return Err(format!("box {ranges:?} outside the dimensions {:?}", index.shape));
         }
@@ -545,13 +603,17 @@ impl<R: Read + Seek> Hdf5<R> {
             Storage::Fill => {}
             Storage::Contiguous { address } => {
                 // One read a run along the last dimension.
-                let (first, last) = (ranges[..rank - 1].iter().map(|r| r.start).collect::<Vec<_>>(), ranges[..rank - 1].iter().map(|r| r.end).collect::<Vec<_>>());
+                let (first, last) = (
+                    ranges[..rank - 1].iter().map(|r| r.start).collect::<Vec<_>>(),
+                    ranges[..rank - 1].iter().map(|r| r.end).collect::<Vec<_>>(),
+                );
                 let strides = strides(&index.shape);
                 let run = (ranges[rank - 1].end - ranges[rank - 1].start) * size;
                 let mut at = 0;
                 let mut error = None;
                 for_each_index(&first, &last, |outer| {
-                    let element: u64 = outer.iter().zip(&strides).map(|(i, s)| i * s).sum::<u64>() + ranges[rank - 1].start;
+                    let element: u64 =
+                        outer.iter().zip(&strides).map(|(i, s)| i * s).sum::<u64>() + ranges[rank - 1].start;
                     match self.bytes(address + element * size, run) {
                         Ok(bytes) => out[at..at + run as usize].copy_from_slice(&bytes),
                         Err(e) => {
@@ -610,7 +672,8 @@ impl<R: Read + Seek> Hdf5<R> {
                     let mut first = row;
                     while first < row_end {
                         slab[0] = first..(first + planes).min(row_end);
-                        out.write_all(&self.read_box(index, &slab).map_err(CopyError::Read)?).map_err(CopyError::Write)?;
+                        out.write_all(&self.read_box(index, &slab).map_err(CopyError::Read)?)
+                            .map_err(CopyError::Write)?;
                         first = slab[0].end;
                     }
                 }
@@ -702,7 +765,8 @@ fn copy_box(data: &[u8], dims: &[u64], origin: &[u64], ranges: &[Range<u64>], si
     let run = ((hi[last] - lo[last]) * size) as usize;
     for_each_index(&lo[..last], &hi[..last], |outer| {
         let offset = |strides: &[u64], base: &dyn Fn(usize) -> u64| -> usize {
-            let element: u64 = (0..last).map(|k| (outer[k] - base(k)) * strides[k]).sum::<u64>() + lo[last] - base(last);
+            let element: u64 =
+                (0..last).map(|k| (outer[k] - base(k)) * strides[k]).sum::<u64>() + lo[last] - base(last);
             (element * size) as usize
         };
         let (source, target) = (offset(&from, &|k| origin[k]), offset(&to, &|k| ranges[k].start));

@@ -17,8 +17,8 @@ use std::path::Path;
 
 use flate2::read::ZlibDecoder;
 
+use super::{NpyFile, hdf5, mat73};
 use crate::array::{NumArray, NumData, decode, element_count, with_values};
-use super::{hdf5, mat73, NpyFile};
 use crate::{Error, Result};
 
 const HEADER_LEN: usize = 128;
@@ -108,7 +108,11 @@ pub fn list_mat_variables(path: &Path) -> Result<Vec<MatVariable>> {
         scan(&mut file).map(|variables| {
             variables
                 .iter()
-                .map(|v| MatVariable { name: v.header.name.clone(), shape: v.header.shape.clone(), class: v.header.class_name() })
+                .map(|v| MatVariable {
+                    name: v.header.name.clone(),
+                    shape: v.header.shape.clone(),
+                    class: v.header.class_name(),
+                })
                 .collect()
         })
     };
@@ -150,7 +154,12 @@ pub fn open_mat_values(path: &Path, key: Option<&str>) -> Result<Option<NpyFile>
 }
 
 /// [`unpack_mat`] into `out`, the file `to`.
-fn unpack_into<R: Read + Seek>(path: &Path, file: &mut R, key: Option<&str>, (to, out): (&Path, &mut dyn Write)) -> Result<()> {
+fn unpack_into<R: Read + Seek>(
+    path: &Path,
+    file: &mut R,
+    key: Option<&str>,
+    (to, out): (&Path, &mut dyn Write),
+) -> Result<()> {
     if is_v73(file).map_err(|reason| Error::format(path, reason))? {
         return mat73::unpack(path, file, key, (to, out));
     }
@@ -211,10 +220,15 @@ pub(super) fn choose<'v, V: Listed>(path: &Path, variables: &'v [V], key: Option
             let numeric: Vec<&V> = visible().filter(|v| v.is_numeric()).collect();
             match numeric.as_slice() {
                 [only] => Ok(*only),
-                [] => Err(Error::format(path, format!("no numeric variable (variables: {})", names(visible().collect())))),
+                [] => {
+                    Err(Error::format(path, format!("no numeric variable (variables: {})", names(visible().collect()))))
+                }
                 _ => Err(Error::format(
                     path,
-                    format!("several numeric variables ({}); name the one to read (--key; --gt-key for ground truth)", names(numeric)),
+                    format!(
+                        "several numeric variables ({}); name the one to read (--key; --gt-key for ground truth)",
+                        names(numeric)
+                    ),
                 )),
             }
         }
@@ -280,7 +294,10 @@ impl Variable {
         }
         let full = to_usize(u32::from_le_bytes([n0, n1, n2, n3]));
         if full > self.len.saturating_mul(MAX_INFLATE_RATIO) {
-            return Err(format!("compressed element claims {full} bytes, more than its {} compressed bytes can hold", self.len));
+            return Err(format!(
+                "compressed element claims {full} bytes, more than its {} compressed bytes can hold",
+                self.len
+            ));
         }
         Ok(Content { reader: Box::new(decoder), full, compressed: true })
     }
@@ -294,12 +311,17 @@ impl Variable {
     fn read<R: Read + Seek>(&self, file: &mut R) -> Result<NumArray, String> {
         let header = self.check_numeric()?;
         let (content, _) = self.matrix(file, None)?;
-        let count = element_count(&header.shape).ok_or_else(|| format!("dimensions {:?} are too large", header.shape))?;
+        let count =
+            element_count(&header.shape).ok_or_else(|| format!("dimensions {:?} are too large", header.shape))?;
         let mut elements = SubElements { buf: &content, pos: header.data_start };
         let (data_type, raw) = elements.next("real part")?;
         let stored = decode_stored(data_type, raw)?;
         if stored.len() != count {
-            return Err(format!("the real part holds {} values, dimensions {:?} need {count}", stored.len(), header.shape));
+            return Err(format!(
+                "the real part holds {} values, dimensions {:?} need {count}",
+                stored.len(),
+                header.shape
+            ));
         }
         let values = to_class(stored, header.class)?;
         let data = values.fortran_to_c(&header.shape);
@@ -321,22 +343,33 @@ impl Variable {
     /// offset and length in bytes (checked against the dimensions).
     fn values<R: Read + Seek>(&self, file: &mut R) -> Result<(&'static str, usize, usize), String> {
         let header = self.check_numeric()?;
-        let count = element_count(&header.shape).ok_or_else(|| format!("dimensions {:?} are too large", header.shape))?;
+        let count =
+            element_count(&header.shape).ok_or_else(|| format!("dimensions {:?} are too large", header.shape))?;
         let (prefix, full) = self.matrix(file, Some(header.data_start + 8))?;
-        let Tag { data_type, start: skip, count: len, .. } = SubElements { buf: &prefix, pos: header.data_start }.tag("real part")?;
+        let Tag { data_type, start: skip, count: len, .. } =
+            SubElements { buf: &prefix, pos: header.data_start }.tag("real part")?;
         let (descr, size) = stored_descr(data_type)?;
         if skip.saturating_add(len) > full {
             return Err(format!("truncated real part: declares {len} bytes, {} remain", full.saturating_sub(skip)));
         }
         if len != count.saturating_mul(size) {
-            return Err(format!("the real part holds {} bytes of {size}-byte values, dimensions {:?} need {count}", len, header.shape));
+            return Err(format!(
+                "the real part holds {} bytes of {size}-byte values, dimensions {:?} need {count}",
+                len, header.shape
+            ));
         }
         Ok((descr, skip, len))
     }
 
     /// Copies `len` bytes of the matrix content from `skip` on into `out`, then reads the rest
     /// of a compressed element, which checks it.
-    fn copy_content<R: Read + Seek>(&self, file: &mut R, skip: usize, len: usize, out: &mut dyn Write) -> Result<(), CopyError> {
+    fn copy_content<R: Read + Seek>(
+        &self,
+        file: &mut R,
+        skip: usize,
+        len: usize,
+        out: &mut dyn Write,
+    ) -> Result<(), CopyError> {
         const BUFFER: usize = 1 << 20;
         let failed = |e: std::io::Error| CopyError::Read(self.read_error(e));
         let mut reader = self.content(file).map_err(CopyError::Read)?;
@@ -463,7 +496,10 @@ fn is_matlab4(bytes: &[u8]) -> bool {
             std::array::from_fn(|i| read([head[4 * i], head[4 * i + 1], head[4 * i + 2], head[4 * i + 3]]));
         // The type is MOPT in decimal: machine 0-4, O always 0, precision 0-5, matrix type 0-2.
         let type_ok = (0..5000).contains(&kind) && kind / 100 % 10 == 0 && kind / 10 % 10 <= 5 && kind % 10 <= 2;
-        let name_ends = usize::try_from(name_len).ok().filter(|n| (1..=64).contains(n)).is_some_and(|n| bytes.get(19 + n) == Some(&0));
+        let name_ends = usize::try_from(name_len)
+            .ok()
+            .filter(|n| (1..=64).contains(n))
+            .is_some_and(|n| bytes.get(19 + n) == Some(&0));
         type_ok && rows >= 0 && columns >= 0 && (imaginary == 0 || imaginary == 1) && name_ends
     })
 }
@@ -639,8 +675,11 @@ impl<'a> SubElements<'a> {
     /// The tag of the next sub-element (whose data may lie beyond `buf`); `what` names it in
     /// errors.
     fn tag(&self, what: &str) -> Result<Tag, String> {
-        let tag =
-            self.buf.get(self.pos..).and_then(|rest| rest.get(..8)).ok_or_else(|| format!("truncated before the {what}"))?;
+        let tag = self
+            .buf
+            .get(self.pos..)
+            .and_then(|rest| rest.get(..8))
+            .ok_or_else(|| format!("truncated before the {what}"))?;
         let first = u32_at(tag, 0);
         if first >> 16 != 0 {
             // Small data element: byte count in the upper half of the first word, data in the
@@ -913,7 +952,10 @@ mod tests {
             let copy = crate::formats::read_npy(&to).unwrap();
             assert_eq!(copy.shape, array.shape, "{file} `{key}`");
             let (a, b) = (copy.data.to_f32(), array.data.to_f32());
-            assert!(a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan())), "{file} `{key}`");
+            assert!(
+                a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan())),
+                "{file} `{key}`"
+            );
             assert_eq!(a.len(), b.len());
             unpacked += 1;
         }
@@ -929,7 +971,10 @@ mod tests {
             assert!(matches!(err, Error::Format { .. }), "{file}: {err:?}");
             assert!(!to.exists());
         }
-        assert!(matches!(unpack_mat(&fixture("mixed_z.mat"), Some("nope"), &dir.join("x.npy")), Err(Error::MissingKey { .. })));
+        assert!(matches!(
+            unpack_mat(&fixture("mixed_z.mat"), Some("nope"), &dir.join("x.npy")),
+            Err(Error::MissingKey { .. })
+        ));
         fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -946,7 +991,10 @@ mod tests {
                 continue;
             }
             let Some(values) = open_mat_values(&fixture(file), key).unwrap() else {
-                assert!(file.ends_with("_z.mat") || file.ends_with("_v73.mat"), "{file}: uncompressed but not in place");
+                assert!(
+                    file.ends_with("_z.mat") || file.ends_with("_v73.mat"),
+                    "{file}: uncompressed but not in place"
+                );
                 not += 1;
                 continue;
             };
@@ -1065,7 +1113,12 @@ mod tests {
                     let _ = scan(&mut std::io::Cursor::new(&corrupt));
                     for key in &keys {
                         let _ = read_mat_bytes(path, &corrupt, Some(key));
-                        let _ = unpack_into(path, &mut std::io::Cursor::new(&corrupt), Some(key), (path, &mut std::io::sink()));
+                        let _ = unpack_into(
+                            path,
+                            &mut std::io::Cursor::new(&corrupt),
+                            Some(key),
+                            (path, &mut std::io::sink()),
+                        );
                     }
                 }
             }

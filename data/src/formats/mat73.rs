@@ -14,9 +14,9 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use crate::array::{NumArray, NumData, element_count};
 use super::hdf5::{Attribute, Dataset, Dtype, Hdf5, Index, Object};
 use super::mat::{self, CopyError, Listed, MatVariable};
+use crate::array::{NumArray, NumData, element_count};
 use crate::{Error, Result};
 
 /// Where the HDF5 superblock of a MATLAB v7.3 file is: after the user block.
@@ -87,13 +87,18 @@ pub(super) fn read<R: Read + Seek>(path: &Path, file: &mut R, key: Option<&str>)
 }
 
 /// As [`mat::unpack_mat`], for a v7.3 file, into `out`, the file `to`.
-pub(super) fn unpack<R: Read + Seek>(path: &Path, file: &mut R, key: Option<&str>, (to, out): (&Path, &mut dyn Write)) -> Result<()> {
+pub(super) fn unpack<R: Read + Seek>(
+    path: &Path,
+    file: &mut R,
+    key: Option<&str>,
+    (to, out): (&Path, &mut dyn Write),
+) -> Result<()> {
     let (mut hdf5, variable, dataset, _) = open_variable(path, file, key)?;
     let failed = |reason: String| variable.error(path, reason);
     let (descr, _) = mat::stored_descr(stored_type(&dataset.dtype).map_err(failed)?).map_err(failed)?;
     let shape = &variable.listing.shape;
-    let header =
-        super::npy::header_bytes(descr, shape, true).ok_or_else(|| failed(format!("dimensions {shape:?} too many for a .npy header")))?;
+    let header = super::npy::header_bytes(descr, shape, true)
+        .ok_or_else(|| failed(format!("dimensions {shape:?} too many for a .npy header")))?;
     out.write_all(&header).map_err(|e| Error::io(to, e))?;
     if variable.empty {
         return Ok(());
@@ -133,7 +138,11 @@ pub struct MatArray {
 
 impl std::fmt::Debug for MatArray {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MatArray").field("path", &self.path).field("name", &self.name).field("shape", &self.shape).finish_non_exhaustive()
+        f.debug_struct("MatArray")
+            .field("path", &self.path)
+            .field("name", &self.name)
+            .field("shape", &self.shape)
+            .finish_non_exhaustive()
     }
 }
 
@@ -185,7 +194,12 @@ impl MatArray {
         // HDF5's dimensions are MATLAB's reversed: C order there is column-major order here.
         let reversed: Vec<Range<u64>> = ranges.iter().rev().map(|r| r.start as u64..r.end as u64).collect();
         let failed = |reason: String| Error::format(&self.path, format!("variable `{}`: {reason}", self.name));
-        let raw = self.hdf5.lock().map_err(|_| failed("an earlier read panicked".into()))?.read_box(&self.index, &reversed).map_err(failed)?;
+        let raw = self
+            .hdf5
+            .lock()
+            .map_err(|_| failed("an earlier read panicked".into()))?
+            .read_box(&self.index, &reversed)
+            .map_err(failed)?;
         mat::decode_stored(self.stored, &raw).map_err(failed)
     }
 }
@@ -243,9 +257,16 @@ fn variable<R: Read + Seek>(hdf5: &mut Hdf5<R>, name: String, object: Object) ->
         let mut raw = Vec::new();
         hdf5.copy_values(&index, &mut raw, usize::MAX).map_err(|e| format!("`{name}`: {}", copy_reason(e)))?;
         let dims = mat::decode_stored(stored_type(&dataset.dtype)?, &raw)?.to_i64().map_err(|e| e.to_string())?;
-        dims.into_iter().map(|d| usize::try_from(d).map_err(|_| format!("`{name}`: negative dimension"))).collect::<Result<_, _>>()?
+        dims.into_iter()
+            .map(|d| usize::try_from(d).map_err(|_| format!("`{name}`: negative dimension")))
+            .collect::<Result<_, _>>()?
     } else {
-        dataset.shape.iter().rev().map(|&d| usize::try_from(d).map_err(|_| format!("`{name}`: dimension {d} too large"))).collect::<Result<_, _>>()?
+        dataset
+            .shape
+            .iter()
+            .rev()
+            .map(|&d| usize::try_from(d).map_err(|_| format!("`{name}`: dimension {d} too large")))
+            .collect::<Result<_, _>>()?
     };
     Ok(Variable { listing: MatVariable { name, shape, class }, numeric: code.map(|code| (dataset, code)), empty })
 }
@@ -275,10 +296,34 @@ fn text(attributes: &[Attribute], name: &str) -> Option<String> {
 /// The MATLAB 5 data type (`miINT8`...) that holds values of an HDF5 type.
 fn stored_type(dtype: &Dtype) -> Result<u32, String> {
     Ok(match *dtype {
-        Dtype::Int { size: 1, signed } => if signed { mat::MI_INT8 } else { mat::MI_UINT8 },
-        Dtype::Int { size: 2, signed } => if signed { mat::MI_INT16 } else { mat::MI_UINT16 },
-        Dtype::Int { size: 4, signed } => if signed { mat::MI_INT32 } else { mat::MI_UINT32 },
-        Dtype::Int { size: 8, signed } => if signed { mat::MI_INT64 } else { mat::MI_UINT64 },
+        Dtype::Int { size: 1, signed } => {
+            if signed {
+                mat::MI_INT8
+            } else {
+                mat::MI_UINT8
+            }
+        }
+        Dtype::Int { size: 2, signed } => {
+            if signed {
+                mat::MI_INT16
+            } else {
+                mat::MI_UINT16
+            }
+        }
+        Dtype::Int { size: 4, signed } => {
+            if signed {
+                mat::MI_INT32
+            } else {
+                mat::MI_UINT32
+            }
+        }
+        Dtype::Int { size: 8, signed } => {
+            if signed {
+                mat::MI_INT64
+            } else {
+                mat::MI_UINT64
+            }
+        }
         Dtype::Float { size: 4 } => mat::MI_SINGLE,
         Dtype::Float { size: 8 } => mat::MI_DOUBLE,
         ref other => return Err(format!("values stored as {other} are not supported")),
@@ -341,11 +386,21 @@ mod tests {
             // Each dimension's ranges: every start, lengths 1 to 3, and the whole dimension.
             let ranges: Vec<Vec<Range<usize>>> = shape
                 .iter()
-                .map(|&d| (0..d).flat_map(|s| (1..=3).filter(move |n| s + n <= d).map(move |n| s..s + n)).chain(std::iter::once(0..d)).collect())
+                .map(|&d| {
+                    (0..d)
+                        .flat_map(|s| (1..=3).filter(move |n| s + n <= d).map(move |n| s..s + n))
+                        .chain(std::iter::once(0..d))
+                        .collect()
+                })
                 .collect();
             let mut boxes = vec![Vec::new()];
             for options in &ranges {
-                boxes = boxes.iter().flat_map(|b: &Vec<Range<usize>>| options.iter().map(move |r| [b.clone(), vec![r.clone()]].concat())).collect();
+                boxes = boxes
+                    .iter()
+                    .flat_map(|b: &Vec<Range<usize>>| {
+                        options.iter().map(move |r| [b.clone(), vec![r.clone()]].concat())
+                    })
+                    .collect();
             }
             for b in &boxes {
                 // Column-major order of the box, from the row-major array.
@@ -361,7 +416,10 @@ mod tests {
                     expected.push(values[flat]);
                 }
                 let got = array.read_box(b).unwrap().to_f32();
-                assert!(got.iter().zip(&expected).all(|(a, e)| a.to_bits() == e.to_bits()) && got.len() == expected.len(), "{key} box {b:?}");
+                assert!(
+                    got.iter().zip(&expected).all(|(a, e)| a.to_bits() == e.to_bits()) && got.len() == expected.len(),
+                    "{key} box {b:?}"
+                );
             }
             checked += 1;
         }
@@ -392,7 +450,10 @@ mod tests {
     #[test]
     fn corrupt_bytes_never_panic() {
         let path = Path::new("corrupt.mat");
-        for (file, step, keys) in [("mixed_v73.mat", 1, keys("mixed_v73.mat")), (LAYOUTS, 5, vec!["levels".into(), "shuffled".into(), "tiny".into(), "none".into()])] {
+        for (file, step, keys) in [
+            ("mixed_v73.mat", 1, keys("mixed_v73.mat")),
+            (LAYOUTS, 5, vec!["levels".into(), "shuffled".into(), "tiny".into(), "none".into()]),
+        ] {
             let original = fs::read(fixtures().join(file)).unwrap();
             for i in (USER_BLOCK as usize..original.len()).step_by(step) {
                 for byte in [0x00, 0x01, 0x80, 0xff] {

@@ -68,18 +68,25 @@ where
     F: FnOnce(&mut dyn FnMut(&NumData) -> Result<()>) -> Result<(), E>,
     E: From<Error>,
 {
-    let descr = descr(dtype).ok_or_else(|| Error::Invalid(format!("{}: cannot write dtype '{dtype}'", path.display())))?;
-    let header = header_bytes(descr, shape, false).ok_or_else(|| {
-        Error::Shape(format!("{}: shape {shape:?} too long for a .npy header", path.display()))
-    })?;
-    let total = element_count(shape).ok_or_else(|| Error::Shape(format!("{}: shape {shape:?} overflows", path.display())))?;
-    let too_many = |written: usize| Error::Shape(format!("{}: shape {shape:?} holds {total} values, given {written}", path.display()));
+    let descr =
+        descr(dtype).ok_or_else(|| Error::Invalid(format!("{}: cannot write dtype '{dtype}'", path.display())))?;
+    let header = header_bytes(descr, shape, false)
+        .ok_or_else(|| Error::Shape(format!("{}: shape {shape:?} too long for a .npy header", path.display())))?;
+    let total =
+        element_count(shape).ok_or_else(|| Error::Shape(format!("{}: shape {shape:?} overflows", path.display())))?;
+    let too_many = |written: usize| {
+        Error::Shape(format!("{}: shape {shape:?} holds {total} values, given {written}", path.display()))
+    };
     write_atomic(path, |out| {
         out.write_all(&header).map_err(|e| Error::io(path, e))?;
         let mut written = 0usize;
         fill(&mut |piece: &NumData| {
             if piece.dtype() != dtype {
-                return Err(Error::Shape(format!("{}: a piece of {} values in an array of {dtype}", path.display(), piece.dtype())));
+                return Err(Error::Shape(format!(
+                    "{}: a piece of {} values in an array of {dtype}",
+                    path.display(),
+                    piece.dtype()
+                )));
             }
             written = written.saturating_add(piece.len());
             if written > total {
@@ -263,13 +270,23 @@ impl NpyFile {
     ///
     /// # Errors
     /// An unknown type, or a file too short for the values.
-    pub(super) fn raw(path: &Path, file: fs::File, descr: &str, shape: &[usize], fortran: bool, data_start: u64) -> Result<NpyFile> {
+    pub(super) fn raw(
+        path: &Path,
+        file: fs::File,
+        descr: &str,
+        shape: &[usize],
+        fortran: bool,
+        data_start: u64,
+    ) -> Result<NpyFile> {
         let dtype = Dtype::parse(descr).map_err(|reason| Error::format(path, reason))?;
         let header = Header { descr: descr.to_string(), dtype, fortran_order: fortran, shape: shape.to_vec() };
         let size = file.metadata().map_err(|e| Error::io(path, e))?.len();
         let needed = element_count(shape).and_then(|n| n.checked_mul(dtype.size())).unwrap_or(usize::MAX) as u64;
         if size.checked_sub(data_start).is_none_or(|len| len < needed) {
-            return Err(Error::format(path, format!("truncated: {needed} bytes of values at byte {data_start}, the file has {size}")));
+            return Err(Error::format(
+                path,
+                format!("truncated: {needed} bytes of values at byte {data_start}, the file has {size}"),
+            ));
         }
         Ok(NpyFile { path: path.to_path_buf(), file: Mutex::new(file), header, data_start })
     }
@@ -296,7 +313,10 @@ impl NpyFile {
         let size = self.header.dtype.size();
         let total = element_count(&self.header.shape).unwrap_or(0);
         if start.checked_add(count).is_none_or(|end| end > total) {
-            return Err(Error::format(&self.path, format!("values {start}..{} asked of {total}", start.saturating_add(count))));
+            return Err(Error::format(
+                &self.path,
+                format!("values {start}..{} asked of {total}", start.saturating_add(count)),
+            ));
         }
         let mut bytes = vec![0u8; count * size];
         // A poisoned lock only means another reader panicked; the file itself is still fine.
@@ -397,9 +417,13 @@ impl Header {
     /// Checks that `len` bytes of data hold exactly the values the header declares.
     fn check_data_len(&self, len: u64) -> Result<(), String> {
         let count = element_count(&self.shape).ok_or_else(|| format!("shape {:?} is too large", self.shape))?;
-        let needed = count.checked_mul(self.dtype.size()).ok_or_else(|| format!("shape {:?} is too large", self.shape))? as u64;
+        let needed =
+            count.checked_mul(self.dtype.size()).ok_or_else(|| format!("shape {:?} is too large", self.shape))? as u64;
         if len < needed {
-            return Err(format!("truncated .npy data: shape {:?} of {} needs {needed} bytes, {len} present", self.shape, self.descr));
+            return Err(format!(
+                "truncated .npy data: shape {:?} of {} needs {needed} bytes, {len} present",
+                self.shape, self.descr
+            ));
         }
         if len > needed {
             return Err(format!(
@@ -799,7 +823,11 @@ pub(super) mod tests {
             };
             for start in 0..storage.len() {
                 for count in 0..=storage.len() - start {
-                    assert_eq!(file.read_values(start, count).unwrap().to_f32(), storage[start..start + count], "{name}: {start}+{count}");
+                    assert_eq!(
+                        file.read_values(start, count).unwrap().to_f32(),
+                        storage[start..start + count],
+                        "{name}: {start}+{count}"
+                    );
                 }
             }
             assert!(file.read_values(storage.len(), 1).is_err(), "{name}: a value past the end");
@@ -810,7 +838,11 @@ pub(super) mod tests {
         let path = dir.join("cut.npy");
         for len in [original.len() - 5, 40, 9, 3, 0] {
             fs::write(&path, &original[..len]).unwrap();
-            assert_eq!(NpyFile::open(&path).unwrap_err().to_string(), read_npy(&path).unwrap_err().to_string(), "cut at {len}");
+            assert_eq!(
+                NpyFile::open(&path).unwrap_err().to_string(),
+                read_npy(&path).unwrap_err().to_string(),
+                "cut at {len}"
+            );
         }
         fs::write(&path, b"PK\x03\x04 a zip, say, whose bytes 8..12 would declare a huge header").unwrap();
         assert_eq!(NpyFile::open(&path).unwrap_err().to_string(), read_npy(&path).unwrap_err().to_string());

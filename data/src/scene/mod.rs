@@ -12,7 +12,7 @@ use crate::{Error, NumArray, Result};
 #[cfg(feature = "files")]
 mod on_disk;
 #[cfg(feature = "files")]
-pub use on_disk::{open_scene, read_array, MatScene, NpyScene, TruthRows};
+pub use on_disk::{MatScene, NpyScene, TruthRows, open_scene, read_array};
 
 /// What scene inference needs of a scene: its size, and blocks of its values in the band-major
 /// layout the graphs take. A [`Scene`] holds the whole cube in memory; an [`NpyScene`] and a
@@ -27,7 +27,14 @@ pub trait SceneSource {
     ///
     /// # Errors
     /// A file that cannot be read, or values that are NaN or infinite.
-    fn copy_inside(&self, ys: Range<usize>, xs: Range<usize>, corner: (isize, isize), shape: (usize, usize), block: &mut [f32]) -> Result<()>;
+    fn copy_inside(
+        &self,
+        ys: Range<usize>,
+        xs: Range<usize>,
+        corner: (isize, isize),
+        shape: (usize, usize),
+        block: &mut [f32],
+    ) -> Result<()>;
 
     /// The values of rows `y0..y0 + rows` and columns `x0..x0 + cols` as `[bands, rows, cols]`.
     /// The block may reach outside the scene (`y0` and `x0` may be negative): there band `b`
@@ -58,14 +65,22 @@ fn inside(start: isize, len: usize, size: usize) -> Range<usize> {
 
 /// Where scene pixel `(y, x)` of band `b` goes in a `[bands, rows, cols]` block whose top-left
 /// corner is at `(y0, x0)`.
-pub(crate) fn block_index((y0, x0): (isize, isize), (rows, cols): (usize, usize), b: usize, y: usize, x: usize) -> usize {
+pub(crate) fn block_index(
+    (y0, x0): (isize, isize),
+    (rows, cols): (usize, usize),
+    b: usize,
+    y: usize,
+    x: usize,
+) -> usize {
     (b * rows + (y as isize - y0) as usize) * cols + (x as isize - x0) as usize
 }
 
 /// `count` NaN or infinite values in a scene, the first at `(row, column, band)`: refused, as a
 /// NaN would spread through PCA and every window that touches it.
 pub(crate) fn non_finite_values(source: &Path, count: usize, (y, x, b): (usize, usize, usize), value: f32) -> Error {
-    let reason = format!("{count} NaN or infinite values, the first at row {y}, column {x}, band {b} ({value}): replace no-data values before use");
+    let reason = format!(
+        "{count} NaN or infinite values, the first at row {y}, column {x}, band {b} ({value}): replace no-data values before use"
+    );
     Error::format(source, reason)
 }
 
@@ -86,7 +101,10 @@ impl Scene {
     /// through PCA and every window that touches it, so it is refused rather than classified).
     pub fn from_hwc(array: &NumArray, source: &Path) -> Result<Scene> {
         let [height, width, bands] = array.shape[..] else {
-            return Err(Error::format(source, format!("a scene is height x width x bands, got shape {:?}", array.shape)));
+            return Err(Error::format(
+                source,
+                format!("a scene is height x width x bands, got shape {:?}", array.shape),
+            ));
         };
         if height == 0 || width == 0 || bands == 0 {
             return Err(Error::format(source, format!("empty scene of shape {:?}", array.shape)));
@@ -157,7 +175,14 @@ impl SceneSource for Scene {
         (self.height, self.width, self.bands)
     }
 
-    fn copy_inside(&self, ys: Range<usize>, xs: Range<usize>, corner: (isize, isize), shape: (usize, usize), block: &mut [f32]) -> Result<()> {
+    fn copy_inside(
+        &self,
+        ys: Range<usize>,
+        xs: Range<usize>,
+        corner: (isize, isize),
+        shape: (usize, usize),
+        block: &mut [f32],
+    ) -> Result<()> {
         for b in 0..self.bands {
             let plane = &self.data[b * self.pixels()..(b + 1) * self.pixels()];
             for y in ys.clone() {
@@ -233,7 +258,10 @@ pub(crate) mod tests {
         hwc[20] = f32::INFINITY;
         let array = NumArray::new(vec![3, 4, 2], NumData::F32(hwc)).unwrap();
         let message = Scene::from_hwc(&array, Path::new("s.npy")).unwrap_err().to_string();
-        assert_eq!(message, "s.npy: 2 NaN or infinite values, the first at row 1, column 2, band 1 (NaN): replace no-data values before use");
+        assert_eq!(
+            message,
+            "s.npy: 2 NaN or infinite values, the first at row 1, column 2, band 1 (NaN): replace no-data values before use"
+        );
     }
 
     #[test]

@@ -6,8 +6,8 @@ use std::ops::Range;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use super::{block_index, check_size, non_finite_values, GroundTruth, Scene, SceneSource};
-use crate::formats::{open_mat_values, read_mat, read_npy, unpack_mat, MatArray, NpyFile};
+use super::{GroundTruth, Scene, SceneSource, block_index, check_size, non_finite_values};
+use crate::formats::{MatArray, NpyFile, open_mat_values, read_mat, read_npy, unpack_mat};
 use crate::{Error, NumArray, NumData, Result};
 
 /// Opens a scene for inference, read a block at a time from disk: a `.npy` cube, a MATLAB v7.3
@@ -89,7 +89,10 @@ fn open_on_disk(path: &Path, key: Option<&str>) -> Result<OnDisk> {
 
 /// A NaN or infinite value at `(row, column, band)` of a block of a scene read from disk.
 fn non_finite_value(source: &Path, (y, x, b, v): (usize, usize, usize, f32)) -> Error {
-    Error::format(source, format!("NaN or infinite value at row {y}, column {x}, band {b} ({v}): replace no-data values before use"))
+    Error::format(
+        source,
+        format!("NaN or infinite value at row {y}, column {x}, band {b} ({v}): replace no-data values before use"),
+    )
 }
 
 /// Reads a numeric array from a `.mat` (the variable `key`, or the only one) or `.npy` file.
@@ -145,7 +148,10 @@ impl NpyScene {
     /// unpacked) in errors.
     fn from_file(file: NpyFile, name: &Path) -> Result<NpyScene> {
         let [height, width, bands] = file.shape()[..] else {
-            return Err(Error::format(name, format!("a scene is height x width x bands, got shape {:?}", file.shape())));
+            return Err(Error::format(
+                name,
+                format!("a scene is height x width x bands, got shape {:?}", file.shape()),
+            ));
         };
         if height == 0 || width == 0 || bands == 0 {
             return Err(Error::format(name, format!("empty scene of shape {:?}", file.shape())));
@@ -171,7 +177,11 @@ impl NpyScene {
         }
         let Some((k, value)) = first else { return Ok(()) };
         let (h, w, bands) = (self.height, self.width, self.bands);
-        let (y, x, b) = if self.file.fortran_order() { (k % h, k / h % w, k / (h * w)) } else { (k / bands / w, k / bands % w, k % bands) };
+        let (y, x, b) = if self.file.fortran_order() {
+            (k % h, k / h % w, k / (h * w))
+        } else {
+            (k / bands / w, k / bands % w, k % bands)
+        };
         Err(non_finite_values(&self.path, count, (y, x, b), value))
     }
 }
@@ -181,7 +191,14 @@ impl SceneSource for NpyScene {
         (self.height, self.width, self.bands)
     }
 
-    fn copy_inside(&self, ys: Range<usize>, xs: Range<usize>, corner: (isize, isize), shape: (usize, usize), block: &mut [f32]) -> Result<()> {
+    fn copy_inside(
+        &self,
+        ys: Range<usize>,
+        xs: Range<usize>,
+        corner: (isize, isize),
+        shape: (usize, usize),
+        block: &mut [f32],
+    ) -> Result<()> {
         let (h, w, bands) = (self.height, self.width, self.bands);
         let mut bad = None;
         let mut put = |b: usize, y: usize, x: usize, v: f32| {
@@ -239,7 +256,10 @@ impl MatScene {
     /// Another shape; NaN or infinite values; chunks that cannot be read.
     pub fn new(array: MatArray, path: &Path) -> Result<MatScene> {
         let [height, width, bands] = array.shape()[..] else {
-            return Err(Error::format(path, format!("a scene is height x width x bands, got shape {:?}", array.shape())));
+            return Err(Error::format(
+                path,
+                format!("a scene is height x width x bands, got shape {:?}", array.shape()),
+            ));
         };
         if height == 0 || width == 0 || bands == 0 {
             return Err(Error::format(path, format!("empty scene of shape {:?}", array.shape())));
@@ -277,7 +297,14 @@ impl SceneSource for MatScene {
         (self.height, self.width, self.bands)
     }
 
-    fn copy_inside(&self, ys: Range<usize>, xs: Range<usize>, corner: (isize, isize), shape: (usize, usize), block: &mut [f32]) -> Result<()> {
+    fn copy_inside(
+        &self,
+        ys: Range<usize>,
+        xs: Range<usize>,
+        corner: (isize, isize),
+        shape: (usize, usize),
+        block: &mut [f32],
+    ) -> Result<()> {
         // Whole chunks' worth of bands at a time, about `values_per_read` values: a box of every
         // band would hold the tile twice more (as stored, then decoded).
         let depth = self.array.chunk_shape().map_or(1, |chunk| chunk[2]);
@@ -355,7 +382,9 @@ impl TruthRows {
             return Err(Error::Shape(format!("rows {rows:?} of a ground truth of {h} rows")));
         }
         let labels = match &self.file {
-            OnDisk::Npy(file) if !file.fortran_order() => self.labels(file.read_values(rows.start * w, rows.len() * w)?)?,
+            OnDisk::Npy(file) if !file.fortran_order() => {
+                self.labels(file.read_values(rows.start * w, rows.len() * w)?)?
+            }
             OnDisk::Npy(file) => {
                 // Fortran order: each column's part is one run of the file.
                 let mut labels = vec![0; rows.len() * w];
@@ -454,7 +483,11 @@ mod tests {
         for (y0, x0) in (-3..=h as isize).flat_map(|y| (-3..=w as isize).map(move |x| (y, x))) {
             for (rows, cols) in [(1, 1), (2, 3), (3, 4), (h + 5, w + 5), (1, w), (h, 1)] {
                 let expected = whole.block(y0, x0, rows, cols, &fill).unwrap();
-                assert_eq!(source.block(y0, x0, rows, cols, &fill).unwrap(), expected, "{what}: block at ({y0}, {x0}) of {rows} x {cols}");
+                assert_eq!(
+                    source.block(y0, x0, rows, cols, &fill).unwrap(),
+                    expected,
+                    "{what}: block at ({y0}, {x0}) of {rows} x {cols}"
+                );
             }
         }
     }
@@ -504,13 +537,25 @@ mod tests {
         let path = crate::formats::npy_fixtures().join("nan_scene_v73.mat");
         let Err(err) = open_scene(&path, None) else { panic!("a NaN scene was opened") };
         let message = err.to_string();
-        assert_eq!(message, format!("{}: 1 NaN or infinite values, the first at row 1, column 2, band 1 (NaN): replace no-data values before use", path.display()));
+        assert_eq!(
+            message,
+            format!(
+                "{}: 1 NaN or infinite values, the first at row 1, column 2, band 1 (NaN): replace no-data values before use",
+                path.display()
+            )
+        );
         // A block that holds it is refused too, one beside it is read.
         let array = MatArray::open(&path, None).unwrap().unwrap();
         let scene = MatScene { array, path: path.clone(), height: 3, width: 4, bands: 2, values_per_read: 1 << 20 };
         assert!(scene.block(0, 0, 3, 2, &[0.0, 0.0]).is_ok(), "the block left of the NaN");
         let message = scene.block(0, 0, 3, 4, &[0.0, 0.0]).unwrap_err().to_string();
-        assert_eq!(message, format!("{}: NaN or infinite value at row 1, column 2, band 1 (NaN): replace no-data values before use", path.display()));
+        assert_eq!(
+            message,
+            format!(
+                "{}: NaN or infinite value at row 1, column 2, band 1 (NaN): replace no-data values before use",
+                path.display()
+            )
+        );
     }
 
     #[test]
@@ -521,7 +566,13 @@ mod tests {
         hwc[(4 + 2) * 2 + 1] = f32::NAN; // row 1, column 2, band 1
         crate::formats::write_npy(&path, &NumArray::new(vec![3, 4, 2], NumData::F32(hwc)).unwrap()).unwrap();
         let message = NpyScene::open(&path).unwrap_err().to_string();
-        assert_eq!(message, format!("{}: 1 NaN or infinite values, the first at row 1, column 2, band 1 (NaN): replace no-data values before use", path.display()));
+        assert_eq!(
+            message,
+            format!(
+                "{}: 1 NaN or infinite values, the first at row 1, column 2, band 1 (NaN): replace no-data values before use",
+                path.display()
+            )
+        );
         // The same in numpy's Fortran order (fixture f4_f.npy, 3 x 4 x 2, with a value replaced).
         let fortran = fortran_f32_with_nan(&crate::formats::npy_fixtures().join("f4_f.npy"), (1, 2, 1), (3, 4, 2));
         let path_f = dir.join("nan_f.npy");
@@ -532,16 +583,31 @@ mod tests {
         let scene = NpyScene { file: NpyFile::open(&path).unwrap(), path: path.clone(), height: 3, width: 4, bands: 2 };
         assert!(scene.block(0, 0, 3, 2, &[0.0, 0.0]).is_ok(), "the block left of the NaN");
         let message = scene.block(0, 0, 3, 4, &[0.0, 0.0]).unwrap_err().to_string();
-        assert_eq!(message, format!("{}: NaN or infinite value at row 1, column 2, band 1 (NaN): replace no-data values before use", path.display()));
+        assert_eq!(
+            message,
+            format!(
+                "{}: NaN or infinite value at row 1, column 2, band 1 (NaN): replace no-data values before use",
+                path.display()
+            )
+        );
         let flat = dir.join("flat.npy");
         crate::formats::write_npy(&flat, &NumArray::new(vec![3, 4], NumData::F32(vec![0.0; 12])).unwrap()).unwrap();
-        assert!(NpyScene::open(&flat).unwrap_err().to_string().ends_with("a scene is height x width x bands, got shape [3, 4]"));
+        assert!(
+            NpyScene::open(&flat)
+                .unwrap_err()
+                .to_string()
+                .ends_with("a scene is height x width x bands, got shape [3, 4]")
+        );
         std::fs::remove_dir_all(dir).unwrap();
     }
 
     /// The bytes of a little-endian float32 Fortran-order `.npy` file of shape `(h, w, b)` with
     /// the value at `(y, x, band)` replaced by NaN.
-    fn fortran_f32_with_nan(path: &Path, (y, x, band): (usize, usize, usize), (h, w, _): (usize, usize, usize)) -> Vec<u8> {
+    fn fortran_f32_with_nan(
+        path: &Path,
+        (y, x, band): (usize, usize, usize),
+        (h, w, _): (usize, usize, usize),
+    ) -> Vec<u8> {
         let mut bytes = std::fs::read(path).unwrap();
         let data_start = bytes.len() - 3 * 4 * 2 * 4;
         let at = data_start + 4 * (y + h * (x + w * band));
@@ -556,7 +622,8 @@ mod tests {
         // (negative or fractional labels) is refused as its labels are read.
         let (mut compared, mut refused) = (0, 0);
         for entry in crate::formats::expected_fixtures() {
-            let shape: Vec<usize> = entry["shape"].as_array().unwrap().iter().map(|d| d.as_u64().unwrap() as usize).collect();
+            let shape: Vec<usize> =
+                entry["shape"].as_array().unwrap().iter().map(|d| d.as_u64().unwrap() as usize).collect();
             let [h, _] = shape[..] else { continue };
             let file = crate::formats::npy_fixtures().join(entry["file"].as_str().unwrap());
             let key = entry["key"].as_str();

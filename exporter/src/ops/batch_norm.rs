@@ -28,7 +28,8 @@ pub(crate) fn emit(b: &mut OnnxBackend, p: &Path, cfg: &BatchNorm, x: &Value) ->
         if let Some(record) = b.convs.remove(&x.name) {
             let (weight, bias) = stats.fold(&record.weight, record.bias.as_ref());
             let conv = &record.path;
-            let weight_name = b.graph.initializer(&format!("{}+{p}", conv.param("weight")), &weight.shape, &weight.data);
+            let weight_name =
+                b.graph.initializer(&format!("{}+{p}", conv.param("weight")), &weight.shape, &weight.data);
             let bias_name = b.graph.initializer(&format!("{}+{p}", conv.param("bias")), &bias.shape, &bias.data);
             b.graph.set_producer_input(&x.name, 1, &weight_name)?;
             b.graph.set_producer_input(&x.name, 2, &bias_name)?;
@@ -63,15 +64,10 @@ impl Stats {
     fn fold(&self, weight: &Param, bias: Option<&Param>) -> (Param, Param) {
         let out = self.gamma.data.len();
         let per_channel = weight.data.len() / out.max(1);
-        let scale: Vec<f64> = (0..out)
-            .map(|o| f64::from(self.gamma.data[o]) / (f64::from(self.var.data[o]) + self.eps).sqrt())
-            .collect();
-        let folded_weight = weight
-            .data
-            .iter()
-            .enumerate()
-            .map(|(i, w)| (f64::from(*w) * scale[i / per_channel]) as f32)
-            .collect();
+        let scale: Vec<f64> =
+            (0..out).map(|o| f64::from(self.gamma.data[o]) / (f64::from(self.var.data[o]) + self.eps).sqrt()).collect();
+        let folded_weight =
+            weight.data.iter().enumerate().map(|(i, w)| (f64::from(*w) * scale[i / per_channel]) as f32).collect();
         let folded_bias = (0..out)
             .map(|o| {
                 let b = bias.map_or(0.0, |b| f64::from(b.data[o]));

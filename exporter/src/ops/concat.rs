@@ -11,7 +11,10 @@ pub(crate) fn emit(b: &mut OnnxBackend, p: &Path, xs: &[&Value], axis: usize) ->
     for x in &xs[1..] {
         let same_rest = x.shape.len() == shape.len() && (0..shape.len()).all(|d| d == axis || x.shape[d] == shape[d]);
         if axis >= shape.len() || !same_rest {
-            return Err(Error::shape(p, format!("cannot concatenate {:?} and {:?} on axis {axis}", first.shape, x.shape)));
+            return Err(Error::shape(
+                p,
+                format!("cannot concatenate {:?} and {:?} on axis {axis}", first.shape, x.shape),
+            ));
         }
         shape[axis] += x.shape[axis];
     }

@@ -40,7 +40,14 @@ pub(crate) fn node(b: &mut OnnxBackend, name: &str, cfg: &Conv, x: &str, weight:
 
 /// A convolution whose weights are given (not read under `p`'s PyTorch names): the whole-scene
 /// graph's classifier, where fully connected layers become convolutions.
-pub(crate) fn emit_with(b: &mut OnnxBackend, p: &Path, cfg: &Conv, x: &Value, weight: &Param, bias: Option<&Param>) -> Result<Value> {
+pub(crate) fn emit_with(
+    b: &mut OnnxBackend,
+    p: &Path,
+    cfg: &Conv,
+    x: &Value,
+    weight: &Param,
+    bias: Option<&Param>,
+) -> Result<Value> {
     let shape = cfg.output_shape(&p.to_string(), &x.shape)?;
     let weight_name = b.graph.initializer(&p.param("weight"), &weight.shape, &weight.data);
     let bias_name = bias.map(|bias| b.graph.initializer(&p.param("bias"), &bias.shape, &bias.data));

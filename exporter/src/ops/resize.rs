@@ -21,7 +21,8 @@ pub(crate) fn emit(b: &mut OnnxBackend, p: &Path, size: [usize; 2], x: &Value) -
     }
     let name = super::name(p);
     let spatial = [size[0] as i64, size[1] as i64];
-    let mut attributes = vec![attr::string("mode", "linear"), attr::string("coordinate_transformation_mode", "align_corners")];
+    let mut attributes =
+        vec![attr::string("mode", "linear"), attr::string("coordinate_transformation_mode", "align_corners")];
     let sizes = if b.opset() >= 18 {
         attributes.push(attr::ints("axes", &[2, 3]));
         b.graph.initializer_i64(&format!("{name}.sizes"), &spatial)

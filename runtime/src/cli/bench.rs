@@ -97,7 +97,8 @@ pub fn run(args: Args) -> Result<()> {
                 .collect();
             // A fixed pseudo-random input (values in [0, 1)).
             let n: usize = dims.iter().product();
-            let data: Vec<f32> = (0..n).map(|i| ((i as u64).wrapping_mul(2_654_435_761) % 1000) as f32 / 1000.0).collect();
+            let data: Vec<f32> =
+                (0..n).map(|i| ((i as u64).wrapping_mul(2_654_435_761) % 1000) as f32 / 1000.0).collect();
             let x = ArrayD::from_shape_vec(IxDyn(&dims), data)?;
             for _ in 0..args.warmup {
                 model.run(x.view())?;
@@ -110,7 +111,8 @@ pub fn run(args: Args) -> Result<()> {
             }
             let mean = times.iter().sum::<f64>() / times.len() as f64;
             times.sort_by(f64::total_cmp);
-            let (units, unit) = if scene { ((dims[2] * dims[3]) as f64, "pixels/s") } else { (batch as f64, "samples/s") };
+            let (units, unit) =
+                if scene { ((dims[2] * dims[3]) as f64, "pixels/s") } else { (batch as f64, "samples/s") };
             let timing = Timing {
                 engine: model.engine().to_string(),
                 provider: model.provider().to_string(),
@@ -127,7 +129,14 @@ pub fn run(args: Args) -> Result<()> {
             } else {
                 println!(
                     "{:<6} {:<9} batch {:>4}  p50 {:>9.2} ms  p90 {:>9.2} ms  p99 {:>9.2} ms  {:>10.1} {}",
-                    timing.engine, timing.provider, batch, timing.p50_ms, timing.p90_ms, timing.p99_ms, timing.throughput, unit
+                    timing.engine,
+                    timing.provider,
+                    batch,
+                    timing.p50_ms,
+                    timing.p90_ms,
+                    timing.p99_ms,
+                    timing.throughput,
+                    unit
                 );
             }
             if scene {

@@ -2,11 +2,11 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{bail, Context, Result};
-use prism_data::formats::{write_npy_in_pieces, NpyFile};
+use anyhow::{Context, Result, bail};
+use prism_data::formats::{NpyFile, write_npy_in_pieces};
 use prism_data::metrics::Report;
-use prism_data::scene::{open_scene, TruthRows};
-use prism_data::{images as preprocess, pictures as render, Error, NumData};
+use prism_data::scene::{TruthRows, open_scene};
+use prism_data::{Error, NumData, images as preprocess, pictures as render};
 use prism_runtime::model::{Model, Pipeline};
 use serde_json::json;
 
@@ -109,7 +109,9 @@ pub fn run(args: Args) -> Result<()> {
 }
 
 fn is_image(path: &Path) -> bool {
-    path.extension().and_then(|e| e.to_str()).is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "jpg" | "jpeg" | "png"))
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "jpg" | "jpeg" | "png"))
 }
 
 /// The JPEG and PNG files under `dir` and its sub-folders, sorted.
@@ -159,7 +161,8 @@ fn infer_images(args: &Args, model: &Model) -> Result<()> {
                 let line = json!({"file": file, "engine": model.engine(), "provider": model.provider(), "top": top});
                 println!("{line}");
             } else {
-                let labels: Vec<String> = top.iter().map(|p| format!("{} {:.1}%", p.label, p.probability * 100.0)).collect();
+                let labels: Vec<String> =
+                    top.iter().map(|p| format!("{} {:.1}%", p.label, p.probability * 100.0)).collect();
                 println!("{}  {}", file.display(), labels.join("  "));
             }
         }
@@ -185,7 +188,10 @@ fn infer_scene(args: &Args, model: &Model, path: &Path) -> Result<()> {
             truth.check_matches(&*scene)?;
             let classes = truth.classes().context("reading the ground truth")?;
             if let Some(v) = classes.iter().find(|v| !pipeline.class_values.contains(v)) {
-                bail!("the ground truth has label {v}, which the model does not know (labels {:?})", pipeline.class_values);
+                bail!(
+                    "the ground truth has label {v}, which the model does not know (labels {:?})",
+                    pipeline.class_values
+                );
             }
             Some(truth)
         }
@@ -231,7 +237,9 @@ fn infer_scene(args: &Args, model: &Model, path: &Path) -> Result<()> {
                 for (v, c) in truth.rows(first..first + rows.len() / width)?.iter().zip(rows) {
                     if let (Some(t), Some(c)) = (pipeline.class_index(*v), c) {
                         let cell = confusion.get_mut(usize::from(t)).and_then(|row| row.get_mut(usize::from(*c)));
-                        *cell.ok_or_else(|| Error::Invalid(format!("class index {c} out of range for {} classes", names.len())))? += 1;
+                        *cell.ok_or_else(|| {
+                            Error::Invalid(format!("class index {c} out of range for {} classes", names.len()))
+                        })? += 1;
                     }
                 }
             }
@@ -259,13 +267,20 @@ fn infer_scene(args: &Args, model: &Model, path: &Path) -> Result<()> {
         let report = Report::from_confusion(confusion, names)?;
         title = format!("{title} - OA {:.2}%", report.oa * 100.0);
         let labelled_path = out.join(format!("{stem}.map_labelled.png"));
-        render::write_class_map_rows(&labelled_path, height, width, names, &format!("{title} - labelled pixels"), |rows| {
-            let mut classes = read_rows(rows.clone())?;
-            for (c, v) in classes.iter_mut().zip(truth.rows(rows)?) {
-                *c = c.filter(|_| v != 0);
-            }
-            Ok::<_, prism_runtime::Error>(classes)
-        })?;
+        render::write_class_map_rows(
+            &labelled_path,
+            height,
+            width,
+            names,
+            &format!("{title} - labelled pixels"),
+            |rows| {
+                let mut classes = read_rows(rows.clone())?;
+                for (c, v) in classes.iter_mut().zip(truth.rows(rows)?) {
+                    *c = c.filter(|_| v != 0);
+                }
+                Ok::<_, prism_runtime::Error>(classes)
+            },
+        )?;
         line["oa"] = json!(report.oa);
         line["aa"] = json!(report.aa);
         line["kappa"] = json!(report.kappa);
@@ -300,7 +315,9 @@ fn progress_bar(len: u64) -> indicatif::ProgressBar {
         return indicatif::ProgressBar::hidden();
     }
     let bar = indicatif::ProgressBar::new(len);
-    if let Ok(style) = indicatif::ProgressStyle::with_template("classifying [{bar:30}] {pos}/{len} pixels {per_sec} ETA {eta}") {
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("classifying [{bar:30}] {pos}/{len} pixels {per_sec} ETA {eta}")
+    {
         bar.set_style(style.progress_chars("=> "));
     }
     bar

@@ -2,7 +2,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use prism_runtime::engine::ort_library;
-use prism_runtime::model::{scene_graph_path, LoadOptions, ModelInfo};
+use prism_runtime::model::{LoadOptions, ModelInfo, scene_graph_path};
 use prism_runtime::onnx_info::TensorInfo;
 use serde_json::json;
 
@@ -49,7 +49,11 @@ pub fn run(args: Args) -> Result<()> {
         println!("scene:     {} (whole-scene graph next to it)", dense.display());
     }
     println!("producer:  {} {}", onnx.producer_name, onnx.producer_version);
-    let opsets: Vec<String> = onnx.opsets.iter().map(|(d, v)| format!("{}{v}", if d.is_empty() { String::new() } else { format!("{d} ") })).collect();
+    let opsets: Vec<String> = onnx
+        .opsets
+        .iter()
+        .map(|(d, v)| format!("{}{v}", if d.is_empty() { String::new() } else { format!("{d} ") }))
+        .collect();
     println!("opset:     {} (IR version {})", opsets.join(", "), onnx.ir_version);
     for input in &onnx.inputs {
         println!("input:     {}", shape(input));

@@ -7,8 +7,8 @@ use prism_runtime::engine::{EngineChoice, EngineOptions, Provider};
 use prism_runtime::model::{ImagePipeline, LoadOptions};
 
 pub mod bench;
-pub mod info;
 pub mod infer;
+pub mod info;
 
 pub use prism_cli::{clap_error, one_line, positive, quiet_on_closed_pipe};
 

@@ -37,15 +37,15 @@ use ndarray::{ArrayD, ArrayViewD};
 
 use crate::{Error, Result};
 
-mod ort_library;
 #[cfg(feature = "ort")]
 mod ort;
-#[cfg(feature = "tract")]
-mod tract;
+mod ort_library;
 #[cfg(test)]
 mod tests;
+#[cfg(feature = "tract")]
+mod tract;
 
-pub use ort_library::{ort_library, ORT_HELP};
+pub use ort_library::{ORT_HELP, ort_library};
 
 /// A loaded model, ready to run.
 pub trait Engine: Send {
@@ -169,7 +169,9 @@ fn load_ort(model: &Path, options: &EngineOptions) -> Result<Box<dyn Engine>> {
 
 #[cfg(not(feature = "ort"))]
 fn load_ort(_model: &Path, _options: &EngineOptions) -> Result<Box<dyn Engine>> {
-    Err(Error::Engine("this build of prism-runtime has no ONNX Runtime support (cargo feature `ort`); use tract".into()))
+    Err(Error::Engine(
+        "this build of prism-runtime has no ONNX Runtime support (cargo feature `ort`); use tract".into(),
+    ))
 }
 
 #[cfg(feature = "tract")]

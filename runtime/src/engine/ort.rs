@@ -6,14 +6,14 @@
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use ::ort::ep;
 use ::ort::environment::{Environment, EnvironmentBuilder};
+use ::ort::ep;
 use ::ort::session::Session;
 use ::ort::value::TensorRef;
 use ndarray::{ArrayD, ArrayViewD};
 
-use super::ort_library::{candidates, same_file, SYSTEM_NAME};
-use super::{one_line, Engine, EngineOptions, Provider, ORT_HELP};
+use super::ort_library::{SYSTEM_NAME, candidates, same_file};
+use super::{Engine, EngineOptions, ORT_HELP, Provider, one_line};
 use crate::{Error, Result};
 
 const CUDA_HELP: &str = "install onnxruntime-gpu 1.31.1 (built for CUDA 13) and the CUDA 13 and cuDNN 9 libraries, \
@@ -42,7 +42,8 @@ pub(super) fn environment(explicit: Option<&Path>) -> Result<(Environment, PathB
             return Err(Error::Engine(format!("ONNX Runtime library {} does not exist ({ORT_HELP})", path.display())));
         }
     }
-    let mut loaded = LOADED.lock().map_err(|_| Error::Engine("the ONNX Runtime loader was poisoned by an earlier panic".into()))?;
+    let mut loaded =
+        LOADED.lock().map_err(|_| Error::Engine("the ONNX Runtime loader was poisoned by an earlier panic".into()))?;
     if let Some(current) = loaded.as_ref() {
         if let Some(path) = explicit.filter(|p| !same_file(p, &current.path)) {
             return Err(Error::Engine(format!(
@@ -54,11 +55,9 @@ pub(super) fn environment(explicit: Option<&Path>) -> Result<(Environment, PathB
         return Ok((current.env.clone(), current.path.clone()));
     }
     let (path, builder) = load_library(explicit)?;
-    let env = builder
-        .with_name("prism")
-        .with_telemetry(false)
-        .build()
-        .map_err(|e| Error::Engine(format!("ONNX Runtime ({}) could not create its environment: {}", path.display(), one_line(e))))?;
+    let env = builder.with_name("prism").with_telemetry(false).build().map_err(|e| {
+        Error::Engine(format!("ONNX Runtime ({}) could not create its environment: {}", path.display(), one_line(e)))
+    })?;
     *loaded = Some(Loaded { path: path.clone(), env: env.clone() });
     Ok((env, path))
 }
@@ -80,7 +79,10 @@ fn load_library(explicit: Option<&Path>) -> Result<(PathBuf, EnvironmentBuilder)
         if !is_bare_name && !path.is_file() {
             // What the user named is not there: say so rather than load another library.
             if candidate.source == "ORT_DYLIB_PATH" {
-                return Err(Error::Engine(format!("ONNX Runtime library {} (ORT_DYLIB_PATH) does not exist ({ORT_HELP})", path.display())));
+                return Err(Error::Engine(format!(
+                    "ONNX Runtime library {} (ORT_DYLIB_PATH) does not exist ({ORT_HELP})",
+                    path.display()
+                )));
             }
             tried.push(format!("{} {} (missing)", candidate.source, path.display()));
             continue;
@@ -182,7 +184,8 @@ fn session(env: &Environment, model: &Path, options: &EngineOptions, ep: Ep) -> 
     if let Some(threads) = options.threads {
         builder = builder.with_intra_threads(threads).map_err(|e| engine_error(one_line(e)))?;
     }
-    let gpu = i32::try_from(options.gpu).map_err(|_| Error::Engine(format!("GPU index {} is out of range", options.gpu)))?;
+    let gpu =
+        i32::try_from(options.gpu).map_err(|_| Error::Engine(format!("GPU index {} is out of range", options.gpu)))?;
     let cuda = ep::CUDA::default().with_device_id(gpu).with_tf32(options.tf32);
     let providers = match ep {
         Ep::Cpu if options.low_memory => vec![ep::CPU::default().with_arena_allocator(false).build()],
@@ -193,7 +196,11 @@ fn session(env: &Environment, model: &Path, options: &EngineOptions, ep: Ep) -> 
             if let Some(cache) = &options.trt_cache {
                 std::fs::create_dir_all(cache).map_err(|e| Error::io(cache, e))?;
                 let cache = cache.display();
-                trt = trt.with_engine_cache(true).with_engine_cache_path(&cache).with_timing_cache(true).with_timing_cache_path(&cache);
+                trt = trt
+                    .with_engine_cache(true)
+                    .with_engine_cache_path(&cache)
+                    .with_timing_cache(true)
+                    .with_timing_cache_path(&cache);
             }
             // The nodes TensorRT does not take run on CUDA, as ONNX Runtime recommends, not on the CPU.
             vec![trt.build().error_on_failure(), cuda.build()]
@@ -205,7 +212,11 @@ fn session(env: &Environment, model: &Path, options: &EngineOptions, ep: Ep) -> 
     builder.commit_from_file(model).map_err(|e| {
         let message = one_line(e);
         // Some providers only fail once the session initialises them.
-        if ep != Ep::Cpu && looks_like_provider_failure(&message) { unavailable(ep, message) } else { engine_error(message) }
+        if ep != Ep::Cpu && looks_like_provider_failure(&message) {
+            unavailable(ep, message)
+        } else {
+            engine_error(message)
+        }
     })
 }
 
@@ -218,7 +229,9 @@ fn unavailable(ep: Ep, reason: String) -> Error {
     let reason = reason.trim_end_matches('.');
     match ep {
         Ep::Cuda => Error::Engine(format!("CUDA execution provider is not available: {reason} ({CUDA_HELP})")),
-        Ep::TensorRt => Error::Engine(format!("TensorRT execution provider is not available: {reason} ({TENSORRT_HELP})")),
+        Ep::TensorRt => {
+            Error::Engine(format!("TensorRT execution provider is not available: {reason} ({TENSORRT_HELP})"))
+        }
         Ep::Cpu => Error::Engine(format!("CPU execution provider failed: {reason}")),
     }
 }
@@ -227,13 +240,16 @@ impl Engine for OrtEngine {
     fn run(&mut self, input: ArrayViewD<'_, f32>) -> Result<Vec<(String, ArrayD<f32>)>> {
         // Borrowed as it is when already contiguous in row-major order.
         let input = input.as_standard_layout();
-        let tensor = TensorRef::from_array_view(&input).map_err(|e| Error::Engine(format!("ort input: {}", one_line(e))))?;
+        let tensor =
+            TensorRef::from_array_view(&input).map_err(|e| Error::Engine(format!("ort input: {}", one_line(e))))?;
         let names: Vec<String> = self.session.outputs().iter().map(|o| o.name().to_string()).collect();
-        let outputs = self.session.run(::ort::inputs![tensor]).map_err(|e| Error::Engine(format!("ort: {}", one_line(e))))?;
+        let outputs =
+            self.session.run(::ort::inputs![tensor]).map_err(|e| Error::Engine(format!("ort: {}", one_line(e))))?;
         names
             .into_iter()
             .map(|name| {
-                let value = outputs.get(&name).ok_or_else(|| Error::Engine(format!("ort returned no output `{name}`")))?;
+                let value =
+                    outputs.get(&name).ok_or_else(|| Error::Engine(format!("ort returned no output `{name}`")))?;
                 let array = value
                     .try_extract_array::<f32>()
                     .map_err(|e| Error::Engine(format!("ort output `{name}`: {}", one_line(e))))?;

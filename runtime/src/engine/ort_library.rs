@@ -5,8 +5,7 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 /// How users get the library, appended to every "not found" error.
-pub const ORT_HELP: &str =
-    "scripts/setup.sh installs onnxruntime 1.31.1 into the project's .venv, or set ORT_DYLIB_PATH to a libonnxruntime.so";
+pub const ORT_HELP: &str = "scripts/setup.sh installs onnxruntime 1.31.1 into the project's .venv, or set ORT_DYLIB_PATH to a libonnxruntime.so";
 
 /// The name the system loader resolves when nothing else is found.
 pub(crate) const SYSTEM_NAME: &str = "libonnxruntime.so";
@@ -56,7 +55,9 @@ fn search(env_path: Option<OsString>, virtual_env: Option<OsString>) -> Vec<Cand
     if let Some(path) = env_path.filter(|p| !p.is_empty()) {
         found.push(Candidate { source: "ORT_DYLIB_PATH", path: PathBuf::from(path) });
     }
-    for (source, venv) in [("project .venv", Some(PathBuf::from(PROJECT_VENV))), ("VIRTUAL_ENV", virtual_env.map(PathBuf::from))] {
+    for (source, venv) in
+        [("project .venv", Some(PathBuf::from(PROJECT_VENV))), ("VIRTUAL_ENV", virtual_env.map(PathBuf::from))]
+    {
         if let Some(path) = venv.and_then(|v| in_venv(&v)) {
             if !found.iter().any(|c: &Candidate| same_file(&c.path, &path)) {
                 found.push(Candidate { source, path });

@@ -12,8 +12,8 @@ use super::*;
 /// whose order the engines must keep.
 #[cfg(feature = "tract")]
 fn tiny_model(dir: &Path, spatial: usize, weight: &[f32], bias: &[f32], cin: usize) -> PathBuf {
-    use prost::Message;
     use prism_onnx::pb;
+    use prost::Message;
 
     let cout = bias.len();
     let float = pb::tensor_proto::DataType::Float as i32;
@@ -39,7 +39,7 @@ fn tiny_model(dir: &Path, spatial: usize, weight: &[f32], bias: &[f32], cin: usi
         ..Default::default()
     };
     let value = |name: &str, dims: Vec<Option<i64>>| {
-        use pb::tensor_shape_proto::{dimension::Value, Dimension};
+        use pb::tensor_shape_proto::{Dimension, dimension::Value};
         let dim = dims
             .into_iter()
             .map(|d| Dimension {
@@ -148,11 +148,16 @@ fn tract_equals_a_hand_computation_2d_and_3d() {
     for spatial in [2, 3] {
         let model = tiny_model(&dir, spatial, &WEIGHT, &BIAS, 2);
         for threads in [None, Some(1), Some(3)] {
-            let mut engine = load(&model, &EngineOptions { threads, ..options(EngineChoice::Tract, Provider::Auto) }).unwrap();
+            let mut engine =
+                load(&model, &EngineOptions { threads, ..options(EngineChoice::Tract, Provider::Auto) }).unwrap();
             assert_eq!((engine.engine(), engine.provider()), ("tract", "cpu"));
             for batch in [1, 4, 2] {
                 let x = input(batch, spatial);
-                check_outputs(&format!("tract {spatial}-D batch {batch} threads {threads:?}"), &engine.run(x.view()).unwrap(), &x);
+                check_outputs(
+                    &format!("tract {spatial}-D batch {batch} threads {threads:?}"),
+                    &engine.run(x.view()).unwrap(),
+                    &x,
+                );
             }
         }
         let mut engine = load(&model, &options(EngineChoice::Tract, Provider::Auto)).unwrap();
@@ -255,7 +260,10 @@ fn native_messages_are_one_line_and_say_what_happened() {
     let ort = "/onnxruntime_src/onnxruntime/core/session/provider_bridge_ort.cc:2043 onnxruntime::Provider& \
                onnxruntime::ProviderLibrary::Get() [ONNXRuntimeError] : 1 : FAIL : Failed to load library \
                libonnxruntime_providers_tensorrt.so with error: libcublas.so.13: cannot open shared object file";
-    assert_eq!(one_line(ort), "Failed to load library libonnxruntime_providers_tensorrt.so with error: libcublas.so.13: cannot open shared object file");
+    assert_eq!(
+        one_line(ort),
+        "Failed to load library libonnxruntime_providers_tensorrt.so with error: libcublas.so.13: cannot open shared object file"
+    );
     assert_eq!(one_line("first\n\n  second : with : colons\n"), "first; second : with : colons");
 }
 
@@ -266,7 +274,8 @@ fn tract_with_a_gpu_provider_is_an_error() {
     let dir = temp_dir("tract-gpu");
     let model = tiny_model(&dir, 2, &WEIGHT, &BIAS, 2);
     for provider in [Provider::Cuda, Provider::TensorRt] {
-        let err = load(&model, &options(EngineChoice::Tract, provider)).err().expect("tract with a GPU provider").to_string();
+        let err =
+            load(&model, &options(EngineChoice::Tract, provider)).err().expect("tract with a GPU provider").to_string();
         assert!(err.contains(&format!("`{provider}` needs the ort engine")), "{err}");
     }
     assert_eq!(load(&model, &options(EngineChoice::Tract, Provider::Cpu)).unwrap().engine(), "tract");

@@ -15,11 +15,11 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use ndarray::{ArrayD, ArrayViewD, Axis};
-use tract_linalg::multithread::{multithread_tract_scope, Executor};
+use tract_linalg::multithread::{Executor, multithread_tract_scope};
 use tract_onnx::pb;
 use tract_onnx::prelude::*;
 
-use super::{one_line, Engine};
+use super::{Engine, one_line};
 use crate::{Error, Result};
 
 type Plan = Arc<TypedRunnableModel>;
@@ -66,7 +66,8 @@ impl TractEngine {
             .map_err(|e| Error::format(path, format!("not an ONNX model: {}", one_line(format!("{e:#}")))))?;
         let graph = proto.graph.as_ref().ok_or_else(|| Error::format(path, "the ONNX model has no graph"))?;
         let initializers: Vec<&str> = graph.initializer.iter().map(|t| t.name.as_str()).collect();
-        let inputs: Vec<&pb::ValueInfoProto> = graph.input.iter().filter(|i| !initializers.contains(&i.name.as_str())).collect();
+        let inputs: Vec<&pb::ValueInfoProto> =
+            graph.input.iter().filter(|i| !initializers.contains(&i.name.as_str())).collect();
         let [input] = inputs.as_slice() else {
             return Err(Error::Engine(format!(
                 "{}: the model has {} inputs; Prism's engines run models with one input",
@@ -78,8 +79,17 @@ impl TractEngine {
         let outputs = graph.output.iter().map(|o| o.name.clone()).collect();
         let split_batches = has_conv(graph);
         let model = onnx.model_for_proto_model(&proto).map_err(|e| tract_error(path.display(), e))?;
-        let threads = threads.filter(|&n| n > 0).unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-        Ok(TractEngine { model, input_dims, outputs, plans: HashMap::new(), split_batches, executor: executor(threads), notes })
+        let threads =
+            threads.filter(|&n| n > 0).unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        Ok(TractEngine {
+            model,
+            input_dims,
+            outputs,
+            plans: HashMap::new(),
+            split_batches,
+            executor: executor(threads),
+            notes,
+        })
     }
 
     fn plan(&mut self, shape: &[usize]) -> Result<Plan> {
@@ -179,7 +189,9 @@ mod tests {
     #[test]
     fn engines_share_one_pool_per_thread_count() {
         assert!(matches!(executor(1), Executor::SingleThread));
-        let (Executor::MultiThread(a), Executor::MultiThread(b), Executor::MultiThread(c)) = (executor(2), executor(2), executor(3)) else {
+        let (Executor::MultiThread(a), Executor::MultiThread(b), Executor::MultiThread(c)) =
+            (executor(2), executor(2), executor(3))
+        else {
             panic!("two or more threads run on a pool");
         };
         assert!(Arc::ptr_eq(&a, &b));

@@ -14,11 +14,11 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use prism_exporter::weights::TensorFile;
-use prism_exporter::{export, ExportOptions, RunDir};
-use prism_models::{ModelConfig, ModelOptions, Summary, MODEL_NAMES};
+use prism_exporter::{ExportOptions, RunDir, export};
+use prism_models::{MODEL_NAMES, ModelConfig, ModelOptions, Summary};
 use prism_runtime::engine::{self, EngineChoice, EngineOptions, Provider};
-use prism_tests::{assert_close, assert_one_line_error, run, run_python, Tolerance};
-use serde_json::{json, Value};
+use prism_tests::{Tolerance, assert_close, assert_one_line_error, run, run_python};
+use serde_json::{Value, json};
 
 /// Models whose whole opset range is exported.
 const OPSET_SUBSET: &[&str] = &["hybridsn-bn", "hybridsn-mpm", "sp-resnet18", "block-se", "block-spm", "block-mpm-24"];
@@ -66,7 +66,10 @@ fn runs() -> &'static Runs {
         // 24 = 2 x 12: the 12 x 12 pyramid pool is a plain AveragePool, 20 x 20 is not.
         let mpm = ModelOptions { bands: Some(32), window: Some(24), ..Default::default() };
         configs.insert("block-mpm-24".into(), ModelConfig::from_name("block-mpm", &mpm).unwrap());
-        configs.insert("torchvision-resnet18".into(), ModelConfig::from_name("resnet18", &ModelOptions::default()).unwrap());
+        configs.insert(
+            "torchvision-resnet18".into(),
+            ModelConfig::from_name("resnet18", &ModelOptions::default()).unwrap(),
+        );
         let runs = Runs { dir, configs };
         let jobs: Vec<Value> = runs
             .configs
@@ -122,7 +125,8 @@ impl Case {
 
 fn cases() -> Vec<Case> {
     let mut cases = Vec::new();
-    for run in MODEL_NAMES.iter().filter(|n| !matches!(**n, "resnet101" | "resnet152")).copied().chain(["block-mpm-24"]) {
+    for run in MODEL_NAMES.iter().filter(|n| !matches!(**n, "resnet101" | "resnet152")).copied().chain(["block-mpm-24"])
+    {
         cases.extend([true, false].map(|fold_bn| Case { run, opset: 17, fold_bn }));
     }
     for &run in OPSET_SUBSET {
@@ -169,12 +173,21 @@ fn every_model_matches_pytorch_on_every_engine() {
         let expected: Vec<f32> = sample.logits.iter().copied().collect();
         let ort_python = tensors(&dir.join(format!("{id}.ort.safetensors")));
         let output = if config.classes().is_some() { "logits" } else { "features_out" };
-        assert_close(&format!("{id} onnxruntime (Python) vs PyTorch"), &values(&ort_python, output), &expected, Tolerance::APPROX);
+        assert_close(
+            &format!("{id} onnxruntime (Python) vs PyTorch"),
+            &values(&ort_python, output),
+            &expected,
+            Tolerance::APPROX,
+        );
         if config.classes().is_some() {
             let probabilities = values(&ort_python, "probabilities");
             let classes = sample.logits.shape()[1];
             for row in probabilities.chunks(classes) {
-                assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-5, "{id}: probabilities sum to {}", row.iter().sum::<f32>());
+                assert!(
+                    (row.iter().sum::<f32>() - 1.0).abs() < 1e-5,
+                    "{id}: probabilities sum to {}",
+                    row.iter().sum::<f32>()
+                );
             }
         }
         let model = dir.join(format!("{id}.onnx"));
@@ -204,7 +217,9 @@ fn check_graph(id: &str, config: &ModelConfig, case: &Case, report: &Value) {
     for tensor in summary.tensors.iter().filter(|t| !t.integer) {
         let kept = initializers.contains(&tensor.name);
         let folded = case.fold_bn
-            && (tensor.name.contains("bn") || tensor.name.contains("downsample.1") || initializers.iter().any(|i| i.starts_with(&format!("{}+", tensor.name))));
+            && (tensor.name.contains("bn")
+                || tensor.name.contains("downsample.1")
+                || initializers.iter().any(|i| i.starts_with(&format!("{}+", tensor.name))));
         assert!(kept || folded, "{id}: no initializer for {}", tensor.name);
     }
     let meta = &report["metadata"];
@@ -219,7 +234,8 @@ fn check_graph(id: &str, config: &ModelConfig, case: &Case, report: &Value) {
     let stored: ModelConfig = serde_json::from_str(meta["prism.config"].as_str().unwrap()).unwrap();
     assert_eq!(&stored, config, "{id}");
     let input = &report["inputs"][0];
-    let outputs: Vec<&str> = report["outputs"].as_array().unwrap().iter().map(|o| o["name"].as_str().unwrap()).collect();
+    let outputs: Vec<&str> =
+        report["outputs"].as_array().unwrap().iter().map(|o| o["name"].as_str().unwrap()).collect();
     assert_eq!(input["shape"][0], "batch", "{id}");
     match config.classes() {
         Some(classes) => {
@@ -246,7 +262,11 @@ fn whole_scene_graph_equals_window_graph_on_every_pixel() {
             let out = dir.join(format!("{id}.onnx"));
             let options = ExportOptions { fold_bn, out: Some(out.clone()), parity: None, ..Default::default() };
             let report = export(&runs.path(run), &options).unwrap();
-            assert_eq!(report.scene_graph.path.as_deref(), Some(dir.join(format!("{id}.scene.onnx")).as_path()), "{id}");
+            assert_eq!(
+                report.scene_graph.path.as_deref(),
+                Some(dir.join(format!("{id}.scene.onnx")).as_path()),
+                "{id}"
+            );
             jobs.push(json!({
                 "kind": "scene",
                 "window_onnx": out,
@@ -265,9 +285,15 @@ fn whole_scene_graph_equals_window_graph_on_every_pixel() {
         let classes = dense.shape[1];
         assert_eq!(dense.shape, [1, classes, 12, 9], "{id}");
         // [1, C, H, W] -> [H * W, C], to line up with the windows, row-major over pixels.
-        let per_pixel: Vec<f32> = (0..12 * 9).flat_map(|p| (0..classes).map(move |c| (c, p))).map(|(c, p)| dense.data[c * 108 + p]).collect();
+        let per_pixel: Vec<f32> =
+            (0..12 * 9).flat_map(|p| (0..classes).map(move |c| (c, p))).map(|(c, p)| dense.data[c * 108 + p]).collect();
         let windows = values(&out, "windows");
-        assert_close(&format!("{id}: scene graph vs window graph (onnxruntime)"), &per_pixel, &windows, Tolerance::APPROX);
+        assert_close(
+            &format!("{id}: scene graph vs window graph (onnxruntime)"),
+            &per_pixel,
+            &windows,
+            Tolerance::APPROX,
+        );
         let scene = out.get("scene").unwrap().to_array();
         for engine in [EngineChoice::Tract, EngineChoice::Ort] {
             let (name, got) = on_engine(&dir.join(format!("{id}.scene.onnx")), &scene, engine);
@@ -333,13 +359,41 @@ fn cli_exports_and_reports_parity() {
     assert!(dir.join("hybridsn.scene.onnx").exists());
     assert!(stderr(&result).contains("parity with the trainer's logits"), "{}", stderr(&result));
 
-    let result = run("exporter", &["--run", &path(&runs.path("block-spm")), "--out", &path(&dir.join("spm.onnx")), "--no-fold-bn", "--opset", "13", "--json"]);
+    let result = run(
+        "exporter",
+        &[
+            "--run",
+            &path(&runs.path("block-spm")),
+            "--out",
+            &path(&dir.join("spm.onnx")),
+            "--no-fold-bn",
+            "--opset",
+            "13",
+            "--json",
+        ],
+    );
     assert!(result.status.success(), "{}", stderr(&result));
     let report: Value = serde_json::from_slice(&result.stdout).unwrap();
-    assert_eq!((report["pass"].clone(), report["fold_bn"].clone(), report["ir_version"].clone()), (json!(true), json!(false), json!(7)));
+    assert_eq!(
+        (report["pass"].clone(), report["fold_bn"].clone(), report["ir_version"].clone()),
+        (json!(true), json!(false), json!(7))
+    );
 
     let repo = dir.join("triton");
-    let result = run("exporter", &["--run", &path(&runs.path("hybridsn-se")), "--out", &path(&dir.join("se.onnx")), "--opset", "18", "--triton-repo", &path(&repo), "--json"]);
+    let result = run(
+        "exporter",
+        &[
+            "--run",
+            &path(&runs.path("hybridsn-se")),
+            "--out",
+            &path(&dir.join("se.onnx")),
+            "--opset",
+            "18",
+            "--triton-repo",
+            &path(&repo),
+            "--json",
+        ],
+    );
     assert!(result.status.success(), "{}", stderr(&result));
     let report: Value = serde_json::from_slice(&result.stdout).unwrap();
     assert_eq!(report["scene_graph"]["written"], false);
@@ -347,7 +401,10 @@ fn cli_exports_and_reports_parity() {
     assert!(stderr(&result).contains("no whole-scene graph"), "{}", stderr(&result));
     let config = std::fs::read_to_string(repo.join("hybridsn-se/config.pbtxt")).unwrap();
     assert!(config.contains("platform: \"onnxruntime_onnx\"") && config.contains("dims: [ 60, 25, 25 ]"), "{config}");
-    assert_eq!(std::fs::read(repo.join("hybridsn-se/1/model.onnx")).unwrap(), std::fs::read(dir.join("se.onnx")).unwrap());
+    assert_eq!(
+        std::fs::read(repo.join("hybridsn-se/1/model.onnx")).unwrap(),
+        std::fs::read(dir.join("se.onnx")).unwrap()
+    );
 
     // Logits that the model does not produce: a failed parity check, status 2.
     let broken = dir.join("broken-run");
@@ -367,7 +424,11 @@ fn cli_exports_and_reports_parity() {
     assert!(stderr(&result).contains("tract/cpu: FAIL"), "{}", stderr(&result));
     // Nothing of the failed export is left: the earlier file stays, no staging folder remains.
     assert_eq!(std::fs::read_to_string(broken.join("model.onnx")).unwrap(), "an earlier export");
-    let left: Vec<_> = std::fs::read_dir(&broken).unwrap().map(|e| e.unwrap().file_name()).filter(|n| n.to_string_lossy().contains("export")).collect();
+    let left: Vec<_> = std::fs::read_dir(&broken)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|n| n.to_string_lossy().contains("export"))
+        .collect();
     assert!(left.is_empty(), "{left:?}");
 }
 
@@ -407,10 +468,16 @@ fn bad_runs_are_one_line_errors() {
 
     assert_one_line_error(&run("exporter", &["--run", &path(&good), "--opst", "17"]), "unexpected argument '--opst'");
     let missing = dir.join("no-such-run");
-    assert_one_line_error(&run("exporter", &["--run", &path(&missing)]), &format!("run directory {} does not exist", missing.display()));
+    assert_one_line_error(
+        &run("exporter", &["--run", &path(&missing)]),
+        &format!("run directory {} does not exist", missing.display()),
+    );
 
     let run_dir = broken("no-weights", &|r| std::fs::remove_file(r.join("model.safetensors")).unwrap());
-    assert_one_line_error(&run("exporter", &["--run", &path(&run_dir)]), &format!("{}: No such file", run_dir.join("model.safetensors").display()));
+    assert_one_line_error(
+        &run("exporter", &["--run", &path(&run_dir)]),
+        &format!("{}: No such file", run_dir.join("model.safetensors").display()),
+    );
 
     let run_dir = broken("wrong-shape", &|r| {
         edit_safetensors(&r.join("model.safetensors"), |ts| {
@@ -423,16 +490,23 @@ fn bad_runs_are_one_line_errors() {
     });
     assert_one_line_error(
         &run("exporter", &["--run", &path(&run_dir)]),
-        &format!("{}: tensor `fc3.weight` has shape [15, 128], expected [16, 128]", run_dir.join("model.safetensors").display()),
+        &format!(
+            "{}: tensor `fc3.weight` has shape [15, 128], expected [16, 128]",
+            run_dir.join("model.safetensors").display()
+        ),
     );
 
-    let run_dir = broken("missing-tensor", &|r| edit_safetensors(&r.join("model.safetensors"), |ts| ts.retain(|(n, _)| n != "bn2.running_var")));
+    let run_dir = broken("missing-tensor", &|r| {
+        edit_safetensors(&r.join("model.safetensors"), |ts| ts.retain(|(n, _)| n != "bn2.running_var"))
+    });
     assert_one_line_error(
         &run("exporter", &["--run", &path(&run_dir)]),
         &format!("{}: missing tensor `bn2.running_var`", run_dir.join("model.safetensors").display()),
     );
 
-    let run_dir = broken("no-logits", &|r| edit_safetensors(&r.join("sample.safetensors"), |ts| ts.retain(|(n, _)| n != "logits")));
+    let run_dir = broken("no-logits", &|r| {
+        edit_safetensors(&r.join("sample.safetensors"), |ts| ts.retain(|(n, _)| n != "logits"))
+    });
     assert_one_line_error(
         &run("exporter", &["--run", &path(&run_dir)]),
         &format!("{}: missing tensor `logits`", run_dir.join("sample.safetensors").display()),

@@ -3,8 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use prism_models::{ModelConfig, ModelOptions, Summary, MODEL_NAMES};
-use prism_tests::{assert_close, assert_one_line_error, run, run_python, Tolerance};
+use prism_models::{MODEL_NAMES, ModelConfig, ModelOptions, Summary};
+use prism_tests::{Tolerance, assert_close, assert_one_line_error, run, run_python};
 use prism_trainer::model::TchModel;
 use tch::{Device, Kind, Tensor};
 
@@ -35,9 +35,11 @@ fn descriptions_match_pytorch_state_dicts() {
     let dir = tempfile::tempdir().unwrap();
     let configs = configs();
     let jobs = serde_json::to_value(&configs).unwrap();
-    let references: Vec<serde_json::Value> =
-        serde_json::from_str(&run_python("reference.py", &["describe", &write_json(&dir.path().join("jobs.json"), &jobs)]))
-            .unwrap();
+    let references: Vec<serde_json::Value> = serde_json::from_str(&run_python(
+        "reference.py",
+        &["describe", &write_json(&dir.path().join("jobs.json"), &jobs)],
+    ))
+    .unwrap();
     for (config, reference) in configs.iter().zip(references) {
         let name = config.name();
         let summary = Summary::of(config).unwrap();
@@ -103,7 +105,8 @@ fn tch_forward_matches_pytorch() {
     }
     run_python("reference.py", &["forward", &write_json(&dir.path().join("jobs.json"), &jobs.into())]);
     for (name, ours) in ours {
-        let theirs = Tensor::read_safetensors(dir.path().join(format!("{name}-output.safetensors"))).unwrap().remove(0).1;
+        let theirs =
+            Tensor::read_safetensors(dir.path().join(format!("{name}-output.safetensors"))).unwrap().remove(0).1;
         assert_eq!(ours.size(), theirs.size(), "{name}");
         let ours: Vec<f32> = ours.flatten(0, -1).try_into().unwrap();
         let theirs: Vec<f32> = theirs.flatten(0, -1).try_into().unwrap();
@@ -128,9 +131,18 @@ fn summary_rejects_bad_configs() {
     // A missing argument is named; a count of zero is refused.
     assert_one_line_error(&run("trainer", &["eval"]), "not provided: --run <DIR>");
     assert_one_line_error(&run("runtime", &["infer", "scene.npy"]), "not provided: --model <FILE>");
-    assert_one_line_error(&run("runtime", &["bench", "--model", "m.onnx", "--sessions", "0"]), "'--sessions <SESSIONS>': must be at least 1");
-    assert_one_line_error(&run("runtime", &["bench", "--model", "m.onnx", "--batch", "1,0"]), "'--batch <BATCH>': must be at least 1");
-    assert_one_line_error(&run("runtime", &["bench", "--model", "m.onnx", "--size", "145x0"]), "'--size <HxW>': expected HEIGHTxWIDTH");
+    assert_one_line_error(
+        &run("runtime", &["bench", "--model", "m.onnx", "--sessions", "0"]),
+        "'--sessions <SESSIONS>': must be at least 1",
+    );
+    assert_one_line_error(
+        &run("runtime", &["bench", "--model", "m.onnx", "--batch", "1,0"]),
+        "'--batch <BATCH>': must be at least 1",
+    );
+    assert_one_line_error(
+        &run("runtime", &["bench", "--model", "m.onnx", "--size", "145x0"]),
+        "'--size <HxW>': expected HEIGHTxWIDTH",
+    );
 }
 
 /// `trainer summary --json` gives the walker's figures.
@@ -157,7 +169,10 @@ fn runtime_and_exporter_do_not_depend_on_libtorch() {
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         let tree = String::from_utf8_lossy(&out.stdout);
         assert!(tree.contains(package), "cargo tree printed no tree for {package}");
-        assert!(!tree.lines().any(|l| l.starts_with("torch-sys ") || l.starts_with("tch ")), "{package} depends on libtorch:\n{tree}");
+        assert!(
+            !tree.lines().any(|l| l.starts_with("torch-sys ") || l.starts_with("tch ")),
+            "{package} depends on libtorch:\n{tree}"
+        );
     }
 }
 

@@ -4,9 +4,9 @@
 
 use std::path::{Path, PathBuf};
 
-use prism_runtime::model::{LoadOptions, Model};
 use prism_data::images as preprocess;
-use prism_tests::{assert_close, assert_one_line_error, run, run_python, Tolerance};
+use prism_runtime::model::{LoadOptions, Model};
+use prism_tests::{Tolerance, assert_close, assert_one_line_error, run, run_python};
 use prism_trainer::model::TchModel;
 use serde_json::Value;
 
@@ -42,8 +42,25 @@ fn image_top1_equals_the_trainers_prediction() {
     let fit = run(
         "trainer",
         &[
-            "fit", "--model", "resnet18", "--images", images.to_str().unwrap(), "--image-size", "64", "--resize", "72",
-            "--epochs", "2", "--batch-size", "8", "--test-ratio", "0.25", "--device", "cpu", "--out", run_dir.to_str().unwrap(),
+            "fit",
+            "--model",
+            "resnet18",
+            "--images",
+            images.to_str().unwrap(),
+            "--image-size",
+            "64",
+            "--resize",
+            "72",
+            "--epochs",
+            "2",
+            "--batch-size",
+            "8",
+            "--test-ratio",
+            "0.25",
+            "--device",
+            "cpu",
+            "--out",
+            run_dir.to_str().unwrap(),
         ],
     );
     assert!(fit.status.success(), "{}", String::from_utf8_lossy(&fit.stderr));
@@ -61,7 +78,20 @@ fn image_top1_equals_the_trainers_prediction() {
     let prism_models::run::Preprocessing::Image(p) = preprocessing else { panic!("not an image run") };
 
     for engine in ["ort", "tract"] {
-        let out = run("runtime", &["infer", "--model", onnx.to_str().unwrap(), images.to_str().unwrap(), "--top", "1", "--json", "--engine", engine]);
+        let out = run(
+            "runtime",
+            &[
+                "infer",
+                "--model",
+                onnx.to_str().unwrap(),
+                images.to_str().unwrap(),
+                "--top",
+                "1",
+                "--json",
+                "--engine",
+                engine,
+            ],
+        );
         let lines = stdout_json_lines(&out);
         assert_eq!(lines.len(), 24);
         for line in lines {
@@ -92,9 +122,27 @@ fn fine_tuning_from_torchvision_weights_keeps_a_frozen_backbone() {
     let fit = run(
         "trainer",
         &[
-            "fit", "--model", "resnet18", "--images", images.to_str().unwrap(), "--image-size", "64", "--resize", "72",
-            "--epochs", "1", "--batch-size", "8", "--device", "cpu", "--init", init.to_str().unwrap(), "--freeze", "backbone",
-            "--out", run_dir.to_str().unwrap(),
+            "fit",
+            "--model",
+            "resnet18",
+            "--images",
+            images.to_str().unwrap(),
+            "--image-size",
+            "64",
+            "--resize",
+            "72",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "8",
+            "--device",
+            "cpu",
+            "--init",
+            init.to_str().unwrap(),
+            "--freeze",
+            "backbone",
+            "--out",
+            run_dir.to_str().unwrap(),
         ],
     );
     let stderr = String::from_utf8_lossy(&fit.stderr);
@@ -120,7 +168,8 @@ fn scene_inference_with_ground_truth() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     // A PyTorch-made HybridSN run (15 PCA components of 30 raw bands, 11 x 11 windows).
-    let config = serde_json::json!({"arch": "hybridsn", "bands": 15, "window": 11, "classes": 4, "variant": {}, "dropout": 0.4});
+    let config =
+        serde_json::json!({"arch": "hybridsn", "bands": 15, "window": 11, "classes": 4, "variant": {}, "dropout": 0.4});
     let jobs = serde_json::json!([{"config": config, "dir": d.join("run"), "seed": 1, "raw_bands": 30}]);
     std::fs::write(d.join("jobs.json"), jobs.to_string()).unwrap();
     run_python("make_run.py", &[d.join("jobs.json").to_str().unwrap()]);
@@ -174,20 +223,37 @@ fn scene_inference_with_ground_truth() {
     for (case, (file, graph, extra, gt)) in cases.into_iter().enumerate() {
         let stem = file.file_stem().unwrap().to_str().unwrap();
         let out_dir = d.join(format!("{case}"));
-        let mut args = vec!["infer", "--model", onnx.to_str().unwrap(), file.to_str().unwrap(), "--gt", gt.to_str().unwrap(), "--json", "--out", out_dir.to_str().unwrap()];
+        let mut args = vec![
+            "infer",
+            "--model",
+            onnx.to_str().unwrap(),
+            file.to_str().unwrap(),
+            "--gt",
+            gt.to_str().unwrap(),
+            "--json",
+            "--out",
+            out_dir.to_str().unwrap(),
+        ];
         args.extend(extra);
         let line = stdout_json_lines(&run("runtime", &args)).remove(0);
         assert_eq!(line["graph"], graph);
         assert_eq!((line["height"].as_u64(), line["width"].as_u64()), (Some(h as u64), Some(w as u64)));
         let oa = line["oa"].as_f64().unwrap();
         assert!((0.0..=1.0).contains(&oa));
-        assert!(out_dir.join(format!("{stem}.map.png")).exists() && out_dir.join(format!("{stem}.map_labelled.png")).exists());
+        assert!(
+            out_dir.join(format!("{stem}.map.png")).exists()
+                && out_dir.join(format!("{stem}.map_labelled.png")).exists()
+        );
         let map = read_npy(&out_dir.join(format!("{stem}.labels.npy"))).unwrap();
         assert_eq!(map.shape, vec![h, w]);
         let map = map.to_i64().unwrap();
         assert!(map.iter().all(|v| (1..=4).contains(v)), "labels are the ground truth's values 1..4");
         // OA recomputed from the label array.
-        let (hits, n) = labels.iter().zip(&map).filter(|(t, _)| **t != 0).fold((0, 0), |(h, n), (t, p)| (h + usize::from(t == p), n + 1));
+        let (hits, n) = labels
+            .iter()
+            .zip(&map)
+            .filter(|(t, _)| **t != 0)
+            .fold((0, 0), |(h, n), (t, p)| (h + usize::from(t == p), n + 1));
         assert!((oa - hits as f64 / n as f64).abs() < 1e-12);
         // The maps are drawn from the label array (in strips: 300 rows at scale 1 make two):
         // each pixel in its class's colour, the labelled map black where the truth is 0.
@@ -197,13 +263,17 @@ fn scene_inference_with_ground_truth() {
         for (png, keep_all) in [("map", true), ("map_labelled", false)] {
             let img = image::open(out_dir.join(format!("{stem}.{png}.png"))).unwrap().to_rgb8();
             for (i, (&v, &t)) in map.iter().zip(&labels).enumerate() {
-                let expected = if keep_all || t != 0 { colours[v as usize - 1] } else { prism_data::pictures::BACKGROUND };
+                let expected =
+                    if keep_all || t != 0 { colours[v as usize - 1] } else { prism_data::pictures::BACKGROUND };
                 let (x, y) = (layout.map_x + (i % w) as u32, layout.map_y + (i / w) as u32);
                 assert_eq!(img.get_pixel(x, y).0, expected, "{png} of case {case} at pixel {i}");
             }
         }
         let near_tile_edge: std::collections::BTreeSet<i64> = map[140 * w..160 * w].iter().copied().collect();
-        assert!(near_tile_edge.len() >= 3, "{file:?} {graph}: the labels near the tiles' edge take only the values {near_tile_edge:?}, too few to check the tiles' margins");
+        assert!(
+            near_tile_edge.len() >= 3,
+            "{file:?} {graph}: the labels near the tiles' edge take only the values {near_tile_edge:?}, too few to check the tiles' margins"
+        );
         maps.push(map);
     }
     assert_eq!(maps[0], maps[1], "the whole-scene graph and the window graph disagree");
@@ -239,7 +309,8 @@ fn a_torch_onnx_model_runs_with_flags() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     run_python("foreign.py", &[d.to_str().unwrap()]);
-    let expected: serde_json::Map<String, Value> = serde_json::from_slice(&std::fs::read(d.join("expected.json")).unwrap()).unwrap();
+    let expected: serde_json::Map<String, Value> =
+        serde_json::from_slice(&std::fs::read(d.join("expected.json")).unwrap()).unwrap();
     let onnx = d.join("resnet18.onnx");
     let labels = d.join("labels.txt");
     let no_flags = run("runtime", &["infer", "--model", onnx.to_str().unwrap(), d.join("images").to_str().unwrap()]);
@@ -247,14 +318,32 @@ fn a_torch_onnx_model_runs_with_flags() {
     for engine in ["ort", "tract"] {
         let out = run(
             "runtime",
-            &["infer", "--model", onnx.to_str().unwrap(), d.join("images").to_str().unwrap(), "--preprocess", "imagenet",
-              "--labels", labels.to_str().unwrap(), "--top", "1000", "--json", "--engine", engine],
+            &[
+                "infer",
+                "--model",
+                onnx.to_str().unwrap(),
+                d.join("images").to_str().unwrap(),
+                "--preprocess",
+                "imagenet",
+                "--labels",
+                labels.to_str().unwrap(),
+                "--top",
+                "1000",
+                "--json",
+                "--engine",
+                engine,
+            ],
         );
         let lines = stdout_json_lines(&out);
         assert_eq!(lines.len(), 3);
         for line in lines {
             let file = PathBuf::from(line["file"].as_str().unwrap());
-            let theirs: Vec<f32> = expected[file.file_name().unwrap().to_str().unwrap()].as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32).collect();
+            let theirs: Vec<f32> = expected[file.file_name().unwrap().to_str().unwrap()]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_f64().unwrap() as f32)
+                .collect();
             let mut ours = vec![0f32; 1000];
             for p in line["top"].as_array().unwrap() {
                 ours[p["index"].as_u64().unwrap() as usize] = p["probability"].as_f64().unwrap() as f32;
@@ -277,13 +366,19 @@ fn a_model_serves_concurrent_callers() {
         ..Default::default()
     };
     let model = Model::load(&d.join("resnet18.onnx"), &options).unwrap();
-    let images: Vec<_> = ["a", "b", "c"].iter().map(|n| preprocess::load_rgb(&d.join("images").join(format!("{n}.png"))).unwrap()).collect();
-    let alone: Vec<usize> = images.iter().map(|img| model.classify_images(std::slice::from_ref(img), 1).unwrap()[0][0].index).collect();
+    let images: Vec<_> = ["a", "b", "c"]
+        .iter()
+        .map(|n| preprocess::load_rgb(&d.join("images").join(format!("{n}.png"))).unwrap())
+        .collect();
+    let alone: Vec<usize> =
+        images.iter().map(|img| model.classify_images(std::slice::from_ref(img), 1).unwrap()[0][0].index).collect();
     std::thread::scope(|s| {
         let handles: Vec<_> = (0..6)
             .map(|i| {
                 let (model, images) = (&model, &images);
-                s.spawn(move || (i % 3, model.classify_images(std::slice::from_ref(&images[i % 3]), 1).unwrap()[0][0].index))
+                s.spawn(move || {
+                    (i % 3, model.classify_images(std::slice::from_ref(&images[i % 3]), 1).unwrap()[0][0].index)
+                })
             })
             .collect();
         for h in handles {
@@ -300,24 +395,33 @@ fn a_model_serves_concurrent_callers() {
 /// read as parts of the whole.
 #[test]
 fn matlab_written_files_read_as_scipy_and_h5py_read_them_needs_pypi() {
-    use prism_data::formats::{list_mat_variables, read_mat, MatArray};
+    use prism_data::formats::{MatArray, list_mat_variables, read_mat};
     use prism_data::{NumArray, NumData};
     use std::collections::HashMap;
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     run_python("matlab_files.py", &[d.to_str().unwrap()]);
     let expected: Value = serde_json::from_slice(&std::fs::read(d.join("expected.json")).unwrap()).unwrap();
-    let (listings, errors) = (expected["mat_variables"].as_object().unwrap(), expected["mat_errors"].as_object().unwrap());
-    let arrays: HashMap<(&str, &str), &Value> =
-        expected["arrays"].as_array().unwrap().iter().map(|e| ((e["file"].as_str().unwrap(), e["key"].as_str().unwrap()), e)).collect();
+    let (listings, errors) =
+        (expected["mat_variables"].as_object().unwrap(), expected["mat_errors"].as_object().unwrap());
+    let arrays: HashMap<(&str, &str), &Value> = expected["arrays"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| ((e["file"].as_str().unwrap(), e["key"].as_str().unwrap()), e))
+        .collect();
     let assert_same = |what: &str, ours: &NumArray, theirs: &Value| {
         assert_eq!(ours.dtype(), theirs["dtype"], "{what}: dtype");
         assert_eq!(serde_json::json!(ours.shape), theirs["shape"], "{what}: shape");
         let values = theirs["values"].as_array().unwrap();
         let float = |i: usize| values[i].as_str().unwrap().parse::<f64>().unwrap();
         let same = match &ours.data {
-            NumData::F64(v) => v.len() == values.len() && v.iter().enumerate().all(|(i, x)| x.to_bits() == float(i).to_bits()),
-            NumData::F32(v) => v.len() == values.len() && v.iter().enumerate().all(|(i, x)| x.to_bits() == (float(i) as f32).to_bits()),
+            NumData::F64(v) => {
+                v.len() == values.len() && v.iter().enumerate().all(|(i, x)| x.to_bits() == float(i).to_bits())
+            }
+            NumData::F32(v) => {
+                v.len() == values.len() && v.iter().enumerate().all(|(i, x)| x.to_bits() == (float(i) as f32).to_bits())
+            }
             NumData::U64(v) => v.iter().map(|&x| Value::from(x)).eq(values.iter().cloned()),
             other => other.to_i64().unwrap().into_iter().map(Value::from).eq(values.iter().cloned()),
         };
@@ -342,14 +446,21 @@ fn matlab_written_files_read_as_scipy_and_h5py_read_them_needs_pypi() {
                 }
                 (Err(err), None) => {
                     let message = err.to_string();
-                    assert!(message.contains(&format!("variable `{name}`: ")) && !message.contains('\n'), "{file}: {message}");
+                    assert!(
+                        message.contains(&format!("variable `{name}`: ")) && !message.contains('\n'),
+                        "{file}: {message}"
+                    );
                     refused += 1;
                 }
                 (ours, theirs) => panic!("{file} `{name}`: read {ours:?}, expected {theirs:?}"),
             }
         }
     }
-    assert!(errors.len() == 2 && read >= 30 && refused >= 40, "{} refused whole, {read} variables read, {refused} refused", errors.len());
+    assert!(
+        errors.len() == 2 && read >= 30 && refused >= 40,
+        "{} refused whole, {read} variables read, {refused} refused",
+        errors.len()
+    );
     for (file, v73) in [("v6.mat", "v73.mat"), ("v7.mat", "v73.mat"), ("sparse_v7.mat", "sparse_v73.mat")] {
         // Alike but for the size of structs, which a v7.3 file does not store.
         let unsized_structs = |listing: &Value| -> Vec<Value> {
@@ -358,7 +469,11 @@ fn matlab_written_files_read_as_scipy_and_h5py_read_them_needs_pypi() {
         };
         assert_eq!(unsized_structs(&listings[file]), unsized_structs(&listings[v73]), "{file} and {v73}");
         for &(_, name) in arrays.keys().filter(|(f, _)| *f == file) {
-            assert_eq!(read_mat(&d.join(file), Some(name)).unwrap(), read_mat(&d.join(v73), Some(name)).unwrap(), "{file} `{name}`");
+            assert_eq!(
+                read_mat(&d.join(file), Some(name)).unwrap(),
+                read_mat(&d.join(v73), Some(name)).unwrap(),
+                "{file} `{name}`"
+            );
         }
     }
     let path = d.join("v73.mat");
@@ -366,8 +481,12 @@ fn matlab_written_files_read_as_scipy_and_h5py_read_them_needs_pypi() {
     let NumData::F64(values) = &whole.data else { panic!("a_matrix is {}", whole.dtype()) };
     let matrix = MatArray::open(&path, Some("a_matrix")).unwrap().expect("a v7.3 variable");
     assert_eq!(matrix.chunk_shape(), Some(vec![50, 100]), "MATLAB's chunks of a_matrix");
-    for (rows, columns) in [(0..100, 0..100), (3..4, 0..100), (0..100, 49..51), (17..83, 20..77), (99..100, 99..100), (5..5, 0..3)] {
-        let NumData::F64(part) = matrix.read_box(&[rows.clone(), columns.clone()]).unwrap() else { panic!("a_matrix box is not double") };
+    for (rows, columns) in
+        [(0..100, 0..100), (3..4, 0..100), (0..100, 49..51), (17..83, 20..77), (99..100, 99..100), (5..5, 0..3)]
+    {
+        let NumData::F64(part) = matrix.read_box(&[rows.clone(), columns.clone()]).unwrap() else {
+            panic!("a_matrix box is not double")
+        };
         // The box in MATLAB's column-major order; `values` are in C order.
         let expected: Vec<f64> = columns.clone().flat_map(|c| rows.clone().map(move |r| values[r * 100 + c])).collect();
         assert_eq!(part, expected, "a_matrix[{rows:?}, {columns:?}]");
@@ -401,12 +520,19 @@ fn runtime_errors_are_one_line() {
     assert_one_line_error(&infer(&onnx, &broken, &flags), "broken.jpg");
     assert_one_line_error(&infer(&onnx, &d.join("missing.png"), &flags), "missing.png");
     // A GPU this machine does not have (none here; not index 99 on a GPU machine either).
-    assert_one_line_error(&infer(&onnx, &image, &["--preprocess", "imagenet", "--engine", "ort", "--ep", "cuda", "--gpu", "99"]), "CUDA");
+    assert_one_line_error(
+        &infer(&onnx, &image, &["--preprocess", "imagenet", "--engine", "ort", "--ep", "cuda", "--gpu", "99"]),
+        "CUDA",
+    );
     assert_one_line_error(&run("runtime", &["info", truncated.to_str().unwrap()]), "truncated");
     // An ORT_DYLIB_PATH that names nothing is said, not passed over for another library.
     let mut args = vec!["infer", "--model", onnx.to_str().unwrap(), image.to_str().unwrap(), "--engine", "ort"];
     args.extend(flags);
-    let out = std::process::Command::new(prism_tests::bin("runtime")).args(&args).env("ORT_DYLIB_PATH", d.join("nowhere.so")).output().unwrap();
+    let out = std::process::Command::new(prism_tests::bin("runtime"))
+        .args(&args)
+        .env("ORT_DYLIB_PATH", d.join("nowhere.so"))
+        .output()
+        .unwrap();
     assert_one_line_error(&out, "nowhere.so (ORT_DYLIB_PATH) does not exist");
     // With --engine auto too: a library the user named is not swapped for tract in silence.
     let auto = infer(&onnx, &image, &["--preprocess", "imagenet", "--ort-library", "/etc/hostname"]);
@@ -414,12 +540,20 @@ fn runtime_errors_are_one_line() {
     assert_one_line_error(&infer(&onnx, &image, &["--topk", "3"]), "unexpected argument '--topk'");
 
     // A cube with the wrong number of bands for a scene model.
-    let config = serde_json::json!({"arch": "hybridsn", "bands": 15, "window": 11, "classes": 4, "variant": {}, "dropout": 0.4});
+    let config =
+        serde_json::json!({"arch": "hybridsn", "bands": 15, "window": 11, "classes": 4, "variant": {}, "dropout": 0.4});
     let jobs = serde_json::json!([{"config": config, "dir": d.join("run"), "seed": 1, "raw_bands": 30}]);
     std::fs::write(d.join("jobs.json"), jobs.to_string()).unwrap();
     run_python("make_run.py", &[d.join("jobs.json").to_str().unwrap()]);
     let scene_model = d.join("hybridsn.onnx");
-    assert!(run("exporter", &["--run", d.join("run").to_str().unwrap(), "--out", scene_model.to_str().unwrap(), "--no-parity"]).status.success());
+    assert!(
+        run(
+            "exporter",
+            &["--run", d.join("run").to_str().unwrap(), "--out", scene_model.to_str().unwrap(), "--no-parity"]
+        )
+        .status
+        .success()
+    );
     let cube = d.join("cube.npy");
     use prism_data::formats::write_npy;
     use prism_data::{NumArray, NumData};
@@ -429,7 +563,10 @@ fn runtime_errors_are_one_line() {
     let mut values = vec![0.5f32; 12 * 12 * 30];
     values[(3 * 12 + 4) * 30 + 7] = f32::NAN;
     write_npy(&cube, &NumArray::new(vec![12, 12, 30], NumData::F32(values)).unwrap()).unwrap();
-    assert_one_line_error(&infer(&scene_model, &cube, &[]), "1 NaN or infinite values, the first at row 3, column 4, band 7");
+    assert_one_line_error(
+        &infer(&scene_model, &cube, &[]),
+        "1 NaN or infinite values, the first at row 3, column 4, band 7",
+    );
     // A compressed MATLAB 5 scene is unpacked into TMPDIR: a temporary folder that cannot be made
     // is said; an uncompressed one and a v7.3 one are read in place (and here fail later, on their
     // number of bands).
@@ -439,8 +576,14 @@ fn runtime_errors_are_one_line() {
         let args = ["infer", "--model", scene_model.to_str().unwrap(), scene.to_str().unwrap(), "--key", key];
         std::process::Command::new(prism_tests::bin("runtime")).args(args).env("TMPDIR", &no_temp).output().unwrap()
     };
-    assert_one_line_error(&infer_in(&arrays.join("cube_u16_z.mat"), "cube"), "cannot unpack it into the temporary folder");
-    assert_one_line_error(&infer_in(&arrays.join("layouts_v73.mat"), "deflate"), "the scene has 11 bands, the model takes 30");
+    assert_one_line_error(
+        &infer_in(&arrays.join("cube_u16_z.mat"), "cube"),
+        "cannot unpack it into the temporary folder",
+    );
+    assert_one_line_error(
+        &infer_in(&arrays.join("layouts_v73.mat"), "deflate"),
+        "the scene has 11 bands, the model takes 30",
+    );
     assert_one_line_error(&infer_in(&arrays.join("cube_u16.mat"), "cube"), "the scene has 6 bands, the model takes 30");
     // A directory where a model file belongs: the cause is said once.
     let out = run("runtime", &["info", d.to_str().unwrap()]);
@@ -457,7 +600,9 @@ fn output_into_a_closed_pipe_ends_quietly() {
     let dir = tempfile::tempdir().unwrap();
     run_python("foreign.py", &[dir.path().to_str().unwrap()]);
     let onnx = dir.path().join("resnet18.onnx");
-    for (name, args) in [("runtime", vec!["info", onnx.to_str().unwrap()]), ("trainer", vec!["summary", "--model", "hybridsn"])] {
+    for (name, args) in
+        [("runtime", vec!["info", onnx.to_str().unwrap()]), ("trainer", vec!["summary", "--model", "hybridsn"])]
+    {
         let (reader, writer) = std::io::pipe().unwrap();
         drop(reader);
         let out = std::process::Command::new(prism_tests::bin(name)).args(&args).stdout(writer).output().unwrap();

@@ -5,11 +5,11 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use prism_models::{ModelConfig, ModelOptions};
 use prism_data::formats::{read_npy, write_npy};
-use prism_data::{NumArray, NumData};
 use prism_data::scene::Scene;
-use prism_tests::{assert_close, assert_one_line_error, run, run_python, Tolerance};
+use prism_data::{NumArray, NumData};
+use prism_models::{ModelConfig, ModelOptions};
+use prism_tests::{Tolerance, assert_close, assert_one_line_error, run, run_python};
 use prism_trainer::data::indian_pines;
 use prism_trainer::data::patches::{fit_pca, project};
 use prism_trainer::fit::train_step;
@@ -67,12 +67,24 @@ fn bad_training_input_is_a_one_line_error() {
         args.extend(extra);
         run("trainer", &args)
     };
-    assert_one_line_error(&fit(&["--data", cube_mat.to_str().unwrap(), "--key", "nope", "--gt", &gt]), "no variable `nope`");
+    assert_one_line_error(
+        &fit(&["--data", cube_mat.to_str().unwrap(), "--key", "nope", "--gt", &gt]),
+        "no variable `nope`",
+    );
     // A MATLAB v7.3 file is read too: its variables are named, and a struct is refused.
     let v73 = fixtures.join("mixed_v73.mat");
-    assert_one_line_error(&fit(&["--data", v73.to_str().unwrap(), "--key", "nope", "--gt", &gt]), "(variables: cells, labels, meta, title)");
-    assert_one_line_error(&fit(&["--data", v73.to_str().unwrap(), "--key", "meta", "--gt", &gt]), "variable `meta`: is not a numeric array (class struct)");
-    assert_one_line_error(&fit(&["--data", &scene, "--gt", &short_gt]), "20 x 20 pixels but the ground truth is 19 x 20");
+    assert_one_line_error(
+        &fit(&["--data", v73.to_str().unwrap(), "--key", "nope", "--gt", &gt]),
+        "(variables: cells, labels, meta, title)",
+    );
+    assert_one_line_error(
+        &fit(&["--data", v73.to_str().unwrap(), "--key", "meta", "--gt", &gt]),
+        "variable `meta`: is not a numeric array (class struct)",
+    );
+    assert_one_line_error(
+        &fit(&["--data", &scene, "--gt", &short_gt]),
+        "20 x 20 pixels but the ground truth is 19 x 20",
+    );
     assert_one_line_error(&fit(&["--data", &scene, "--gt", &gt, "--window", "25"]), "larger than the 20 x 20 scene");
     assert_one_line_error(&fit(&["--data", "missing.mat", "--gt", &gt]), "missing.mat: no such file");
     assert_one_line_error(&fit(&["--data", &scene, "--gt", &gt, "--model", "resnet18"]), "resnet18 is an image model");
@@ -80,16 +92,34 @@ fn bad_training_input_is_a_one_line_error() {
     let pt = d.join("weights.pt");
     let save = format!("import torch; torch.save(torch.nn.Linear(2, 2).state_dict(), {:?})", pt.to_str().unwrap());
     assert!(std::process::Command::new(prism_tests::python()).args(["-c", &save]).status().unwrap().success());
-    assert_one_line_error(&fit(&["--data", &scene, "--gt", &gt, "--init", pt.to_str().unwrap()]), "torch.save(dict(model.state_dict()), path)");
+    assert_one_line_error(
+        &fit(&["--data", &scene, "--gt", &gt, "--init", pt.to_str().unwrap()]),
+        "torch.save(dict(model.state_dict()), path)",
+    );
     // A start that failed needs no --force to start again; a finished run is not overwritten.
     let again = d.join("again");
     let start = |extra: &[&str]| {
-        let mut args = vec!["fit", "--out", again.to_str().unwrap(), "--epochs", "1", "--bands", "13", "--window", "9", "--data", &scene, "--gt", &gt];
+        let mut args = vec![
+            "fit",
+            "--out",
+            again.to_str().unwrap(),
+            "--epochs",
+            "1",
+            "--bands",
+            "13",
+            "--window",
+            "9",
+            "--data",
+            &scene,
+            "--gt",
+            &gt,
+        ];
         args.extend(extra);
         run("trainer", &args)
     };
     let plain = d.join("plain.pt");
-    let save = format!("import torch; torch.save(dict(torch.nn.Linear(2, 2).state_dict()), {:?})", plain.to_str().unwrap());
+    let save =
+        format!("import torch; torch.save(dict(torch.nn.Linear(2, 2).state_dict()), {:?})", plain.to_str().unwrap());
     assert!(std::process::Command::new(prism_tests::python()).args(["-c", &save]).status().unwrap().success());
     assert_one_line_error(&start(&["--init", plain.to_str().unwrap()]), "plain.pt: no tensor `conv1.bias`");
     assert!(!again.exists(), "a run stopped by bad --init weights writes nothing");
@@ -105,7 +135,10 @@ fn bad_training_input_is_a_one_line_error() {
     let notes = d.join("notes");
     std::fs::create_dir_all(&notes).unwrap();
     std::fs::write(notes.join("thesis.txt"), "years of work").unwrap();
-    assert_one_line_error(&fit(&["--data", &scene, "--gt", &gt, "--out", notes.to_str().unwrap()]), "not a run directory");
+    assert_one_line_error(
+        &fit(&["--data", &scene, "--gt", &gt, "--out", notes.to_str().unwrap()]),
+        "not a run directory",
+    );
     assert!(notes.join("thesis.txt").exists());
     assert_one_line_error(&fit(&["--data", &scene, "--gt", &gt, "--gamma", "nan"]), "--gamma must be positive");
     // A resume that fails (a damaged checkpoint) leaves the run's configuration as it was.
@@ -137,9 +170,29 @@ fn a_resumed_run_continues_where_it_stopped_needs_pypi() {
     let (a, b) = (dir.path().join("a"), dir.path().join("b"));
     let args = |out: &Path| -> Vec<String> {
         [
-            "fit", "--model", "hybridsn-bn", "--dataset", "indian-pines", "--bands", "15", "--window", "9",
-            "--test-ratio", "0.95", "--val-ratio", "0.2", "--epochs", "2", "--batch-size", "64", "--seed", "5",
-            "--no-scene-map", "--device", "cpu", "--out",
+            "fit",
+            "--model",
+            "hybridsn-bn",
+            "--dataset",
+            "indian-pines",
+            "--bands",
+            "15",
+            "--window",
+            "9",
+            "--test-ratio",
+            "0.95",
+            "--val-ratio",
+            "0.2",
+            "--epochs",
+            "2",
+            "--batch-size",
+            "64",
+            "--seed",
+            "5",
+            "--no-scene-map",
+            "--device",
+            "cpu",
+            "--out",
         ]
         .iter()
         .map(|s| s.to_string())
@@ -164,7 +217,10 @@ fn a_resumed_run_continues_where_it_stopped_needs_pypi() {
     assert!(stderr.contains("stopped at epoch 1 batch 5"), "{stderr}");
     assert!(!b.join("model.safetensors").exists());
     // --device moves a resumed run (here to a GPU no machine has: refused, the checkpoint kept).
-    let moved = run_with(&["fit".into(), "--resume".into(), b.to_str().unwrap().into(), "--device".into(), "cuda:99".into()], None);
+    let moved = run_with(
+        &["fit".into(), "--resume".into(), b.to_str().unwrap().into(), "--device".into(), "cuda:99".into()],
+        None,
+    );
     let moved_err = String::from_utf8_lossy(&moved.stderr);
     assert_eq!(moved.status.code(), Some(1), "{moved_err}");
     assert!(moved_err.contains("CUDA") && moved_err.lines().count() == 1, "{moved_err}");
@@ -176,7 +232,9 @@ fn a_resumed_run_continues_where_it_stopped_needs_pypi() {
     for (name, t) in &wa {
         assert!(t.equal(&wb[name]), "{name} differs after resuming");
     }
-    let metrics = |d: &Path| -> serde_json::Value { serde_json::from_slice(&std::fs::read(d.join("metrics.json")).unwrap()).unwrap() };
+    let metrics = |d: &Path| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(d.join("metrics.json")).unwrap()).unwrap()
+    };
     let (ma, mb) = (metrics(&a), metrics(&b));
     assert_eq!(ma["oa"], mb["oa"]);
     let losses = |m: &serde_json::Value| -> Vec<f64> {
@@ -193,9 +251,27 @@ fn short_training_on_indian_pines_is_far_above_chance_needs_pypi() {
     let out = run(
         "trainer",
         &[
-            "fit", "--model", "hybridsn", "--dataset", "indian-pines", "--bands", "15", "--window", "11",
-            "--test-ratio", "0.8", "--epochs", "5", "--batch-size", "32", "--no-scene-map", "--device", "cpu",
-            "--json", "--out", dir.path().join("run").to_str().unwrap(),
+            "fit",
+            "--model",
+            "hybridsn",
+            "--dataset",
+            "indian-pines",
+            "--bands",
+            "15",
+            "--window",
+            "11",
+            "--test-ratio",
+            "0.8",
+            "--epochs",
+            "5",
+            "--batch-size",
+            "32",
+            "--no-scene-map",
+            "--device",
+            "cpu",
+            "--json",
+            "--out",
+            dir.path().join("run").to_str().unwrap(),
         ],
     );
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -203,7 +279,9 @@ fn short_training_on_indian_pines_is_far_above_chance_needs_pypi() {
     let oa = metrics["oa"].as_f64().unwrap();
     assert!(oa > 0.6, "OA {oa} after 5 epochs");
     assert_eq!(metrics["samples"], 8198);
-    for file in ["model.safetensors", "preprocessing.json", "metrics.json", "sample.safetensors", "curves.png", "map.png"] {
+    for file in
+        ["model.safetensors", "preprocessing.json", "metrics.json", "sample.safetensors", "curves.png", "map.png"]
+    {
         assert!(dir.path().join("run").join(file).exists(), "{file} missing");
     }
 
@@ -231,7 +309,9 @@ fn a_sweep_continues_from_its_results_file() {
         std::fs::create_dir_all(images.join(class)).unwrap();
         for i in 0..6u8 {
             let [r, g, b] = colour;
-            image::RgbImage::from_pixel(40, 40, image::Rgb([r, g + 10 * i, b])).save(images.join(class).join(format!("{i}.png"))).unwrap();
+            image::RgbImage::from_pixel(40, 40, image::Rgb([r, g + 10 * i, b]))
+                .save(images.join(class).join(format!("{i}.png")))
+                .unwrap();
         }
     }
     let (runs, results) = (d.join("runs"), d.join("results.json"));
@@ -269,7 +349,11 @@ fn a_sweep_continues_from_its_results_file() {
     assert!(!String::from_utf8_lossy(&second.stderr).contains("[1/1]"), "the finished run was trained again");
     assert!(!runs.join("resnet18-t50-s0").exists());
     assert_eq!(records(), before);
-    assert!(String::from_utf8_lossy(&second.stdout).contains("| resnet18 | 50 % | 1 |"), "{}", String::from_utf8_lossy(&second.stdout));
+    assert!(
+        String::from_utf8_lossy(&second.stdout).contains("| resnet18 | 50 % | 1 |"),
+        "{}",
+        String::from_utf8_lossy(&second.stdout)
+    );
     let markdown = std::fs::read_to_string(d.join("results.md")).unwrap();
     assert!(
         markdown.contains("\n## Runs\n")
@@ -321,7 +405,11 @@ fn training_steps_match_torch_optim() {
         }
         config
     };
-    let resnet = ModelConfig::from_name("resnet18", &ModelOptions { classes: Some(4), image_size: Some(32), ..Default::default() }).unwrap();
+    let resnet = ModelConfig::from_name(
+        "resnet18",
+        &ModelOptions { classes: Some(4), image_size: Some(32), ..Default::default() },
+    )
+    .unwrap();
     let optimizer = |kind, weight_decay| OptimizerConfig {
         kind,
         lr: 1e-2,
@@ -361,7 +449,12 @@ fn training_steps_match_torch_optim() {
             "config": config, "weights": file("weights"), "batch": file("batch"), "optimizer": optimizer,
             "lrs": lrs, "output": file("output"),
         }));
-        results.push((format!("{} with {:?}", config.name(), optimizer.kind), before, copy_state(&model), file("output")));
+        results.push((
+            format!("{} with {:?}", config.name(), optimizer.kind),
+            before,
+            copy_state(&model),
+            file("output"),
+        ));
     }
     let jobs_file = dir.path().join("jobs.json");
     std::fs::write(&jobs_file, serde_json::Value::from(jobs).to_string()).unwrap();

@@ -1,16 +1,16 @@
 use std::time::Instant;
 
-use anyhow::{bail, Result};
+use anyhow::{Result, bail};
 use prism_data::scene::{GroundTruth, Scene};
-use rand::seq::SliceRandom;
 use rand::SeedableRng;
+use rand::seq::SliceRandom;
 use serde_json::json;
 
 use crate::data::indian_pines;
 use crate::data::patches::SceneData;
 use crate::fit::{describe_device, resolve_device};
 use crate::model::TchModel;
-use crate::optim::{zero_grad, Optimizer, OptimizerConfig, OptimizerKind};
+use crate::optim::{Optimizer, OptimizerConfig, OptimizerKind, zero_grad};
 
 /// Time training steps (windows cut from the scene, forward, backward, Adam) on Indian Pines.
 #[derive(clap::Args)]
@@ -72,7 +72,15 @@ pub fn run(args: Args) -> Result<()> {
     let model = TchModel::new(config, device)?;
     let params = model.parameters();
     let mut optimizer = Optimizer::new(
-        OptimizerConfig { kind: OptimizerKind::Adam, lr: 1e-3, weight_decay: 0.0, momentum: 0.9, nesterov: false, betas: (0.9, 0.999), eps: 1e-8 },
+        OptimizerConfig {
+            kind: OptimizerKind::Adam,
+            lr: 1e-3,
+            weight_decay: 0.0,
+            momentum: 0.9,
+            nesterov: false,
+            betas: (0.9, 0.999),
+            eps: 1e-8,
+        },
         &params,
     );
     let mut order: Vec<usize> = (0..data.samples.len()).collect();

@@ -1,6 +1,6 @@
 use std::path::PathBuf;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 use prism_models::run::{self, Preprocessing};
 
 use crate::cli::fit::read_fit_config;
@@ -49,7 +49,8 @@ pub fn run(args: Args) -> Result<()> {
     let config = read_fit_config(&args.run)?;
     let preprocessing_path = args.run.join(run::PREPROCESSING);
     let preprocessing: Preprocessing = serde_json::from_str(
-        &std::fs::read_to_string(&preprocessing_path).with_context(|| format!("{}: missing (did training finish?)", preprocessing_path.display()))?,
+        &std::fs::read_to_string(&preprocessing_path)
+            .with_context(|| format!("{}: missing (did training finish?)", preprocessing_path.display()))?,
     )
     .with_context(|| format!("{}: unreadable", preprocessing_path.display()))?;
     let (source, other) = match (&args.data, &args.images, &config.data) {
@@ -66,7 +67,9 @@ pub fn run(args: Args) -> Result<()> {
             },
             true,
         ),
-        (None, Some(dir), DataSource::Images { resize, crop, .. }) => (DataSource::Images { dir: dir.clone(), resize: *resize, crop: *crop }, true),
+        (None, Some(dir), DataSource::Images { resize, crop, .. }) => {
+            (DataSource::Images { dir: dir.clone(), resize: *resize, crop: *crop }, true)
+        }
         (None, None, source) => (source.clone(), false),
         _ => bail!("this run was trained on {}: give data of the same kind", config.data.display_name()),
     };
@@ -96,7 +99,13 @@ pub fn run(args: Args) -> Result<()> {
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        println!("{} on {} ({} samples)\n{}", model.config.name(), source.display_name(), indices.len(), report.table());
+        println!(
+            "{} on {} ({} samples)\n{}",
+            model.config.name(),
+            source.display_name(),
+            indices.len(),
+            report.table()
+        );
         println!("pictures: {}", out.display());
     }
     if let Some(warning) = report.chance_warning() {

@@ -1,10 +1,10 @@
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
-use prism_models::{run, ModelConfig, ModelOptions};
+use anyhow::{Context, Result, bail};
+use prism_models::{ModelConfig, ModelOptions, run};
 
 use crate::data::DataSource;
-use crate::fit::{fit, install_interrupt_handler, FitConfig};
+use crate::fit::{FitConfig, fit, install_interrupt_handler};
 use crate::optim::{OptimizerConfig, OptimizerKind, Schedule, ScheduleKind};
 use crate::report;
 
@@ -153,9 +153,15 @@ pub struct Args {
 impl Args {
     fn config(&self) -> Result<FitConfig> {
         let data = match (&self.images, &self.data, &self.gt) {
-            (Some(dir), None, None) => DataSource::Images { dir: dir.clone(), resize: self.resize, crop: self.image_size },
+            (Some(dir), None, None) => {
+                DataSource::Images { dir: dir.clone(), resize: self.resize, crop: self.image_size }
+            }
             (None, data, gt) => DataSource::Scene {
-                dataset: if data.is_none() { Some(self.dataset.clone().unwrap_or_else(|| "indian-pines".into())) } else { None },
+                dataset: if data.is_none() {
+                    Some(self.dataset.clone().unwrap_or_else(|| "indian-pines".into()))
+                } else {
+                    None
+                },
                 data: data.clone(),
                 gt: gt.clone(),
                 key: self.key.clone(),
@@ -254,13 +260,22 @@ pub fn run(args: Args) -> Result<bool> {
         None => {
             let config = args.config()?;
             config.validate()?;
-            let dir = args.out.clone().unwrap_or_else(|| PathBuf::from("runs").join(slug(&format!("{}-{}", config.model, config.data.display_name()))));
+            let dir = args.out.clone().unwrap_or_else(|| {
+                PathBuf::from("runs").join(slug(&format!("{}-{}", config.model, config.data.display_name())))
+            });
             if holds_run(&dir) && !args.force {
-                bail!("{} already holds a run: --resume it, choose another --out, or --force to replace it", dir.display());
+                bail!(
+                    "{} already holds a run: --resume it, choose another --out, or --force to replace it",
+                    dir.display()
+                );
             }
             let non_empty = std::fs::read_dir(&dir).is_ok_and(|mut entries| entries.next().is_some());
             if args.force && non_empty && !dir.join(run::CONFIG).exists() {
-                bail!("{} is not a run directory (no {}): --force replaces runs only; choose another --out", dir.display(), run::CONFIG);
+                bail!(
+                    "{} is not a run directory (no {}): --force replaces runs only; choose another --out",
+                    dir.display(),
+                    run::CONFIG
+                );
             }
             (config, dir, false)
         }
@@ -279,7 +294,16 @@ pub fn run(args: Args) -> Result<bool> {
         );
         return Ok(false);
     }
-    let metrics = report::write_run(&run_dir, &config, &trained.model, &trained.data, &trained.split, &trained.state, trained.selected, trained.device)?;
+    let metrics = report::write_run(
+        &run_dir,
+        &config,
+        &trained.model,
+        &trained.data,
+        &trained.split,
+        &trained.state,
+        trained.selected,
+        trained.device,
+    )?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&metrics)?);
     } else {

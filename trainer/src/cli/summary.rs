@@ -3,7 +3,9 @@ use prism_models::{ModelConfig, ModelOptions, Summary};
 
 /// Print a model's layers, output shapes and parameter counts (no engine needed).
 #[derive(clap::Args)]
-#[command(after_help = "Examples:\n  trainer summary --model hybridsn\n  trainer summary --model hybridsn-bn-se --bands 15 --window 19 --classes 9\n  trainer summary --model resnet50 --classes 6 --json")]
+#[command(
+    after_help = "Examples:\n  trainer summary --model hybridsn\n  trainer summary --model hybridsn-bn-se --bands 15 --window 19 --classes 9\n  trainer summary --model resnet50 --classes 6 --json"
+)]
 pub struct Args {
     /// Model name: hybridsn[-bn][-se][-sp|-mpm], [se-][sp-]resnet{18,34,50,101,152},
     /// block-{se,spm,mpm}.
@@ -27,7 +29,8 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let options = ModelOptions { classes: args.classes, bands: args.bands, window: args.window, image_size: args.image_size };
+    let options =
+        ModelOptions { classes: args.classes, bands: args.bands, window: args.window, image_size: args.image_size };
     let config = ModelConfig::from_name(&args.model, &options)?;
     let summary = Summary::of(&config).with_context(|| format!("describing {}", args.model))?;
     if args.json {

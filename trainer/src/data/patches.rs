@@ -3,9 +3,9 @@
 //! remapped to 0..K-1. Windows are cut per batch, so memory stays that of the padded scene
 //! whatever the number of samples.
 
-use anyhow::{bail, Context, Result};
-use prism_models::run::{Pca, ScenePreprocessing};
+use anyhow::{Context, Result, bail};
 use prism_data::scene::{GroundTruth, Scene};
+use prism_models::run::{Pca, ScenePreprocessing};
 use tch::{Device, Kind, Tensor};
 
 /// A labelled pixel.
@@ -37,7 +37,12 @@ pub fn fit_pca(scene: &Scene, components: usize, whiten: bool) -> Result<Pca> {
     let cov = centred.matmul(&centred.tr()) / (n as f64 - 1.0);
     let (values, vectors) = cov.f_linalg_eigh("L").context("eigendecomposition of the covariance")?;
     // eigh sorts ascending: take the last `components` columns, largest first.
-    let order = Tensor::arange_start_step(bands as i64 - 1, bands as i64 - 1 - components as i64, -1, (Kind::Int64, Device::Cpu));
+    let order = Tensor::arange_start_step(
+        bands as i64 - 1,
+        bands as i64 - 1 - components as i64,
+        -1,
+        (Kind::Int64, Device::Cpu),
+    );
     let values = values.index_select(0, &order);
     let vectors = vectors.index_select(1, &order).tr().contiguous(); // [components, bands]
     let largest = vectors.abs().argmax(1, true);
@@ -83,7 +88,13 @@ impl SceneData {
     /// # Errors
     /// Sizes that differ, no labelled pixels, fewer than two classes, a window larger than the
     /// scene, or an even window.
-    pub fn new(scene: &Scene, truth: &GroundTruth, components: usize, window: usize, class_names: Option<Vec<String>>) -> Result<Self> {
+    pub fn new(
+        scene: &Scene,
+        truth: &GroundTruth,
+        components: usize,
+        window: usize,
+        class_names: Option<Vec<String>>,
+    ) -> Result<Self> {
         let pca = fit_pca(scene, components, true)?;
         let values = truth.classes();
         Self::prepare(scene, truth, pca, values, window, class_names)
@@ -136,7 +147,13 @@ impl SceneData {
         let half = (window / 2) as i64;
         let padded = project(scene, &pca)?.constant_pad_nd([half, half, half, half]);
         Ok(SceneData {
-            preprocessing: ScenePreprocessing { raw_bands: scene.bands, window, pca, class_names, class_values: values },
+            preprocessing: ScenePreprocessing {
+                raw_bands: scene.bands,
+                window,
+                pca,
+                class_names,
+                class_values: values,
+            },
             padded,
             samples,
             height: scene.height,
@@ -164,7 +181,8 @@ impl SceneData {
     /// Model inputs for arbitrary pixels (the whole-scene map): `[N, 1, components, w, w]`.
     pub fn windows_at(&self, pixels: &[(usize, usize)]) -> Tensor {
         let w = self.preprocessing.window as i64;
-        let crops: Vec<Tensor> = pixels.iter().map(|&(y, x)| self.padded.narrow(1, y as i64, w).narrow(2, x as i64, w)).collect();
+        let crops: Vec<Tensor> =
+            pixels.iter().map(|&(y, x)| self.padded.narrow(1, y as i64, w).narrow(2, x as i64, w)).collect();
         Tensor::stack(&crops, 0).unsqueeze(1)
     }
 
@@ -199,8 +217,8 @@ pub struct Split {
 /// `val_ratio` of the rest to validation, the remainder to training; each class with two or
 /// more samples keeps at least one for training. Deterministic for a seed.
 pub fn stratified_split(classes: &[usize], test_ratio: f64, val_ratio: f64, seed: u64) -> Split {
-    use rand::seq::SliceRandom;
     use rand::SeedableRng;
+    use rand::seq::SliceRandom;
     let k = classes.iter().max().map_or(0, |m| m + 1);
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let mut split = Split::default();
@@ -227,7 +245,17 @@ mod tests {
 
     #[test]
     fn split_is_stratified_disjoint_and_deterministic() {
-        let classes: Vec<usize> = (0..1000).map(|i| if i < 20 { 0 } else if i < 300 { 1 } else { 2 }).collect();
+        let classes: Vec<usize> = (0..1000)
+            .map(|i| {
+                if i < 20 {
+                    0
+                } else if i < 300 {
+                    1
+                } else {
+                    2
+                }
+            })
+            .collect();
         let s = stratified_split(&classes, 0.9, 0.1, 3);
         assert_eq!(s, stratified_split(&classes, 0.9, 0.1, 3));
         assert_ne!(s, stratified_split(&classes, 0.9, 0.1, 4));
