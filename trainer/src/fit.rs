@@ -366,14 +366,7 @@ fn train_loop(
         }
         bar.finish_and_clear();
 
-        let (val_loss, val_acc) = if split.val.is_empty() {
-            (None, None)
-        } else {
-            let (loss, predictions) = predict(model, data, &split.val, config.batch_size, device)?;
-            let truth = data.sample_classes();
-            let hits = split.val.iter().zip(&predictions).filter(|(i, p)| truth[**i] == **p).count();
-            (Some(loss), Some(hits as f64 / split.val.len() as f64))
-        };
+        let (val_loss, val_acc) = validate(model, data, &split.val, config.batch_size, device)?;
         state.train_seconds += started.elapsed().as_secs_f64();
         let seconds = started.elapsed().as_secs_f64() + state.partial_seconds;
         let record = EpochRecord {
@@ -393,14 +386,7 @@ fn train_loop(
         state.partial_seconds = 0.0;
 
         if let Some(acc) = val_acc {
-            if state.best_val_acc.is_none_or(|best| acc > best) {
-                state.best_val_acc = Some(acc);
-                state.best_epoch = Some(epoch + 1);
-                state.epochs_without_improvement = 0;
-                save_checkpoint(model, optimizer, state, &checkpoints.join(BEST))?;
-            } else {
-                state.epochs_without_improvement += 1;
-            }
+            keep_best(acc, epoch + 1, model, optimizer, state, &checkpoints.join(BEST))?;
         }
         if config.patience.is_some_and(|p| state.epochs_without_improvement >= p) {
             eprintln!("early stop: no better validation accuracy for {} epochs", state.epochs_without_improvement);
@@ -414,6 +400,44 @@ fn train_loop(
     state.finished = true;
     save_checkpoint(model, optimizer, state, &checkpoints.join(LAST))?;
     Ok(false)
+}
+
+/// Validation loss and accuracy on the samples `val` (none without a validation split).
+fn validate(
+    model: &TchModel,
+    data: &Data,
+    val: &[usize],
+    batch_size: usize,
+    device: Device,
+) -> Result<(Option<f64>, Option<f64>)> {
+    if val.is_empty() {
+        return Ok((None, None));
+    }
+    let (loss, predictions) = predict(model, data, val, batch_size, device)?;
+    let truth = data.sample_classes();
+    let hits = val.iter().zip(&predictions).filter(|(i, p)| truth[**i] == **p).count();
+    Ok((Some(loss), Some(hits as f64 / val.len() as f64)))
+}
+
+/// Keeps epoch `epoch`'s weights as the best (checkpoint `best`) when its validation accuracy
+/// beats the best so far; otherwise counts one more epoch without improvement.
+fn keep_best(
+    acc: f64,
+    epoch: usize,
+    model: &TchModel,
+    optimizer: &Optimizer,
+    state: &mut TrainState,
+    best: &Path,
+) -> Result<()> {
+    if state.best_val_acc.is_none_or(|best| acc > best) {
+        state.best_val_acc = Some(acc);
+        state.best_epoch = Some(epoch);
+        state.epochs_without_improvement = 0;
+        save_checkpoint(model, optimizer, state, best)?;
+    } else {
+        state.epochs_without_improvement += 1;
+    }
+    Ok(())
 }
 
 fn format_epoch(r: &EpochRecord, epochs: usize, rate: f64) -> String {

@@ -5,9 +5,9 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use prism_data::formats::{NpyFile, write_npy_in_pieces};
 use prism_data::metrics::Report;
-use prism_data::scene::{TruthRows, open_scene};
+use prism_data::scene::{SceneSource, TruthRows, open_scene};
 use prism_data::{Error, NumData, images as preprocess, pictures as render};
-use prism_runtime::model::{Model, Pipeline};
+use prism_runtime::model::{Model, Pipeline, ScenePipeline};
 use serde_json::json;
 
 use super::{EngineArgs, ForeignArgs};
@@ -180,21 +180,8 @@ fn infer_scene(args: &Args, model: &Model, path: &Path) -> Result<()> {
     if bands != pipeline.bands {
         bail!("{}: the scene has {bands} bands, the model takes {}", path.display(), pipeline.bands);
     }
-    // The ground truth is read a band of rows at a time too: here to check its labels (and
-    // keep the mask of labelled pixels for --labelled-only), then as the rows are classified.
     let truth = match &args.gt {
-        Some(gt) => {
-            let truth = TruthRows::open(gt, args.gt_key.as_deref()).context("reading the ground truth")?;
-            truth.check_matches(&*scene)?;
-            let classes = truth.classes().context("reading the ground truth")?;
-            if let Some(v) = classes.iter().find(|v| !pipeline.class_values.contains(v)) {
-                bail!(
-                    "the ground truth has label {v}, which the model does not know (labels {:?})",
-                    pipeline.class_values
-                );
-            }
-            Some(truth)
-        }
+        Some(gt) => Some(open_truth(gt, args.gt_key.as_deref(), pipeline, &*scene)?),
         None => None,
     };
     let mask = match &truth {
@@ -220,33 +207,9 @@ fn infer_scene(args: &Args, model: &Model, path: &Path) -> Result<()> {
     let labels_path = out.join(format!("{stem}.labels.npy"));
     let names = &model.info().class_names;
 
-    // The label array is written a band of rows at a time as they are classified, and the
-    // scores are counted as they come: nothing here grows with the scene.
-    let bar = progress_bar((height * width) as u64);
     let started = Instant::now();
-    let mut confusion = vec![vec![0usize; names.len()]; names.len()];
-    let mut classified = 0;
-    write_npy_in_pieces(&labels_path, &[height, width], "int64", |put| {
-        let progress = |done: usize, total: usize| {
-            bar.set_length(total as u64);
-            bar.set_position(done as u64);
-        };
-        model.classify_scene_rows(&*scene, mask.as_deref(), args.batch, &progress, &mut |first, rows| {
-            classified += rows.iter().filter(|c| c.is_some()).count();
-            if let Some(truth) = &truth {
-                for (v, c) in truth.rows(first..first + rows.len() / width)?.iter().zip(rows) {
-                    if let (Some(t), Some(c)) = (pipeline.class_index(*v), c) {
-                        let cell = confusion.get_mut(usize::from(t)).and_then(|row| row.get_mut(usize::from(*c)));
-                        *cell.ok_or_else(|| {
-                            Error::Invalid(format!("class index {c} out of range for {} classes", names.len()))
-                        })? += 1;
-                    }
-                }
-            }
-            Ok(put(&NumData::I64(rows.iter().map(|&c| pipeline.label_value(c)).collect()))?)
-        })
-    })?;
-    bar.finish_and_clear();
+    let Classified { confusion, pixels: classified } =
+        classify_into(&labels_path, model, &*scene, mask.as_deref(), truth.as_ref(), args.batch)?;
     let seconds = started.elapsed().as_secs_f64();
 
     // The maps are drawn from the label array just written, a strip at a time.
@@ -307,6 +270,65 @@ fn infer_scene(args: &Args, model: &Model, path: &Path) -> Result<()> {
         );
     }
     Ok(())
+}
+/// Opens the ground truth, a band of rows at a time (as the scene): checks its size and that the
+/// model knows each of its labels.
+fn open_truth(path: &Path, key: Option<&str>, pipeline: &ScenePipeline, scene: &dyn SceneSource) -> Result<TruthRows> {
+    let truth = TruthRows::open(path, key).context("reading the ground truth")?;
+    truth.check_matches(scene)?;
+    let classes = truth.classes().context("reading the ground truth")?;
+    if let Some(v) = classes.iter().find(|v| !pipeline.class_values.contains(v)) {
+        bail!("the ground truth has label {v}, which the model does not know (labels {:?})", pipeline.class_values);
+    }
+    Ok(truth)
+}
+
+/// What [`classify_into`] counted.
+struct Classified {
+    /// Rows: the ground truth's class; columns: the predicted one (empty without a truth).
+    confusion: Vec<Vec<usize>>,
+    pixels: usize,
+}
+
+/// Classifies `scene` into the label array at `labels_path`, written a band of rows at a time as
+/// they are classified, with a progress bar; with a ground truth, counts the confusion matrix as
+/// the rows come. Nothing here grows with the scene.
+fn classify_into(
+    labels_path: &Path,
+    model: &Model,
+    scene: &dyn SceneSource,
+    mask: Option<&[bool]>,
+    truth: Option<&TruthRows>,
+    batch: usize,
+) -> Result<Classified> {
+    let Pipeline::Scene(pipeline) = &model.info().pipeline else { unreachable!("checked by the caller") };
+    let (height, width, _) = scene.size();
+    let classes = model.info().class_names.len();
+    let bar = progress_bar((height * width) as u64);
+    let mut counted = Classified { confusion: vec![vec![0usize; classes]; classes], pixels: 0 };
+    write_npy_in_pieces(labels_path, &[height, width], "int64", |put| {
+        let progress = |done: usize, total: usize| {
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+        };
+        model.classify_scene_rows(scene, mask, batch, &progress, &mut |first, rows| {
+            counted.pixels += rows.iter().filter(|c| c.is_some()).count();
+            if let Some(truth) = truth {
+                for (v, c) in truth.rows(first..first + rows.len() / width)?.iter().zip(rows) {
+                    if let (Some(t), Some(c)) = (pipeline.class_index(*v), c) {
+                        let cell =
+                            counted.confusion.get_mut(usize::from(t)).and_then(|row| row.get_mut(usize::from(*c)));
+                        *cell.ok_or_else(|| {
+                            Error::Invalid(format!("class index {c} out of range for {classes} classes"))
+                        })? += 1;
+                    }
+                }
+            }
+            Ok(put(&NumData::I64(rows.iter().map(|&c| pipeline.label_value(c)).collect()))?)
+        })
+    })?;
+    bar.finish_and_clear();
+    Ok(counted)
 }
 
 fn progress_bar(len: u64) -> indicatif::ProgressBar {

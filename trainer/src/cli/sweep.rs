@@ -216,37 +216,7 @@ fn find<'a>(records: &'a [Record], model: &str, test_ratio: f64, seed: u64) -> O
 }
 
 pub fn run(args: Args) -> Result<bool> {
-    let text =
-        std::fs::read_to_string(&args.config).with_context(|| format!("{}: cannot read", args.config.display()))?;
-    let sweep: Sweep =
-        serde_json::from_str(&text).with_context(|| format!("{}: not a sweep file", args.config.display()))?;
-    if sweep.models.is_empty() || sweep.seeds.is_empty() || sweep.test_ratios.is_empty() {
-        bail!("{}: models, seeds and test_ratios must not be empty", args.config.display());
-    }
-    let repeated = |name: &str, n: usize, unique: usize| {
-        if n == unique {
-            Ok(())
-        } else {
-            Err(anyhow::anyhow!("{}: {name} lists an entry twice", args.config.display()))
-        }
-    };
-    repeated("models", sweep.models.len(), sweep.models.iter().collect::<BTreeSet<_>>().len())?;
-    repeated("seeds", sweep.seeds.len(), sweep.seeds.iter().collect::<BTreeSet<_>>().len())?;
-    repeated(
-        "test_ratios",
-        sweep.test_ratios.len(),
-        sweep.test_ratios.iter().map(|r| r.to_bits()).collect::<BTreeSet<_>>().len(),
-    )?;
-    // Every run's settings are checked before the first one trains.
-    for model in &sweep.models {
-        for &test_ratio in &sweep.test_ratios {
-            let config = fit_config(&sweep, model, test_ratio, 0, &args.device);
-            config
-                .validate()
-                .and_then(|()| config.model_config(2).map(drop))
-                .with_context(|| format!("{}: {model} at test ratio {test_ratio}", args.config.display()))?;
-        }
-    }
+    let sweep = read_sweep(&args.config, &args.device)?;
     let mut plan: Vec<(String, f64, u64)> = Vec::new();
     for &test_ratio in &sweep.test_ratios {
         for &seed in &sweep.seeds {
@@ -325,6 +295,36 @@ pub fn run(args: Args) -> Result<bool> {
         );
     }
     Ok(!interrupted)
+}
+
+/// Reads a sweep file and checks every run's settings before the first one trains.
+fn read_sweep(path: &Path, device: &str) -> Result<Sweep> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("{}: cannot read", path.display()))?;
+    let sweep: Sweep = serde_json::from_str(&text).with_context(|| format!("{}: not a sweep file", path.display()))?;
+    if sweep.models.is_empty() || sweep.seeds.is_empty() || sweep.test_ratios.is_empty() {
+        bail!("{}: models, seeds and test_ratios must not be empty", path.display());
+    }
+    let repeated = |name: &str, n: usize, unique: usize| {
+        if n == unique { Ok(()) } else { Err(anyhow::anyhow!("{}: {name} lists an entry twice", path.display())) }
+    };
+    repeated("models", sweep.models.len(), sweep.models.iter().collect::<BTreeSet<_>>().len())?;
+    repeated("seeds", sweep.seeds.len(), sweep.seeds.iter().collect::<BTreeSet<_>>().len())?;
+    repeated(
+        "test_ratios",
+        sweep.test_ratios.len(),
+        sweep.test_ratios.iter().map(|r| r.to_bits()).collect::<BTreeSet<_>>().len(),
+    )?;
+    // Every run's settings are checked before the first one trains.
+    for model in &sweep.models {
+        for &test_ratio in &sweep.test_ratios {
+            let config = fit_config(&sweep, model, test_ratio, 0, device);
+            config
+                .validate()
+                .and_then(|()| config.model_config(2).map(drop))
+                .with_context(|| format!("{}: {model} at test ratio {test_ratio}", path.display()))?;
+        }
+    }
+    Ok(sweep)
 }
 
 /// Collects the finished runs of the plan into the results file (a run directory's metrics, else
