@@ -49,7 +49,8 @@ pub fn write_npy(path: &Path, array: &NumArray) -> Result<()> {
 /// of `shape`.
 ///
 /// ```no_run
-/// use prism_runtime::io::{write_npy_in_pieces, NumData};
+/// use prism_data::NumData;
+/// use prism_data::formats::write_npy_in_pieces;
 ///
 /// write_npy_in_pieces("rows.npy".as_ref(), &[2, 3], "int64", |put| {
 ///     put(&NumData::I64(vec![1, 2, 3]))?;
