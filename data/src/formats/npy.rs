@@ -912,4 +912,57 @@ pub(super) mod tests {
         let err = parse_npy(b"\x93NUMPY\x04\x00\x00\x00").unwrap_err();
         assert!(err.contains("version 4.0"), "{err}");
     }
+
+    #[test]
+    fn tiles_read_in_place_are_those_of_read_npy() {
+        // A 200 x 300 x 12 float32 cube (2.9 MB) in C and in Fortran order, and a tile of it
+        // (rows 37..121, columns 250..300, every band) read a run of values at a time, as
+        // scene inference reads tiles of a scene too large to read whole.
+        let (h, w, b) = (200usize, 300usize, 12usize);
+        let value = |y: usize, x: usize, c: usize| ((y * 7919 + x * 104_729 + c * 1_299_709) % 100_003) as f32 / 3.0;
+        let dir = temp_dir("tiles");
+        let c_path = dir.join("c.npy");
+        let c_values: Vec<f32> = (0..h * w * b).map(|i| value(i / (w * b), i / b % w, i % b)).collect();
+        write_npy(&c_path, &NumArray::new(vec![h, w, b], NumData::F32(c_values)).unwrap()).unwrap();
+        let f_path = dir.join("f.npy");
+        let mut f_bytes = header_bytes("<f4", &[h, w, b], true).unwrap();
+        for i in 0..h * w * b {
+            f_bytes.extend_from_slice(&value(i % h, i / h % w, i / (h * w)).to_le_bytes());
+        }
+        fs::write(&f_path, &f_bytes).unwrap();
+
+        let (ys, xs) = (37..121, 250..300);
+        for path in [&c_path, &f_path] {
+            let whole = read_npy(path).unwrap();
+            let file = NpyFile::open(path).unwrap();
+            let NumData::F32(whole) = whole.data else { panic!("{}: not float32", path.display()) };
+            let mut tile = vec![0f32; ys.len() * xs.len() * b];
+            if file.fortran_order() {
+                // A run down each column of each band.
+                for c in 0..b {
+                    for x in xs.clone() {
+                        let run = file.read_values(ys.start + h * (x + w * c), ys.len()).unwrap().to_f32();
+                        for (dy, v) in run.into_iter().enumerate() {
+                            tile[(dy * xs.len() + x - xs.start) * b + c] = v;
+                        }
+                    }
+                }
+            } else {
+                // A run along each row, every band.
+                for y in ys.clone() {
+                    let run = file.read_values((y * w + xs.start) * b, xs.len() * b).unwrap().to_f32();
+                    let at = (y - ys.start) * xs.len() * b;
+                    tile[at..at + run.len()].copy_from_slice(&run);
+                }
+            }
+            let expected: Vec<f32> = ys
+                .clone()
+                .flat_map(|y| xs.clone().flat_map(move |x| (0..b).map(move |c| (y, x, c))))
+                .map(|(y, x, c)| whole[(y * w + x) * b + c])
+                .collect();
+            assert_eq!(tile, expected, "{}", path.display());
+            assert_eq!(whole[(120 * w + 299) * b + 11], value(120, 299, 11), "{}", path.display());
+        }
+        fs::remove_dir_all(&dir).unwrap();
+    }
 }
