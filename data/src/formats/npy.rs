@@ -4,6 +4,20 @@
 //! (2 bytes little-endian in version 1, 4 bytes in versions 2 and 3), the header (a Python
 //! dict literal such as `{'descr': '<f4', 'fortran_order': False, 'shape': (3, 4), }`, padded
 //! with spaces and ended by a newline) and then the raw values.
+//!
+//! Written here rather than taken from a crate. On 2026-12-07 this module was ported to npyz 0.9.1
+//! and measured against this code, then set aside:
+//! - `npyz` parses headers and decodes values of a dtype known at run time, and can seek to a
+//!   value. But it writes shapes as `(3, 4, )` where `np.save` writes `(3, 4)` (files would no
+//!   longer match NumPy's byte for byte), reads lazily (a short file fails halfway, extra bytes go
+//!   unnoticed), multiplies the shape without an overflow check (a panic in debug builds on a
+//!   crafted header), decodes one value at a time (reading a tile row by row of a 52 MB float32
+//!   cube took 31.2 against 27.2 ms here, `cargo run --release -p prism-data --example
+//!   npy_timing`; whole-file reads 77.1 against 74.2 ms), and brings py_literal, pest and psm (C
+//!   code) with it. The port kept the header checks and the dtype dispatch by hand and saved no
+//!   lines (914 before, 920 after).
+//! - `ndarray-npy` needs the element type at compile time and reads whole arrays (its memory map
+//!   needs `unsafe` and the native byte order), so it cannot read a tile of a scene of any dtype.
 
 use std::fs;
 use std::io::{Read, Seek, SeekFrom, Write};
