@@ -1,39 +1,212 @@
-//! PNG rendering for reports: classification maps with a legend, and training curves.
+//! PNG pictures for reports: training curves, per-class accuracy bars and confusion matrices
+//! drawn with `plotters`, and classification maps with a legend, drawn here by hand.
 //!
-//! Needs no font files nor system libraries: text is drawn with the public-domain 8x8 bitmap
-//! font of `font8x8` (ASCII and Latin-1; other characters show as `?`), images are encoded
-//! with `image` and written atomically with [`crate::write_atomic`]. Drawing is clipped at
-//! the image border, so no input makes it panic.
+//! - **Charts** ([`write_chart`], [`write_per_class_bars`], [`write_confusion`]), black on
+//!   white: `plotters` lays out the plot areas, picks the round tick values, and draws grids,
+//!   axes, tick marks, frames, lines, bars, heat-map cells and legend boxes, with its bitmap
+//!   backend into an RGB buffer that holds the whole image (a few hundred pixels a side,
+//!   whatever the data); `image` encodes it.
+//! - **Class maps** ([`write_class_map`], [`write_class_map_rows`]) stay hand-written: a map can
+//!   be as large as the scene (tens of thousands of pixels a side), and `plotters` draws into
+//!   one in-memory bitmap of the whole image, while a map is drawn and PNG-encoded (with `png`)
+//!   a strip of rows at a time, so memory does not grow with the scene. Its layout
+//!   ([`class_map_layout`]), its colours ([`palette`], on a black [`BACKGROUND`]) and its
+//!   pixels are this module's own.
 //!
-//! Everything is drawn in light colours on a black background ([`BACKGROUND`]), which is also
-//! the colour of unlabelled map pixels.
+//! All text is set in DejaVu Sans, embedded in the library (`data/assets`, with its licence):
+//! no font is looked up on the system. It is registered with `plotters`
+//! (`plotters::style::register_font`, `plotters`' only source of fonts), but the text of the
+//! charts, like the maps' title and legend, is set by this module with `ab_glyph`, glyph by
+//! glyph at their exact positions: `plotters` 0.3.7 drops each glyph's left side bearing, so
+//! its letters sit unevenly.
+//!
+//! Files are written atomically with [`crate::write_atomic`]. Drawing is clipped at the image
+//! border, and NaN, infinite or empty input is skipped or refused with an error, never a
+//! panic.
 
 use std::io::Write as _;
 use std::ops::Range;
 use std::path::Path;
+use std::sync::OnceLock;
 
-use font8x8::legacy::{BASIC_LEGACY, LATIN_LEGACY};
+use ab_glyph::{Font as _, FontRef, PxScale, ScaleFont as _, point};
 use image::codecs::png::PngEncoder;
 use image::{ImageError, Rgb, RgbImage};
 
 use crate::{Error, Result};
 
-/// Background of every image, and colour of unlabelled (`None`) map pixels.
-pub const BACKGROUND: [u8; 3] = [0, 0, 0];
-const TEXT: [u8; 3] = [235, 235, 235];
-const DIM_TEXT: [u8; 3] = [190, 190, 190];
-const FRAME: [u8; 3] = [110, 110, 110];
-const GRID: [u8; 3] = [48, 48, 48];
-const AXIS: [u8; 3] = [170, 170, 170];
+mod charts;
 
-/// Side of a glyph of the font at scale 1, in pixels.
-const GLYPH: u32 = 8;
-/// Space around the content of an image.
+pub use charts::{PANEL_HEIGHT, PANEL_WIDTH, Panel, Series, write_chart, write_confusion, write_per_class_bars};
+
+/// Background of class maps, and colour of unlabelled (`None`) map pixels.
+pub const BACKGROUND: [u8; 3] = [0, 0, 0];
+/// Text of class maps.
+const TEXT: [u8; 3] = [235, 235, 235];
+/// The 1 px outline around a class map.
+const FRAME: [u8; 3] = [110, 110, 110];
+
+/// Space around the content of a class map image.
 const MARGIN: u32 = 12;
 /// The largest side of an image, and the largest area of one drawn whole in memory (class maps
 /// are drawn a strip at a time and have no limit of area).
 const MAX_SIDE: u64 = 1 << 16;
 const MAX_PIXELS: u64 = 1 << 28;
+
+// ---------------------------------------------------------------------------------------------
+// The font
+
+/// DejaVu Sans (see `data/assets/LICENSE-DejaVu.txt`).
+const FONT_BYTES: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
+
+/// The embedded font, parsed once.
+fn font() -> Result<&'static FontRef<'static>> {
+    static FONT: OnceLock<Option<FontRef<'static>>> = OnceLock::new();
+    FONT.get_or_init(|| FontRef::try_from_slice(FONT_BYTES).ok())
+        .as_ref()
+        .ok_or_else(|| Error::Invalid("the embedded font (DejaVu Sans) cannot be read".into()))
+}
+
+/// Characters drawn as they are; control characters become spaces.
+fn printable(c: char) -> char {
+    if c.is_control() { ' ' } else { c }
+}
+
+/// Width in pixels of `text` set at `px` pixels (the height from the font's ascent to its
+/// descent), rounded up.
+fn text_width(text: &str, px: f32) -> Result<u64> {
+    let font = font()?.as_scaled(PxScale::from(px));
+    let mut width = 0.0f32;
+    let mut previous = None;
+    for c in text.chars().map(printable) {
+        let id = font.glyph_id(c);
+        if let Some(p) = previous {
+            width += font.kern(p, id);
+        }
+        width += font.h_advance(id);
+        previous = Some(id);
+    }
+    Ok(width.max(0.0).ceil() as u64)
+}
+
+/// The ascent and the height of capitals of the font at `px` pixels, in pixels.
+fn font_metrics(px: f32) -> Result<(f32, f32)> {
+    let font = font()?;
+    let scaled = font.as_scaled(PxScale::from(px));
+    // Outline bounds run upwards in font units: their height is the capitals' height.
+    let capital = font.outline(font.glyph_id('H')).map_or(0.0, |o| (o.bounds.max.y - o.bounds.min.y).abs());
+    Ok((scaled.ascent(), capital * scaled.v_scale_factor()))
+}
+
+/// Sets `text` at `px` pixels and calls `pixel(x, y, coverage)` for each pixel a glyph covers,
+/// `coverage` in `(0, 1]`, in the line's own coordinates: x from the start of the line
+/// rightwards, y downwards, the baseline at `baseline`.
+fn rasterise(text: &str, px: f32, baseline: f32, mut pixel: impl FnMut(i64, i64, f32)) -> Result<()> {
+    let font = font()?;
+    let scaled = font.as_scaled(PxScale::from(px));
+    let mut caret = 0.0f32;
+    let mut previous = None;
+    for c in text.chars().map(printable) {
+        let id = scaled.glyph_id(c);
+        if let Some(p) = previous {
+            caret += scaled.kern(p, id);
+        }
+        previous = Some(id);
+        let glyph = id.with_scale_and_position(px, point(caret, baseline));
+        caret += scaled.h_advance(id);
+        let Some(outline) = font.outline_glyph(glyph) else { continue };
+        let bounds = outline.px_bounds();
+        let (left, top) = (bounds.min.x as i64, bounds.min.y as i64);
+        outline.draw(|x, y, coverage| {
+            if coverage > 0.0 {
+                pixel(left + i64::from(x), top + i64::from(y), coverage.min(1.0));
+            }
+        });
+    }
+    Ok(())
+}
+
+/// Blends pixel `(x, y)` of `img` towards `color` by `coverage`; nothing outside the image.
+fn blend(img: &mut RgbImage, (x, y): (i64, i64), color: [u8; 3], coverage: f32) {
+    let (Ok(x), Ok(y)) = (u32::try_from(x), u32::try_from(y)) else { return };
+    if x >= img.width() || y >= img.height() {
+        return;
+    }
+    let pixel = img.get_pixel_mut(x, y);
+    for (channel, &target) in pixel.0.iter_mut().zip(&color) {
+        let blended = f32::from(*channel) + (f32::from(target) - f32::from(*channel)) * coverage;
+        *channel = blended.round().clamp(0.0, 255.0) as u8;
+    }
+}
+
+/// Draws `text` at `px` pixels (ascent to descent) with the top-left corner of its line at
+/// `(x, y)`, anti-aliased: each pixel is blended towards `color` by the glyph's coverage of it.
+/// Drawing is clipped at the image border.
+fn draw_text(img: &mut RgbImage, x: i64, y: i64, text: &str, px: f32, color: [u8; 3]) -> Result<()> {
+    let (ascent, _) = font_metrics(px)?;
+    rasterise(text, px, ascent, |gx, gy, coverage| {
+        blend(img, (x.saturating_add(gx), y.saturating_add(gy)), color, coverage);
+    })
+}
+
+/// `text` cut to at most `max_chars` characters, ending with `...` when cut.
+fn truncate(text: &str, max_chars: usize) -> String {
+    if text.chars().count() <= max_chars {
+        return text.to_owned();
+    }
+    let kept: String = text.chars().take(max_chars.saturating_sub(1)).collect();
+    format!("{}\u{2026}", kept.trim_end())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Drawing primitives
+
+/// Fills a `w x h` rectangle whose top-left corner is `(x, y)`, clipped to the image.
+fn fill_rect(img: &mut RgbImage, x: i64, y: i64, w: u64, h: u64, color: [u8; 3]) {
+    let clip = |from: i64, len: u64, size: u32| {
+        let end = from.saturating_add(i64::try_from(len).unwrap_or(i64::MAX));
+        (from.clamp(0, i64::from(size)) as u32, end.clamp(0, i64::from(size)) as u32)
+    };
+    let (x0, x1) = clip(x, w, img.width());
+    let (y0, y1) = clip(y, h, img.height());
+    for py in y0..y1 {
+        for px in x0..x1 {
+            img.put_pixel(px, py, Rgb(color));
+        }
+    }
+}
+
+/// Draws the 1 px outline of a `w x h` rectangle whose top-left corner is `(x, y)`.
+fn stroke_rect(img: &mut RgbImage, x: i64, y: i64, w: u64, h: u64, color: [u8; 3]) {
+    let right = x.saturating_add(i64::try_from(w).unwrap_or(i64::MAX)) - 1;
+    let bottom = y.saturating_add(i64::try_from(h).unwrap_or(i64::MAX)) - 1;
+    fill_rect(img, x, y, w, 1, color);
+    fill_rect(img, x, bottom, w, 1, color);
+    fill_rect(img, x, y, 1, h, color);
+    fill_rect(img, right, y, 1, h, color);
+}
+
+/// Checks that a `width x height` image is reasonable to draw (`max_pixels` bounds its area),
+/// and converts its size.
+fn image_size(width: u64, height: u64, max_pixels: u64, what: &str) -> Result<(u32, u32)> {
+    if width == 0 || height == 0 || width > MAX_SIDE || height > MAX_SIDE || width * height > max_pixels {
+        return Err(Error::Invalid(format!(
+            "{what} would be {width} x {height} pixels, which this renderer does not draw"
+        )));
+    }
+    // Both fit: MAX_SIDE < u32::MAX.
+    Ok((width as u32, height as u32))
+}
+
+/// Encodes `img` as PNG into `path`, atomically.
+fn save_png(path: &Path, img: &RgbImage) -> Result<()> {
+    crate::write_atomic(path, |out| {
+        img.write_with_encoder(PngEncoder::new(out)).map_err(|e| match e {
+            ImageError::IoError(e) => Error::io(path, e),
+            other => Error::Invalid(format!("{}: cannot encode PNG: {other}", path.display())),
+        })
+    })
+}
 
 // ---------------------------------------------------------------------------------------------
 // Colours
@@ -126,138 +299,16 @@ fn hsv_to_rgb(hue: f64, saturation: f64, value: f64) -> [u8; 3] {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Drawing primitives
-
-/// Fills a `w x h` rectangle whose top-left corner is `(x, y)`, clipped to the image.
-fn fill_rect(img: &mut RgbImage, x: i64, y: i64, w: u64, h: u64, color: [u8; 3]) {
-    let clip = |from: i64, len: u64, size: u32| {
-        let end = from.saturating_add(i64::try_from(len).unwrap_or(i64::MAX));
-        (from.clamp(0, i64::from(size)) as u32, end.clamp(0, i64::from(size)) as u32)
-    };
-    let (x0, x1) = clip(x, w, img.width());
-    let (y0, y1) = clip(y, h, img.height());
-    for py in y0..y1 {
-        for px in x0..x1 {
-            img.put_pixel(px, py, Rgb(color));
-        }
-    }
-}
-
-/// Draws the 1 px outline of a `w x h` rectangle whose top-left corner is `(x, y)`.
-fn stroke_rect(img: &mut RgbImage, x: i64, y: i64, w: u64, h: u64, color: [u8; 3]) {
-    let right = x.saturating_add(i64::try_from(w).unwrap_or(i64::MAX)) - 1;
-    let bottom = y.saturating_add(i64::try_from(h).unwrap_or(i64::MAX)) - 1;
-    fill_rect(img, x, y, w, 1, color);
-    fill_rect(img, x, bottom, w, 1, color);
-    fill_rect(img, x, y, 1, h, color);
-    fill_rect(img, right, y, 1, h, color);
-}
-
-/// A line from `from` to `to` (Bresenham), `thickness` pixels wide (down and to the right).
-fn draw_line(img: &mut RgbImage, from: (i64, i64), to: (i64, i64), thickness: u64, color: [u8; 3]) {
-    let (mut x, mut y) = from;
-    let dx = (to.0 - x).abs();
-    let dy = -(to.1 - y).abs();
-    let step_x = if x < to.0 { 1 } else { -1 };
-    let step_y = if y < to.1 { 1 } else { -1 };
-    let mut err = dx + dy;
-    loop {
-        fill_rect(img, x, y, thickness, thickness, color);
-        if (x, y) == to {
-            break;
-        }
-        let e2 = 2 * err;
-        if e2 >= dy {
-            err += dy;
-            x += step_x;
-        }
-        if e2 <= dx {
-            err += dx;
-            y += step_y;
-        }
-    }
-}
-
-/// The 8x8 bitmap of `c`: one byte per row, top row first, bit 0 the leftmost pixel.
-/// Characters outside ASCII and Latin-1 are drawn as `?`.
-fn glyph(c: char) -> [u8; 8] {
-    let code = c as usize;
-    match code {
-        0x20..=0x7e => BASIC_LEGACY[code],
-        0xa0..=0xff => LATIN_LEGACY[code - 0xa0],
-        _ => BASIC_LEGACY[usize::from(b'?')],
-    }
-}
-
-/// Draws `text` with its top-left corner at `(x, y)`, with the 8x8 font scaled by `scale`
-/// (each glyph pixel becomes a `scale x scale` block, each character advances `8 * scale`).
-/// Only the glyphs' set pixels are drawn; the rest of the image is left as it is. Drawing is
-/// clipped at the image border; a scale of 0 draws nothing.
-pub fn draw_text(img: &mut RgbImage, x: i64, y: i64, text: &str, scale: u32, color: [u8; 3]) {
-    let block = i64::from(scale);
-    let advance = i64::from(GLYPH) * block;
-    for (i, c) in text.chars().enumerate() {
-        let left = x.saturating_add((i as i64).saturating_mul(advance));
-        if left >= i64::from(img.width()) || scale == 0 {
-            break;
-        }
-        for (row, bits) in (0i64..).zip(glyph(c)) {
-            for col in 0..8i64 {
-                if (bits >> col) & 1 == 1 {
-                    let px = left.saturating_add(col * block);
-                    let py = y.saturating_add(row * block);
-                    fill_rect(img, px, py, u64::from(scale), u64::from(scale), color);
-                }
-            }
-        }
-    }
-}
-
-/// Width in pixels of `text` drawn by [`draw_text`] at `scale`.
-fn text_width(text: &str, scale: u32) -> u64 {
-    text.chars().count() as u64 * u64::from(GLYPH) * u64::from(scale)
-}
-
-/// `text` cut to at most `max_chars` characters, ending with `..` when cut.
-fn truncate(text: &str, max_chars: usize) -> String {
-    if text.chars().count() <= max_chars {
-        return text.to_owned();
-    }
-    let kept: String = text.chars().take(max_chars.saturating_sub(2)).collect();
-    format!("{kept}..")
-}
-
-/// Checks that a `width x height` image is reasonable to draw (`max_pixels` bounds its area),
-/// and converts its size.
-fn image_size(width: u64, height: u64, max_pixels: u64, what: &str) -> Result<(u32, u32)> {
-    if width > MAX_SIDE || height > MAX_SIDE || width * height > max_pixels {
-        return Err(Error::Invalid(format!(
-            "{what} would be {width} x {height} pixels, larger than this renderer allows"
-        )));
-    }
-    // Both fit: MAX_SIDE < u32::MAX.
-    Ok((width as u32, height as u32))
-}
-
-/// Encodes `img` as PNG into `path`, atomically.
-fn save_png(path: &Path, img: &RgbImage) -> Result<()> {
-    crate::write_atomic(path, |out| {
-        img.write_with_encoder(PngEncoder::new(out)).map_err(|e| match e {
-            ImageError::IoError(e) => Error::io(path, e),
-            other => Error::Invalid(format!("{}: cannot encode PNG: {other}", path.display())),
-        })
-    })
-}
-
-// ---------------------------------------------------------------------------------------------
 // Classification maps
 
 /// The map is scaled up until its longer side reaches this many pixels...
 const MIN_MAP_SIDE: usize = 300;
 /// ...but by at most this factor.
 const MAX_MAP_SCALE: usize = 8;
-/// Scale of the title and legend text.
-const MAP_TEXT_SCALE: u32 = 2;
+/// Size of the title and legend text, in pixels from the font's ascent to its descent.
+const MAP_TEXT_PX: f32 = 17.0;
+/// Height of the band the title is drawn in, above the map.
+const TITLE_BAND: u32 = 16;
 /// Side of a class map legend's colour swatch.
 pub const LEGEND_SWATCH: u32 = 16;
 /// Height of a class map legend entry.
@@ -300,15 +351,17 @@ pub fn class_map_layout(height: usize, width: usize, class_names: &[String], tit
     let scale = map_scale(height, width);
     let map_w = (width as u64).saturating_mul(u64::from(scale));
     let map_h = (height as u64).saturating_mul(u64::from(scale));
-    let title_w = text_width(&truncate(title, MAX_TITLE_CHARS), MAP_TEXT_SCALE);
-    let longest_name =
-        class_names.iter().map(|name| text_width(&truncate(name, MAX_NAME_CHARS), MAP_TEXT_SCALE)).max().unwrap_or(0);
+    let title_w = text_width(&truncate(title, MAX_TITLE_CHARS), MAP_TEXT_PX)?;
+    let mut longest_name = 0;
+    for name in class_names {
+        longest_name = longest_name.max(text_width(&truncate(name, MAX_NAME_CHARS), MAP_TEXT_PX)?);
+    }
     let legend_w = u64::from(LEGEND_SWATCH) + 8 + longest_name;
     let legend_h = (class_names.len() as u64).saturating_mul(u64::from(LEGEND_ROW));
 
     let margin = u64::from(MARGIN);
     let map_x = margin;
-    let map_y = 2 * margin + u64::from(GLYPH * MAP_TEXT_SCALE);
+    let map_y = 2 * margin + u64::from(TITLE_BAND);
     let legend_x = map_x.saturating_add(map_w) + 2 * margin;
     let image_w = legend_x.saturating_add(legend_w + margin).max(title_w + 2 * margin);
     let image_h = map_y.saturating_add(map_h.max(legend_h)) + margin;
@@ -330,8 +383,7 @@ pub fn class_map_layout(height: usize, width: usize, class_names: &[String], tit
 /// (swatch and name of every class) to the right. See [`class_map_layout`] for where things go.
 ///
 /// `labels` is row-major, `height * width`, class indexes of any unsigned type (`usize`, or the
-/// `u16` of [`Model::classify_scene`](crate::model::Model::classify_scene)); `class_names[i]`
-/// names class index `i`.
+/// `u16` of `prism_runtime`'s `Model::classify_scene`); `class_names[i]` names class index `i`.
 ///
 /// # Errors
 /// [`Error::Invalid`] for an empty map, a `labels` length other than `height * width`, a label
@@ -441,7 +493,7 @@ fn draw_map_strip<L: Copy + Into<usize>>(
     title: &str,
 ) -> Result<()> {
     let margin = i64::from(MARGIN);
-    draw_text(img, margin, margin - top, &truncate(title, MAX_TITLE_CHARS), MAP_TEXT_SCALE, TEXT);
+    draw_text(img, margin, margin - top, &truncate(title, MAX_TITLE_CHARS), MAP_TEXT_PX, TEXT)?;
 
     let scale = u64::from(layout.scale);
     let (map_x, map_y) = (i64::from(layout.map_x), i64::from(layout.map_y) - top);
@@ -465,259 +517,9 @@ fn draw_map_strip<L: Copy + Into<usize>>(
     for (i, (name, colour)) in class_names.iter().zip(colours).enumerate() {
         let y = i64::from(layout.legend_y) - top + i as i64 * i64::from(LEGEND_ROW);
         fill_rect(img, i64::from(layout.legend_x), y, swatch, swatch, *colour);
-        draw_text(img, text_x, y, &truncate(name, MAX_NAME_CHARS), MAP_TEXT_SCALE, TEXT);
+        draw_text(img, text_x, y, &truncate(name, MAX_NAME_CHARS), MAP_TEXT_PX, TEXT)?;
     }
     Ok(())
-}
-
-// ---------------------------------------------------------------------------------------------
-// Charts
-
-/// One line series of a chart.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct Series {
-    pub name: String,
-    /// `(x, y)` points, joined in this order; points with a NaN or infinite coordinate are
-    /// skipped.
-    pub points: Vec<(f64, f64)>,
-}
-
-/// A chart panel: a title, axis labels, and its series.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct Panel {
-    pub title: String,
-    pub x_label: String,
-    pub y_label: String,
-    pub series: Vec<Series>,
-}
-
-/// Width of each chart panel.
-pub const PANEL_WIDTH: u32 = 520;
-const PLOT_LEFT: u32 = 80;
-const PLOT_RIGHT: u32 = PANEL_WIDTH - 24;
-const PLOT_TOP: u32 = 56;
-const PLOT_BOTTOM: u32 = PLOT_TOP + 260;
-/// Top of the first legend row, and height of each.
-const CHART_LEGEND_TOP: u32 = PLOT_BOTTOM + 44;
-const CHART_LEGEND_ROW: u32 = 14;
-/// Length of the line sample before a series name in the legend.
-const LINE_SAMPLE: u32 = 20;
-const CHART_TITLE_SCALE: u32 = 2;
-
-/// Where each series' legend entry goes in its panel: `(x offset, row)`. Entries run left to
-/// right from the plot's left edge and wrap when the panel is full.
-fn legend_positions(series: &[Series]) -> Vec<(u32, u32)> {
-    let (mut x, mut row) = (PLOT_LEFT, 0);
-    series
-        .iter()
-        .map(|s| {
-            let entry = LINE_SAMPLE + 6 + text_width(&legend_name(s), 1) as u32 + 18;
-            if x > PLOT_LEFT && x + entry > PANEL_WIDTH - MARGIN {
-                (x, row) = (PLOT_LEFT, row + 1);
-            }
-            let position = (x, row);
-            x += entry;
-            position
-        })
-        .collect()
-}
-
-fn legend_name(series: &Series) -> String {
-    let max_chars = (PANEL_WIDTH - PLOT_LEFT - LINE_SAMPLE - 40) / GLYPH;
-    truncate(&series.name, max_chars as usize)
-}
-
-/// Size of the image [`write_chart`] draws for `panels`: [`PANEL_WIDTH`] per panel, side by
-/// side, and tall enough for the longest legend.
-pub fn chart_size(panels: &[Panel]) -> (u64, u64) {
-    let rows =
-        panels.iter().filter_map(|p| legend_positions(&p.series).last().map(|&(_, row)| row + 1)).max().unwrap_or(1);
-    let width = panels.len() as u64 * u64::from(PANEL_WIDTH);
-    let height = u64::from(CHART_LEGEND_TOP) + u64::from(rows) * u64::from(CHART_LEGEND_ROW);
-    (width, height + u64::from(MARGIN))
-}
-
-/// A chart axis: the value range shown, and the distance between ticks (round numbers).
-#[derive(Debug, Clone, Copy, PartialEq)]
-struct Axis {
-    lo: f64,
-    hi: f64,
-    /// `None` when the range is too odd for ticks (e.g. near the limits of f64).
-    step: Option<f64>,
-}
-
-impl Axis {
-    /// An axis that shows all finite `values`, widened to round numbers; `[0, 1]` when there
-    /// are none, a padded range around a constant.
-    fn fit(values: impl Iterator<Item = f64>) -> Axis {
-        let (lo, hi) = values
-            .filter(|v| v.is_finite())
-            .fold(None, |range: Option<(f64, f64)>, v| match range {
-                None => Some((v, v)),
-                Some((lo, hi)) => Some((lo.min(v), hi.max(v))),
-            })
-            .unwrap_or((0.0, 1.0));
-        let (lo, hi) = if lo < hi {
-            (lo, hi)
-        } else {
-            let pad = if lo == 0.0 { 1.0 } else { lo.abs() * 0.1 };
-            (lo - pad, hi + pad)
-        };
-        let step = nice_step((hi - lo) / 5.0);
-        match step {
-            Some(step) if (lo / step).is_finite() && (hi / step).is_finite() => {
-                Axis { lo: (lo / step).floor() * step, hi: (hi / step).ceil() * step, step: Some(step) }
-            }
-            _ => Axis { lo, hi, step: None },
-        }
-    }
-
-    /// Where `v` lies between `lo` (0) and `hi` (1), clamped to that range.
-    fn fraction(&self, v: f64) -> f64 {
-        let t = (v - self.lo) / (self.hi - self.lo);
-        if t.is_finite() { t.clamp(0.0, 1.0) } else { 0.5 }
-    }
-
-    /// The tick values: multiples of `step` within the range.
-    fn ticks(&self) -> Vec<f64> {
-        let Some(step) = self.step else {
-            return Vec::new();
-        };
-        let first = (self.lo / step).round() as i64;
-        let last = (self.hi / step).round() as i64;
-        if last.saturating_sub(first) > 20 {
-            return Vec::new();
-        }
-        (first..=last).map(|k| k as f64 * step).collect()
-    }
-
-    fn label(&self, v: f64) -> String {
-        let Some(step) = self.step else {
-            return format!("{v:.2e}");
-        };
-        let v = if v.abs() < step * 1e-6 { 0.0 } else { v };
-        if self.lo.abs().max(self.hi.abs()) >= 1e6 || step < 1e-4 {
-            format!("{v:.1e}")
-        } else {
-            let decimals = (-step.log10().floor()).max(0.0) as usize;
-            format!("{v:.decimals$}")
-        }
-    }
-}
-
-/// The round number (1, 2 or 5 times a power of ten) nearest `raw`; `None` when `raw` is not
-/// a positive normal number.
-fn nice_step(raw: f64) -> Option<f64> {
-    if !raw.is_normal() || raw < 0.0 {
-        return None;
-    }
-    let magnitude = 10f64.powf(raw.log10().floor());
-    let factor = match raw / magnitude {
-        f if f < 1.5 => 1.0,
-        f if f < 3.0 => 2.0,
-        f if f < 7.0 => 5.0,
-        _ => 10.0,
-    };
-    let step = factor * magnitude;
-    (step.is_normal()).then_some(step)
-}
-
-/// Writes training curves as a PNG: `panels` side by side, each with its title, axes with
-/// round-number ticks and labels, its series as 2 px lines (a single point as a dot) in the
-/// colours of [`palette`], and a legend naming them. The image is [`chart_size`] large.
-///
-/// NaN and infinite points are skipped; a panel without points shows an empty `[0, 1]` frame.
-///
-/// # Errors
-/// [`Error::Invalid`] when there are no panels or the image would be too large; [`Error::Io`]
-/// when the file cannot be written.
-pub fn write_chart(path: &Path, panels: &[Panel]) -> Result<()> {
-    if panels.is_empty() {
-        return Err(Error::Invalid("a chart needs at least one panel".into()));
-    }
-    let (width, height) = chart_size(panels);
-    let (width, height) = image_size(width, height, MAX_PIXELS, "the chart")?;
-    let mut img = RgbImage::from_pixel(width, height, Rgb(BACKGROUND));
-    for (i, panel) in panels.iter().enumerate() {
-        let left = i as i64 * i64::from(PANEL_WIDTH);
-        if i > 0 {
-            fill_rect(&mut img, left, 0, 1, u64::from(height), GRID);
-        }
-        draw_panel(&mut img, left, panel);
-    }
-    save_png(path, &img)
-}
-
-/// Draws `panel` with its left edge at `left`.
-fn draw_panel(img: &mut RgbImage, left: i64, panel: &Panel) {
-    let points = || {
-        let all = panel.series.iter().flat_map(|s| s.points.iter());
-        all.filter(|(x, y)| x.is_finite() && y.is_finite())
-    };
-    let x_axis = Axis::fit(points().map(|p| p.0));
-    let y_axis = Axis::fit(points().map(|p| p.1));
-    let (plot_l, plot_r) = (left + i64::from(PLOT_LEFT), left + i64::from(PLOT_RIGHT));
-    let (plot_t, plot_b) = (i64::from(PLOT_TOP), i64::from(PLOT_BOTTOM));
-    let to_px = |x: f64| plot_l + (x_axis.fraction(x) * (plot_r - plot_l) as f64).round() as i64;
-    let to_py = |y: f64| plot_b - (y_axis.fraction(y) * (plot_b - plot_t) as f64).round() as i64;
-    let (plot_w, plot_h) = ((plot_r - plot_l + 1) as u64, (plot_b - plot_t + 1) as u64);
-    let glyph = i64::from(GLYPH);
-    let margin = i64::from(MARGIN);
-
-    // Title, centred, and the axis labels.
-    let title_chars = ((PANEL_WIDTH - 2 * MARGIN) / (GLYPH * CHART_TITLE_SCALE)) as usize;
-    let title = truncate(&panel.title, title_chars);
-    let title_x = left + (i64::from(PANEL_WIDTH) - text_width(&title, CHART_TITLE_SCALE) as i64) / 2;
-    draw_text(img, title_x, margin, &title, CHART_TITLE_SCALE, TEXT);
-    let label_chars = ((PANEL_WIDTH - 2 * MARGIN) / GLYPH) as usize;
-    draw_text(img, left + margin, plot_t - 18, &truncate(&panel.y_label, label_chars), 1, DIM_TEXT);
-    let x_label = truncate(&panel.x_label, label_chars);
-    let x_label_x = (plot_l + plot_r - text_width(&x_label, 1) as i64) / 2;
-    draw_text(img, x_label_x, plot_b + 24, &x_label, 1, DIM_TEXT);
-
-    // Grid, ticks and their labels, then the frame over them.
-    for y in y_axis.ticks() {
-        let py = to_py(y);
-        fill_rect(img, plot_l, py, plot_w, 1, GRID);
-        fill_rect(img, plot_l - 4, py, 4, 1, AXIS);
-        let label = y_axis.label(y);
-        let label_x = plot_l - 8 - text_width(&label, 1) as i64;
-        draw_text(img, label_x.max(left + 2), py - glyph / 2, &label, 1, DIM_TEXT);
-    }
-    for x in x_axis.ticks() {
-        let px = to_px(x);
-        fill_rect(img, px, plot_t, 1, plot_h, GRID);
-        fill_rect(img, px, plot_b + 1, 1, 4, AXIS);
-        let label = x_axis.label(x);
-        draw_text(img, px - text_width(&label, 1) as i64 / 2, plot_b + 8, &label, 1, DIM_TEXT);
-    }
-    stroke_rect(img, plot_l, plot_t, plot_w, plot_h, AXIS);
-
-    // The series, and the legend.
-    let colours = palette(panel.series.len());
-    for (series, colour) in panel.series.iter().zip(&colours) {
-        let pixels: Vec<(i64, i64)> = series
-            .points
-            .iter()
-            .filter(|(x, y)| x.is_finite() && y.is_finite())
-            .map(|&(x, y)| (to_px(x), to_py(y)))
-            .collect();
-        match pixels.as_slice() {
-            [] => {}
-            [(x, y)] => fill_rect(img, x - 2, y - 2, 5, 5, *colour),
-            _ => {
-                for pair in pixels.windows(2) {
-                    draw_line(img, pair[0], pair[1], 2, *colour);
-                }
-            }
-        }
-    }
-    for ((series, colour), (x, row)) in panel.series.iter().zip(&colours).zip(legend_positions(&panel.series)) {
-        let x = left + i64::from(x);
-        let y = i64::from(CHART_LEGEND_TOP + row * CHART_LEGEND_ROW);
-        fill_rect(img, x, y + 3, u64::from(LINE_SAMPLE), 2, *colour);
-        draw_text(img, x + i64::from(LINE_SAMPLE) + 6, y, &legend_name(series), 1, TEXT);
-    }
 }
 
 #[cfg(test)]
@@ -818,12 +620,16 @@ mod tests {
             for (dx, dy) in [(0, 0), (LEGEND_SWATCH - 1, LEGEND_SWATCH - 1)] {
                 assert_eq!(colour_at(&img, layout.legend_x + dx, y + dy), *colour);
             }
+            // Anti-aliased text: pixels between black and the text's grey, some of them bright.
             let name_x = layout.legend_x + LEGEND_SWATCH + 8;
-            let name_pixels = (name_x..img.width())
+            let name: Vec<[u8; 3]> = (name_x..img.width())
                 .flat_map(|x| (y..y + LEGEND_SWATCH).map(move |y| (x, y)))
-                .filter(|&(x, y)| colour_at(&img, x, y) == TEXT)
-                .count();
-            assert!(name_pixels > 50, "class {i} name has {name_pixels} pixels");
+                .map(|(x, y)| colour_at(&img, x, y))
+                .filter(|&c| c != BACKGROUND)
+                .collect();
+            assert!(name.len() > 50, "class {i} name has {} pixels", name.len());
+            assert!(name.iter().all(|c| c[0] == c[1] && c[1] == c[2] && c[0] <= TEXT[0]), "class {i} name colours");
+            assert!(name.iter().filter(|c| c[0] > 200).count() > 15, "class {i} name is faint");
         }
 
         // The title band, above the map's frame, is not empty.
@@ -876,38 +682,53 @@ mod tests {
     }
 
     #[test]
-    fn draw_text_draws_exactly_the_glyph_bits() {
-        let bitmap = BASIC_LEGACY[usize::from(b'A')];
-        let (x0, y0, scale) = (3u32, 2u32, 2u32);
-        let mut img = RgbImage::from_pixel(30, 24, Rgb(BACKGROUND));
-        draw_text(&mut img, i64::from(x0), i64::from(y0), "A", scale, TEXT);
-        for (x, y, pixel) in img.enumerate_pixels() {
-            let inside = (x0..x0 + 8 * scale).contains(&x) && (y0..y0 + 8 * scale).contains(&y);
-            let set = inside && {
-                let (col, row) = ((x - x0) / scale, (y - y0) / scale);
-                (bitmap[row as usize] >> col) & 1 == 1
-            };
-            let expected = if set { TEXT } else { BACKGROUND };
-            assert_eq!(pixel.0, expected, "pixel ({x}, {y})");
-        }
-        // The glyph is not blank, and a second character lands 8 * scale further right.
+    fn text_is_set_in_the_embedded_font_within_its_line() -> TestResult {
+        let px = 17.0;
+        let width = text_width("Grass-pasture", px)?;
+        // DejaVu Sans at 17 px: about 8 to 10 px a character.
+        assert!((100..130).contains(&width), "width {width}");
+        assert_eq!(text_width("", px)?, 0);
+        let mut img = RgbImage::from_pixel(200, 40, Rgb(BACKGROUND));
+        draw_text(&mut img, 10, 5, "Grass-pasture", px, TEXT)?;
+        let drawn: Vec<(u32, u32)> =
+            img.enumerate_pixels().filter(|(_, _, p)| p.0 != BACKGROUND).map(|(x, y, _)| (x, y)).collect();
+        assert!(drawn.len() > 150, "{} pixels", drawn.len());
+        let (xs, ys): (Vec<u32>, Vec<u32>) = drawn.into_iter().unzip();
+        let (left, right) = (xs.iter().min().copied(), xs.iter().max().copied());
+        let (top, bottom) = (ys.iter().min().copied(), ys.iter().max().copied());
+        // Within the line: from its start to its advance, from its top to its descent.
+        assert!(left >= Some(10) && right < Some(10 + width as u32 + 1), "{left:?}..{right:?}");
+        assert!(top >= Some(5) && bottom < Some(5 + px as u32 + 1), "{top:?}..{bottom:?}");
+        // Fully covered pixels take the colour itself.
         assert!(img.pixels().any(|p| p.0 == TEXT));
-        let mut two = RgbImage::from_pixel(30 + 8 * scale, 24, Rgb(BACKGROUND));
-        draw_text(&mut two, i64::from(x0), i64::from(y0), " A", scale, TEXT);
-        for (x, y, pixel) in img.enumerate_pixels() {
-            assert_eq!(two.get_pixel(x + 8 * scale, y).0, pixel.0);
-        }
+        Ok(())
     }
 
     #[test]
-    fn drawing_outside_the_image_is_clipped() {
+    fn drawing_outside_the_image_is_clipped() -> TestResult {
         let mut img = RgbImage::from_pixel(10, 10, Rgb(BACKGROUND));
-        draw_text(&mut img, -5, -3, "Hé€\n", 1, TEXT);
-        draw_text(&mut img, i64::MIN, i64::MAX, "WW", u32::MAX, TEXT);
-        draw_text(&mut img, 8, 8, "M", 100, TEXT);
-        draw_text(&mut img, 0, 0, "X", 0, TEXT);
-        draw_line(&mut img, (-20, -20), (30, 25), 2, TEXT);
+        draw_text(&mut img, -5, -3, "Hé€\n\u{0}\u{10ffff}", 17.0, TEXT)?;
+        draw_text(&mut img, i64::MIN, i64::MAX, "WW", 17.0, TEXT)?;
+        draw_text(&mut img, i64::MAX, i64::MIN, "WW", 17.0, TEXT)?;
+        draw_text(&mut img, 8, 8, "M", 100.0, TEXT)?;
+        draw_text(&mut img, 0, 0, "X", 0.0, TEXT)?;
+        fill_rect(&mut img, i64::MIN, i64::MIN, u64::MAX, 3, TEXT);
+        stroke_rect(&mut img, -4, -4, 30, 30, FRAME);
         assert!(img.pixels().any(|p| p.0 == TEXT));
+        assert_eq!(truncate("Buildings-Grass-Trees-Drives", 10), "Buildings\u{2026}");
+        assert_eq!(truncate("Woods", 5), "Woods");
+        Ok(())
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Charts
+
+    use crate::metrics::Report;
+    use charts::{BAR_ROW, BARS_WIDTH, blues, confusion_layout, series_colour, tick_label};
+    use plotters::style::RGBColor;
+
+    fn rgb(colour: RGBColor) -> [u8; 3] {
+        [colour.0, colour.1, colour.2]
     }
 
     fn curves() -> Vec<Panel> {
@@ -939,26 +760,34 @@ mod tests {
         ]
     }
 
+    /// Pixels of `img` of `colour` in columns `columns`.
+    fn count(img: &RgbImage, columns: std::ops::Range<u32>, colour: [u8; 3]) -> usize {
+        columns
+            .flat_map(|x| (0..img.height()).map(move |y| (x, y)))
+            .filter(|&(x, y)| colour_at(img, x, y) == colour)
+            .count()
+    }
+
     #[test]
-    fn chart_draws_panels_and_series_colours() -> TestResult {
+    fn chart_draws_panels_and_series_colours_on_white() -> TestResult {
         let dir = test_dir("chart");
         let path = dir.join("curves.png");
         let panels = curves();
         write_chart(&path, &panels)?;
         let img = image::open(&path)?.to_rgb8();
-        let (width, height) = chart_size(&panels);
-        assert_eq!((u64::from(img.width()), u64::from(img.height())), (width, height));
-        assert_eq!(img.width(), 2 * PANEL_WIDTH);
-        // Each series' colour appears in its panel's plot area, as a line (many pixels).
+        assert_eq!((img.width(), img.height()), (2 * PANEL_WIDTH, PANEL_HEIGHT));
+        assert_eq!(colour_at(&img, 0, 0), [255, 255, 255]);
+        let white = img.pixels().filter(|p| p.0 == [255, 255, 255]).count();
+        assert!(white * 10 > img.pixels().len() * 7, "mostly white: {white} pixels");
+        // Each series' colour is drawn in its panel as a line (many pixels); a colour of no
+        // series is not drawn at all.
         for (p, panel) in panels.iter().enumerate() {
-            let left = p as u32 * PANEL_WIDTH;
-            for (s, colour) in palette(panel.series.len()).iter().enumerate() {
-                let count = (left + PLOT_LEFT..left + PLOT_RIGHT)
-                    .flat_map(|x| (PLOT_TOP..PLOT_BOTTOM).map(move |y| (x, y)))
-                    .filter(|&(x, y)| colour_at(&img, x, y) == *colour)
-                    .count();
-                assert!(count > 100, "panel {p} series {s} has {count} pixels");
+            let columns = p as u32 * PANEL_WIDTH..(p as u32 + 1) * PANEL_WIDTH;
+            for s in 0..panel.series.len() {
+                let pixels = count(&img, columns.clone(), rgb(series_colour(s)));
+                assert!(pixels > 400, "panel {p} series {s} has {pixels} pixels");
             }
+            assert_eq!(count(&img, columns, rgb(series_colour(2))), 0);
         }
         std::fs::remove_dir_all(&dir)?;
         Ok(())
@@ -980,31 +809,217 @@ mod tests {
                 series: vec![
                     series("flat", vec![(0.0, 0.0), (1.0, 0.0), (2.0, 0.0)]),
                     series("nan", vec![(f64::NAN, 1.0), (1.0, f64::NAN), (f64::INFINITY, 2.0)]),
-                    series("huge", vec![(-f64::MAX, f64::MAX), (f64::MAX, -f64::MAX)]),
+                    series("huge", vec![(-1e300, 1e300), (1e300, -1e300)]),
+                    series("", vec![(0.0, 1e-300), (1.0, 1e-300)]),
                 ],
+                ..Panel::default()
+            },
+            Panel {
+                title: "tiny".into(),
+                series: vec![series("tiny", vec![(1e-300, 2e-300), (3e-300, 1e-300), (4e-300, 5e-300)])],
                 ..Panel::default()
             },
             Panel::default(),
         ];
         write_chart(&path, &panels)?;
         let img = image::open(&path)?.to_rgb8();
-        assert_eq!(img.width(), 3 * PANEL_WIDTH);
-        // The single point is drawn as a dot.
-        assert!(img.pixels().any(|p| p.0 == palette(2)[0]));
+        assert_eq!((img.width(), img.height()), (4 * PANEL_WIDTH, PANEL_HEIGHT));
+        // The single point is drawn as a dot, the huge lines too.
+        assert!(count(&img, 0..PANEL_WIDTH, rgb(series_colour(0))) > 20);
+        assert!(count(&img, PANEL_WIDTH..2 * PANEL_WIDTH, rgb(series_colour(2))) > 400);
+
         assert!(matches!(write_chart(&dir.join("none.png"), &[]), Err(Error::Invalid(_))));
+        let overflow = Panel { series: vec![series("x", vec![(0.0, -f64::MAX), (1.0, f64::MAX)])], ..Panel::default() };
+        assert!(matches!(write_chart(&dir.join("overflow.png"), &[overflow]), Err(Error::Invalid(_))));
+        assert!(!dir.join("none.png").exists() && !dir.join("overflow.png").exists());
+        let many = vec![Panel::default(); 200];
+        assert!(matches!(write_chart(&dir.join("many.png"), &many), Err(Error::Invalid(_))));
         std::fs::remove_dir_all(&dir)?;
         Ok(())
     }
 
     #[test]
-    fn axis_ticks_are_round_and_cover_the_data() {
-        let axis = Axis::fit([1.0, 30.0].into_iter());
-        assert_eq!((axis.lo, axis.hi, axis.step), (0.0, 30.0, Some(5.0)));
-        assert_eq!(axis.ticks().len(), 7);
-        let flat = Axis::fit([0.973, 0.973, f64::NAN].into_iter());
-        assert!(flat.lo < 0.973 && flat.hi > 0.973);
-        assert_eq!(flat.label(0.9), "0.90");
-        let empty = Axis::fit(std::iter::empty());
-        assert_eq!((empty.lo, empty.hi), (0.0, 1.0));
+    fn a_nan_breaks_a_line_and_the_legend_avoids_the_lines() {
+        let points = [(0.0, 0.0), (1.0, 1.0), (2.0, f64::NAN), (3.0, 0.0), (f64::INFINITY, 1.0), (5.0, 1.0)];
+        let runs: Vec<&[(f64, f64)]> = charts::finite_runs(&points).collect();
+        assert_eq!(runs, [&points[..2], &points[3..4], &points[5..]]);
+        let series = |f: &dyn Fn(f64) -> f64| Series {
+            name: "s".into(),
+            points: (0..30).map(|e| (f64::from(e), f(f64::from(e)))).collect(),
+        };
+        let falling = series(&|e| 1.0 / (e + 1.0));
+        assert_eq!(charts::legend_corner(&[falling], &(0.0..30.0), &(0.0..1.0)), (true, true));
+        let rising = series(&|e| 1.0 - 1.0 / (e + 1.0));
+        assert_eq!(charts::legend_corner(&[rising], &(0.0..30.0), &(0.0..1.0)), (true, false));
+        // Two points far apart count as the line between them: a flat line along the top
+        // weighs more than a few points at the bottom.
+        let flat_top = Series { name: "flat".into(), points: vec![(0.0, 0.97), (30.0, 0.97)] };
+        // (Lone points: NaNs between them.)
+        let points = [0.0, 1.0, 2.0, 3.0, 4.0, 26.0, 27.0, 28.0, 29.0, 30.0].map(|x| [(x, 0.05), (x, f64::NAN)]);
+        let bottom = Series { name: "bottom".into(), points: points.concat() };
+        assert_eq!(charts::legend_corner(&[flat_top, bottom], &(0.0..30.0), &(0.0..1.0)), (true, false));
+    }
+
+    #[test]
+    fn axes_fit_the_data_and_ticks_read_well() -> TestResult {
+        let range = charts::axis_range([1.0, 30.0, f64::NAN].into_iter(), "x")?;
+        assert!((range.start - (1.0 - 1.45)).abs() < 1e-12 && (range.end - 31.45).abs() < 1e-12, "{range:?}");
+        let flat = charts::axis_range([0.973, 0.973].into_iter(), "y")?;
+        assert!(flat.start < 0.973 && flat.end > 0.973);
+        assert_eq!(charts::axis_range([0.0].into_iter(), "y")?, -1.0..1.0);
+        assert_eq!(charts::axis_range(std::iter::empty(), "y")?, 0.0..1.0);
+        assert!(charts::axis_range([-f64::MAX, f64::MAX].into_iter(), "y").is_err());
+
+        assert_eq!(tick_label(20.0, 5.0), "20");
+        assert_eq!(tick_label(0.5, 0.5), "0.5");
+        assert_eq!(tick_label(0.75, 0.25), "0.75");
+        assert_eq!(tick_label(97.5, 2.5), "97.5");
+        assert_eq!(tick_label(1e-17, 0.1), "0.0");
+        assert_eq!(tick_label(-0.2, 0.1), "-0.2");
+        assert_eq!(tick_label(2e7, 5e6), "2.0e7");
+        assert_eq!(tick_label(3e-6, 1e-6), "3.0e-6");
+        Ok(())
+    }
+
+    /// A report of four classes with recalls 100, 50, 25 and 75 %, and a fifth without samples.
+    fn report() -> Result<Report> {
+        let names: Vec<String> =
+            ["meadows", "bare soil", "a class with a name much longer than any drawn whole", "trees", "shadows"]
+                .map(String::from)
+                .into();
+        let confusion = vec![
+            vec![4, 0, 0, 0, 0],
+            vec![1, 1, 0, 0, 0],
+            vec![0, 3, 1, 0, 0],
+            vec![0, 0, 1, 3, 0],
+            vec![0, 0, 0, 0, 0],
+        ];
+        Report::from_confusion(confusion, &names)
+    }
+
+    #[test]
+    fn per_class_bars_are_as_long_as_the_recalls() -> TestResult {
+        let dir = test_dir("bars");
+        let path = dir.join("per_class.png");
+        let report = report()?;
+        write_per_class_bars(&path, &report, "svm - Pavia - per-class accuracy")?;
+        let img = image::open(&path)?.to_rgb8();
+        assert_eq!((img.width(), img.height()), (BARS_WIDTH, 142 + 5 * BAR_ROW));
+
+        // The bars: runs of their colour down the column just right of where they start.
+        let bar = rgb(charts::BAR);
+        let start = (0..img.width()).find(|&x| (0..img.height()).any(|y| colour_at(&img, x, y) == bar));
+        let start = start.ok_or("no bar")?;
+        let mut rows = Vec::new();
+        let mut y = 0;
+        while y < img.height() {
+            if colour_at(&img, start + 1, y) == bar {
+                let top = y;
+                while y < img.height() && colour_at(&img, start + 1, y) == bar {
+                    y += 1;
+                }
+                rows.push((top + y) / 2);
+            }
+            y += 1;
+        }
+        assert_eq!(rows.len(), 4, "bars at rows {rows:?}");
+        assert!(rows.windows(2).all(|w| w[1] - w[0] == BAR_ROW), "bars at rows {rows:?}");
+        // From where the bars start to the last pixel of their colour in the row.
+        let length = |y: u32| (start..img.width()).rev().find(|&x| colour_at(&img, x, y) == bar).map(|x| x + 1 - start);
+        let lengths: Vec<f64> = rows.iter().map(|&y| f64::from(length(y).unwrap_or(0))).collect();
+        let full = lengths[0];
+        assert!(full > 400.0, "{lengths:?}");
+        for (length, recall) in lengths.iter().zip([1.0, 0.5, 0.25, 0.75]) {
+            assert!((length - recall * full).abs() <= 2.0, "{lengths:?}");
+        }
+        std::fs::remove_dir_all(&dir)?;
+        Ok(())
+    }
+
+    #[test]
+    fn confusion_cells_are_coloured_by_their_share_of_the_row() -> TestResult {
+        let dir = test_dir("confusion");
+        let path = dir.join("confusion.png");
+        let report = report()?;
+        write_confusion(&path, &report, "svm - Pavia - confusion matrix")?;
+        let img = image::open(&path)?.to_rgb8();
+        let names: Vec<String> = report.per_class.iter().map(|c| c.name.clone()).collect();
+        let layout = confusion_layout(&report, &charts::class_names(&report))?;
+        assert_eq!((img.width(), img.height()), (layout.width, layout.height));
+        assert!(layout.count_px > 0, "{layout:?}");
+        let luminance = |c: [u8; 3]| 0.2126 * f64::from(c[0]) + 0.7152 * f64::from(c[1]) + 0.0722 * f64::from(c[2]);
+        let mut cells = Vec::new();
+        for (t, row) in report.confusion.iter().enumerate() {
+            let total: usize = row.iter().sum();
+            for (p, &count) in row.iter().enumerate() {
+                let share = if total == 0 { 0.0 } else { count as f64 / total as f64 };
+                let (x, y) = (layout.x0 + p as u32 * layout.cell, layout.y0 + t as u32 * layout.cell);
+                // A corner of the cell, clear of its count.
+                let colour = colour_at(&img, x + 1, y + 1);
+                assert_eq!(colour, rgb(blues(share)), "cell ({t}, {p}) of share {share}");
+                assert_eq!(colour_at(&img, x + layout.cell - 3, y + layout.cell - 3), colour);
+                cells.push((share, luminance(colour)));
+                // The count is written in the middle.
+                let middle =
+                    (x + 3..x + layout.cell - 3).flat_map(|x| (y + 3..y + layout.cell - 3).map(move |y| (x, y)));
+                assert!(middle.clone().any(|(x, y)| colour_at(&img, x, y) != colour), "cell ({t}, {p}) has no count");
+            }
+        }
+        // Darker for a larger share, the same for the same share.
+        for a in &cells {
+            for b in &cells {
+                if a.0 < b.0 {
+                    assert!(a.1 > b.1, "{a:?} {b:?}");
+                } else if a.0 == b.0 {
+                    assert_eq!(a.1, b.1);
+                }
+            }
+        }
+        assert!(names.len() == 5);
+        std::fs::remove_dir_all(&dir)?;
+        Ok(())
+    }
+
+    #[test]
+    fn many_classes_make_small_cells_without_counts() -> TestResult {
+        let dir = test_dir("confusion-many");
+        let k = 120;
+        let names: Vec<String> = (0..k).map(|i| format!("class {i}")).collect();
+        let confusion: Vec<Vec<usize>> =
+            (0..k).map(|t| (0..k).map(|p| usize::from(t == p) * 1000 + p % 3).collect()).collect();
+        let report = Report::from_confusion(confusion, &names)?;
+        let layout = confusion_layout(&report, &names)?;
+        assert_eq!((layout.cell, layout.count_px), (8, 0));
+        write_confusion(&dir.join("confusion.png"), &report, "many")?;
+        write_per_class_bars(&dir.join("per_class.png"), &report, "many")?;
+        let img = image::open(dir.join("confusion.png"))?.to_rgb8();
+        assert_eq!((img.width(), img.height()), (layout.width, layout.height));
+        std::fs::remove_dir_all(&dir)?;
+        Ok(())
+    }
+
+    #[test]
+    fn reports_without_classes_or_square_matrices_are_refused() -> TestResult {
+        let dir = test_dir("report-errors");
+        let empty =
+            Report { samples: 0, oa: f64::NAN, aa: f64::NAN, kappa: f64::NAN, per_class: vec![], confusion: vec![] };
+        let path = dir.join("x.png");
+        assert!(matches!(write_per_class_bars(&path, &empty, "t"), Err(Error::Invalid(_))));
+        assert!(matches!(write_confusion(&path, &empty, "t"), Err(Error::Invalid(_))));
+        let mut ragged = report()?;
+        ragged.confusion[2].pop();
+        assert!(matches!(write_per_class_bars(&path, &ragged, "t"), Err(Error::Shape(_))));
+        assert!(matches!(write_confusion(&path, &ragged, "t"), Err(Error::Shape(_))));
+        assert!(!path.exists());
+
+        // NaN figures draw without their bar and line.
+        let mut odd = report()?;
+        odd.aa = f64::NAN;
+        odd.per_class[1].accuracy = Some(f64::NAN);
+        odd.per_class[3].accuracy = Some(7.0);
+        write_per_class_bars(&path, &odd, "")?;
+        write_confusion(&path, &odd, "")?;
+        std::fs::remove_dir_all(&dir)?;
+        Ok(())
     }
 }

@@ -553,7 +553,7 @@ fn tract_only_runtime_is_lean() {
     }
     assert!(edges.iter().any(|(_, child)| child == "tract-onnx"), "{tree}");
     assert!(edges.iter().any(|(parent, child)| parent == "prism-runtime" && child == "prism-data"), "{tree}");
-    let never = ["ort", "ort-sys", "libloading", "torch-sys", "png", "flate2", "font8x8", "clap", "indicatif", "zip"];
+    let never = ["ort", "ort-sys", "libloading", "torch-sys", "png", "flate2", "ab_glyph", "clap", "indicatif", "zip"];
     let never = [&never[..], &["npyz", "plotters", "prism-cli"]].concat();
     let found: Vec<_> = edges.iter().filter(|(_, child)| never.contains(&child.as_str())).collect();
     assert!(found.is_empty(), "a tract-only runtime pulls in {found:?}");
