@@ -45,5 +45,5 @@ echo "labelled pixel of the scene, the 10 % seen in training included, so it rea
 echo
 echo "ONNX model:  $out/hybridsn.onnx (whole-scene graph: $out/hybridsn.scene.onnx)"
 echo "Map:         $out/Indian_pines_corrected.map.png"
-echo "Run:         $out/run (metrics.json, curves.png, checkpoints)"
+echo "Run:         $out/run (metrics.json, curves.png, per_class.png, confusion.png, checkpoints)"
 echo "Time:        $((SECONDS - started)) s to train, export and classify (setup not counted)"

@@ -8,7 +8,7 @@
 //!   preprocessing.json     Preprocessing: PCA (scenes) or normalisation (images), class names
 //!   metrics.json           test metrics (oa, aa, kappa, per class, confusion) and curves
 //!   sample.safetensors     `input` (what the ONNX graph takes) and the trainer's `logits`
-//!   curves.png, map*.png   pictures
+//!   curves.png, per_class.png, confusion.png, map*.png   pictures
 //!   checkpoints/           last.safetensors + last.json (resume), best.safetensors
 //! ```
 

@@ -1,5 +1,6 @@
 //! The run directory's artifacts: weights, preprocessing, metrics, the exporter's sample,
-//! training curves and classification maps (see `prism_models::run` for the layout).
+//! training curves, per-class accuracy, the confusion matrix and classification maps (see
+//! `prism_models::run` for the layout).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -116,6 +117,7 @@ pub fn write_run(
     write_json(&run_dir.join(run::METRICS), &metrics)?;
     write_sample(run_dir, model, data, indices, device)?;
     write_curves(&run_dir.join("curves.png"), &metrics)?;
+    write_report_charts(run_dir, &metrics)?;
     if let Some(predictions) = scene_predictions {
         write_maps(run_dir, data, &predictions, &metrics)?;
     }
@@ -237,6 +239,18 @@ fn write_curves(path: &Path, metrics: &Metrics) -> Result<()> {
         },
     ];
     render::write_chart(path, &panels).with_context(|| format!("writing {}", path.display()))
+}
+
+/// `per_class.png` (per-class accuracy as bars) and `confusion.png` (the confusion matrix as a
+/// heat map) of the evaluation in `metrics`.
+pub fn write_report_charts(dir: &Path, metrics: &Metrics) -> Result<()> {
+    let title = |what: &str| format!("{} - {} - {what} ({})", metrics.model, metrics.data, metrics.evaluated_on);
+    let path = dir.join("per_class.png");
+    render::write_per_class_bars(&path, &metrics.report, &title("per-class accuracy"))
+        .with_context(|| format!("writing {}", path.display()))?;
+    let path = dir.join("confusion.png");
+    render::write_confusion(&path, &metrics.report, &title("confusion matrix"))
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 /// `map.png` (predictions on labelled pixels), `map_scene.png` (every pixel, when predicted)

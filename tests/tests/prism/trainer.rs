@@ -279,9 +279,16 @@ fn short_training_on_indian_pines_is_far_above_chance_needs_pypi() {
     let oa = metrics["oa"].as_f64().unwrap();
     assert!(oa > 0.6, "OA {oa} after 5 epochs");
     assert_eq!(metrics["samples"], 8198);
-    for file in
-        ["model.safetensors", "preprocessing.json", "metrics.json", "sample.safetensors", "curves.png", "map.png"]
-    {
+    for file in [
+        "model.safetensors",
+        "preprocessing.json",
+        "metrics.json",
+        "sample.safetensors",
+        "curves.png",
+        "per_class.png",
+        "confusion.png",
+        "map.png",
+    ] {
         assert!(dir.path().join("run").join(file).exists(), "{file} missing");
     }
 
