@@ -13,6 +13,14 @@
 //! after the user block that holds MATLAB's 128-byte header). Everything read is checked
 //! against the file's size before anything is allocated for it, so a corrupt file gives an error,
 //! not a huge allocation or a panic. Errors are the reason, without the path.
+//!
+//! Written here rather than taken from a crate (checked on crates.io 2026-12-07): `hdf5-metno`
+//! 0.15.1 binds the C HDF5 library, a native library the runtime does not link; `hdf5-pure`
+//! 0.47.0 and `hdf5-pure-rust` 0.3.6 are pure Rust and recent (`hdf5-pure-rust` has hyperslab
+//! selections, which reading a tile from the chunks it meets needs) but have not been tried on
+//! MATLAB's own files here. They are the candidates to replace this reader once they are: the
+//! tests that check it (files MATLAB, hdf5storage and h5py wrote, compared with h5py) would check
+//! them the same way.
 
 use std::collections::BTreeMap;
 use std::io::{Read, Seek, SeekFrom, Write};

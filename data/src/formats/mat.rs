@@ -10,6 +10,11 @@
 //! smallest type that holds the values (a `double` array of small integers as `miUINT8`), and
 //! short sub-elements (up to 4 bytes) in the "small data element" format, data in the tag.
 //! Values are stored column-major; [`read_mat`] returns them row-major, with MATLAB's shape.
+//!
+//! Written here because scenes are read a tile at a time and no crate reads part of a variable
+//! in place (checked on crates.io 2026-12-07): `matfile` 0.5.0 parses every variable of a file
+//! whole into memory; `matrw` 0.1.4 (de)serialises whole variables with serde. Neither reads
+//! v7.3 files.
 
 use std::fs;
 use std::io::{Read, Seek, SeekFrom, Write};
