@@ -117,7 +117,8 @@ pub fn write_run(
     write_json(&run_dir.join(run::METRICS), &metrics)?;
     write_sample(run_dir, model, data, indices, device)?;
     write_curves(&run_dir.join("curves.png"), &metrics)?;
-    write_report_charts(run_dir, &metrics)?;
+    let caption = format!("{} - {} ({})", metrics.model, metrics.data, metrics.evaluated_on);
+    write_report_charts(run_dir, &metrics.report, &caption)?;
     if let Some(predictions) = scene_predictions {
         write_maps(run_dir, data, &predictions, &metrics)?;
     }
@@ -242,14 +243,13 @@ fn write_curves(path: &Path, metrics: &Metrics) -> Result<()> {
 }
 
 /// `per_class.png` (per-class accuracy as bars) and `confusion.png` (the confusion matrix as a
-/// heat map) of the evaluation in `metrics`.
-pub fn write_report_charts(dir: &Path, metrics: &Metrics) -> Result<()> {
-    let title = |what: &str| format!("{} - {} - {what} ({})", metrics.model, metrics.data, metrics.evaluated_on);
+/// heat map) of `report`, titled `caption` and what each shows.
+pub fn write_report_charts(dir: &Path, report: &Report, caption: &str) -> Result<()> {
     let path = dir.join("per_class.png");
-    render::write_per_class_bars(&path, &metrics.report, &title("per-class accuracy"))
+    render::write_per_class_bars(&path, report, &format!("{caption} - per-class accuracy"))
         .with_context(|| format!("writing {}", path.display()))?;
     let path = dir.join("confusion.png");
-    render::write_confusion(&path, &metrics.report, &title("confusion matrix"))
+    render::write_confusion(&path, report, &format!("{caption} - confusion matrix"))
         .with_context(|| format!("writing {}", path.display()))
 }
 

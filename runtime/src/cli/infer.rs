@@ -23,7 +23,7 @@ const EXAMPLES: &str = "Examples:
 and for a scene
   {\"file\", \"engine\", \"provider\", \"graph\", \"height\", \"width\", \"seconds\",
    \"pixels_per_second\", \"map\", \"labels\", and with --gt \"map_labelled\", \"oa\", \"aa\",
-   \"kappa\", \"per_class\"}.
+   \"kappa\", \"per_class\", \"per_class_png\", \"confusion_png\"}.
 Rates are fractions in [0, 1].";
 
 /// Classify images (top-k labels) or every pixel of a scene (a map and a label array).
@@ -249,8 +249,14 @@ fn infer_scene(args: &Args, model: &Model, path: &Path) -> Result<()> {
         line["kappa"] = json!(report.kappa);
         line["per_class"] = json!(report.per_class);
         line["map_labelled"] = json!(labelled_path);
+        let (per_class, confusion) =
+            (out.join(format!("{stem}.per_class.png")), out.join(format!("{stem}.confusion.png")));
+        render::write_per_class_bars(&per_class, &report, &format!("{title} - per-class accuracy"))?;
+        render::write_confusion(&confusion, &report, &format!("{title} - confusion matrix"))?;
+        line["per_class_png"] = json!(per_class);
+        line["confusion_png"] = json!(confusion);
         if !args.json {
-            println!("{}", report.table());
+            println!("{}\ncharts: {}, {}", report.table(), per_class.display(), confusion.display());
         }
         if let Some(warning) = report.chance_warning() {
             eprintln!("{warning}");

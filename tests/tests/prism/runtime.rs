@@ -244,6 +244,11 @@ fn scene_inference_with_ground_truth() {
             out_dir.join(format!("{stem}.map.png")).exists()
                 && out_dir.join(format!("{stem}.map_labelled.png")).exists()
         );
+        for (key, name) in [("per_class_png", "per_class"), ("confusion_png", "confusion")] {
+            let path = out_dir.join(format!("{stem}.{name}.png"));
+            assert_eq!(line[key].as_str(), path.to_str());
+            assert!(image::open(&path).is_ok(), "{} is not a PNG", path.display());
+        }
         let map = read_npy(&out_dir.join(format!("{stem}.labels.npy"))).unwrap();
         assert_eq!(map.shape, vec![h, w]);
         let map = map.to_i64().unwrap();

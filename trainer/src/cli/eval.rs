@@ -88,6 +88,7 @@ pub fn run(args: Args) -> Result<()> {
     let (report, predictions) = report::evaluate(&model, &data, &indices, args.batch_size, device, config.scene_map)?;
     let out = args.out.clone().unwrap_or_else(|| if other { args.run.join("eval") } else { args.run.clone() });
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    report::write_report_charts(&out, &report, &format!("{} - {}", model.config.name(), source.display_name()))?;
     if let Some(predictions) = predictions {
         let metrics_path = args.run.join(run::METRICS);
         let mut metrics: report::Metrics = serde_json::from_str(&std::fs::read_to_string(&metrics_path)?)
