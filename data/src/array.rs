@@ -43,6 +43,7 @@ macro_rules! with_values {
         }
     };
 }
+#[cfg_attr(not(feature = "files"), allow(unused_imports))] // the file readers' helper
 pub(crate) use with_values;
 
 /// Rebuilds a [`NumData`] of the same variant, `$v` bound to the vector inside, `$body` giving
@@ -153,6 +154,7 @@ impl NumData {
 
     /// Reorders values stored in column-major (Fortran) order for `shape` into row-major order.
     /// The caller has checked that `shape` holds exactly `self.len()` values.
+    #[cfg_attr(not(feature = "files"), allow(dead_code))]
     pub(crate) fn fortran_to_c(self, shape: &[usize]) -> NumData {
         map_values!(self, v => fortran_to_c(&v, shape))
     }
@@ -211,6 +213,7 @@ pub(crate) fn element_count(shape: &[usize]) -> Option<usize> {
 
 /// Decodes `bytes` as consecutive `N`-byte values with `convert` (e.g. `u16::from_le_bytes`);
 /// a trailing partial value, if any, is ignored (callers check the length first).
+#[cfg_attr(not(feature = "files"), allow(dead_code))]
 pub(crate) fn decode<T, const N: usize>(bytes: &[u8], convert: fn([u8; N]) -> T) -> Vec<T> {
     bytes
         .chunks_exact(N)
@@ -223,6 +226,7 @@ pub(crate) fn decode<T, const N: usize>(bytes: &[u8], convert: fn([u8; N]) -> T)
 }
 
 /// Row-major copy of `values`, stored in column-major order for `shape`.
+#[cfg_attr(not(feature = "files"), allow(dead_code))]
 fn fortran_to_c<T: Copy>(values: &[T], shape: &[usize]) -> Vec<T> {
     if shape.len() < 2 || values.is_empty() {
         return values.to_vec();

@@ -27,7 +27,7 @@ use ndarray::{ArrayD, ArrayViewD, Axis, IxDyn};
 use prism_models::Task;
 use serde::Serialize;
 
-use crate::engine::{self, Engine, EngineOptions};
+use crate::engine::{self, Engine, EngineOptions, Source};
 use crate::images::{self as preprocess, RgbImage};
 use crate::onnx_info::{Dim, OnnxInfo};
 use crate::scene::{Scene, SceneSource};
@@ -136,15 +136,15 @@ struct Pool {
 }
 
 impl Pool {
-    fn new(path: &Path, options: &EngineOptions, sessions: usize) -> Result<Pool> {
-        let first = engine::load(path, options)?;
+    fn new(source: Source<'_>, options: &EngineOptions, sessions: usize) -> Result<Pool> {
+        let first = engine::load_source(source, options)?;
         let (name, provider, notes) = (first.engine(), first.provider().to_string(), first.notes().to_vec());
         // The other engines take what the first one got (auto could land elsewhere, say once the
         // GPU's memory is full): one pool, one engine and provider, or an error.
         let same = EngineOptions { engine: name.parse()?, provider: provider.parse()?, ..options.clone() };
         let mut engines = vec![first];
         for _ in 1..sessions.max(1) {
-            engines.push(engine::load(path, &same)?);
+            engines.push(engine::load_source(source, &same)?);
         }
         Ok(Pool { engines: Mutex::new(engines), free: Condvar::new(), engine: name, provider, notes })
     }
@@ -190,7 +190,18 @@ impl ModelInfo {
     /// # Errors
     /// A missing, truncated or non-ONNX file; metadata that does not parse.
     pub fn read(path: &Path, options: &LoadOptions) -> Result<ModelInfo> {
-        let onnx = crate::onnx_info::read(path)?;
+        ModelInfo::new(path, crate::onnx_info::read(path)?, options)
+    }
+
+    /// [`ModelInfo::read`] for the bytes of an ONNX file; `name` names it in messages.
+    ///
+    /// # Errors
+    /// As [`ModelInfo::read`].
+    pub fn parse(name: &Path, bytes: &[u8], options: &LoadOptions) -> Result<ModelInfo> {
+        ModelInfo::new(name, crate::onnx_info::parse(name, bytes.to_vec())?, options)
+    }
+
+    fn new(path: &Path, onnx: OnnxInfo, options: &LoadOptions) -> Result<ModelInfo> {
         let task = onnx.metadata.get("prism.task").map(String::as_str);
         let graph = onnx.metadata.get("prism.graph").cloned().unwrap_or_else(|| "window".into());
         let pipeline = match (task, &options.image_pipeline) {
@@ -268,14 +279,32 @@ impl Model {
     /// See [`ModelInfo::read`] and [`engine::load`].
     pub fn load(path: &Path, options: &LoadOptions) -> Result<Model> {
         let info = ModelInfo::read(path, options)?;
-        let pool = Pool::new(path, &options.engine, options.sessions)?;
+        let pool = Pool::new(Source::File(path), &options.engine, options.sessions)?;
         let mut scene_graph = None;
         if matches!(info.pipeline, Pipeline::Scene(_)) && info.graph == "window" && !options.windows_only {
             let dense = scene_graph_path(path);
             if dense.is_file() {
-                scene_graph = Some((dense.clone(), Pool::new(&dense, &options.engine, options.sessions)?));
+                scene_graph =
+                    Some((dense.clone(), Pool::new(Source::File(&dense), &options.engine, options.sessions)?));
             }
         }
+        Model::new(info, pool, scene_graph, options)
+    }
+
+    /// Loads a model from the bytes of its ONNX file; `name` names it in messages and in
+    /// [`ModelInfo::path`]. A scene model loaded so classifies window by window: its whole-scene
+    /// graph is another file, which [`Model::load`] finds beside the window graph.
+    ///
+    /// # Errors
+    /// As [`Model::load`].
+    pub fn from_bytes(name: &str, bytes: &[u8], options: &LoadOptions) -> Result<Model> {
+        let name = Path::new(name);
+        let info = ModelInfo::parse(name, bytes, options)?;
+        let pool = Pool::new(Source::Memory { name, bytes }, &options.engine, options.sessions)?;
+        Model::new(info, pool, None, options)
+    }
+
+    fn new(info: ModelInfo, pool: Pool, scene_graph: Option<(PathBuf, Pool)>, options: &LoadOptions) -> Result<Model> {
         let tile = options.tile.unwrap_or(TILE);
         if tile == 0 {
             return Err(Error::Invalid("the tile side must be at least one pixel".into()));

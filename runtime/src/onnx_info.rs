@@ -14,5 +14,13 @@ use crate::{Error, Result};
 /// graph).
 pub fn read(path: &Path) -> Result<OnnxInfo> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    OnnxInfo::parse(bytes).map_err(|reason| Error::format(path, format!("not a valid ONNX model: {reason}")))
+    parse(path, bytes)
+}
+
+/// The description of an ONNX file held in memory; `name` names it in messages.
+///
+/// # Errors
+/// Bytes that are not a complete ONNX model.
+pub fn parse(name: &Path, bytes: Vec<u8>) -> Result<OnnxInfo> {
+    OnnxInfo::parse(bytes).map_err(|reason| Error::format(name, format!("not a valid ONNX model: {reason}")))
 }

@@ -122,6 +122,35 @@ pub struct EngineOptions {
     pub tf32: bool,
 }
 
+/// Where an engine reads a model from.
+#[derive(Clone, Copy, Debug)]
+pub enum Source<'a> {
+    File(&'a Path),
+    /// The bytes of an ONNX file held in memory, and a name for messages.
+    Memory {
+        name: &'a Path,
+        bytes: &'a [u8],
+    },
+}
+
+impl Source<'_> {
+    /// The file's path, or the name given to the bytes.
+    pub fn name(&self) -> &Path {
+        match self {
+            Source::File(path) => path,
+            Source::Memory { name, .. } => name,
+        }
+    }
+
+    /// The model's bytes, read from the file when it is one.
+    fn bytes(&self) -> Result<std::borrow::Cow<'_, [u8]>> {
+        match self {
+            Source::File(path) => std::fs::read(path).map(Into::into).map_err(|e| Error::io(path, e)),
+            Source::Memory { bytes, .. } => Ok((*bytes).into()),
+        }
+    }
+}
+
 /// Loads `model` on the engine and execution provider that `options` ask for.
 ///
 /// # Errors
@@ -130,8 +159,18 @@ pub struct EngineOptions {
 /// provider that is not available (unless `Provider::Auto`, which falls back and says so); a
 /// GPU provider with tract.
 pub fn load(model: &Path, options: &EngineOptions) -> Result<Box<dyn Engine>> {
-    if !model.is_file() {
-        return Err(Error::Engine(format!("{}: no such model file", model.display())));
+    load_source(Source::File(model), options)
+}
+
+/// [`load`] for a model in a file or in memory.
+///
+/// # Errors
+/// As [`load`].
+pub fn load_source(model: Source<'_>, options: &EngineOptions) -> Result<Box<dyn Engine>> {
+    if let Source::File(path) = model {
+        if !path.is_file() {
+            return Err(Error::Engine(format!("{}: no such model file", path.display())));
+        }
     }
     // A GPU provider asked for by name runs on ONNX Runtime or not at all.
     let gpu = matches!(options.provider, Provider::TensorRt | Provider::Cuda);
@@ -148,7 +187,7 @@ pub fn load(model: &Path, options: &EngineOptions) -> Result<Box<dyn Engine>> {
 }
 
 #[cfg(feature = "ort")]
-fn load_auto(model: &Path, options: &EngineOptions) -> Result<Box<dyn Engine>> {
+fn load_auto(model: Source<'_>, options: &EngineOptions) -> Result<Box<dyn Engine>> {
     match ort::environment(options.ort_library.as_deref()) {
         Ok(_) => load_ort(model, options),
         // A library the user named that is missing or broken is an error, not a quiet tract.
@@ -158,29 +197,29 @@ fn load_auto(model: &Path, options: &EngineOptions) -> Result<Box<dyn Engine>> {
 }
 
 #[cfg(not(feature = "ort"))]
-fn load_auto(model: &Path, options: &EngineOptions) -> Result<Box<dyn Engine>> {
+fn load_auto(model: Source<'_>, options: &EngineOptions) -> Result<Box<dyn Engine>> {
     load_tract(model, options, vec!["ort not used: this build has no `ort` feature".into()])
 }
 
 #[cfg(feature = "ort")]
-fn load_ort(model: &Path, options: &EngineOptions) -> Result<Box<dyn Engine>> {
+fn load_ort(model: Source<'_>, options: &EngineOptions) -> Result<Box<dyn Engine>> {
     Ok(Box::new(ort::OrtEngine::load(model, options)?))
 }
 
 #[cfg(not(feature = "ort"))]
-fn load_ort(_model: &Path, _options: &EngineOptions) -> Result<Box<dyn Engine>> {
+fn load_ort(_model: Source<'_>, _options: &EngineOptions) -> Result<Box<dyn Engine>> {
     Err(Error::Engine(
         "this build of prism-runtime has no ONNX Runtime support (cargo feature `ort`); use tract".into(),
     ))
 }
 
 #[cfg(feature = "tract")]
-fn load_tract(model: &Path, options: &EngineOptions, notes: Vec<String>) -> Result<Box<dyn Engine>> {
+fn load_tract(model: Source<'_>, options: &EngineOptions, notes: Vec<String>) -> Result<Box<dyn Engine>> {
     Ok(Box::new(tract::TractEngine::load(model, options.threads, notes)?))
 }
 
 #[cfg(not(feature = "tract"))]
-fn load_tract(_model: &Path, _options: &EngineOptions, notes: Vec<String>) -> Result<Box<dyn Engine>> {
+fn load_tract(_model: Source<'_>, _options: &EngineOptions, notes: Vec<String>) -> Result<Box<dyn Engine>> {
     let why = notes.join("; ");
     let sep = if why.is_empty() { "" } else { "; " };
     Err(Error::Engine(format!("this build of prism-runtime has no tract support (cargo feature `tract`){sep}{why}")))

@@ -13,7 +13,7 @@ use ::ort::value::TensorRef;
 use ndarray::{ArrayD, ArrayViewD};
 
 use super::ort_library::{SYSTEM_NAME, candidates, same_file};
-use super::{Engine, EngineOptions, ORT_HELP, Provider, one_line};
+use super::{Engine, EngineOptions, ORT_HELP, Provider, Source, one_line};
 use crate::{Error, Result};
 
 const CUDA_HELP: &str = "install onnxruntime-gpu 1.31.1 (built for CUDA 13) and the CUDA 13 and cuDNN 9 libraries, \
@@ -120,7 +120,7 @@ pub(super) struct OrtEngine {
 }
 
 impl OrtEngine {
-    pub(super) fn load(model: &Path, options: &EngineOptions) -> Result<Self> {
+    pub(super) fn load(model: Source<'_>, options: &EngineOptions) -> Result<Self> {
         let (env, _) = environment(options.ort_library.as_deref())?;
         let (session, provider, notes) = match options.provider {
             Provider::Cpu => (session(&env, model, options, Ep::Cpu)?, "cpu", Vec::new()),
@@ -148,7 +148,7 @@ impl OrtEngine {
         if session.inputs().len() != 1 {
             return Err(Error::Engine(format!(
                 "{}: the model has {} inputs; Prism's engines run models with one input",
-                model.display(),
+                model.name().display(),
                 session.inputs().len()
             )));
         }
@@ -175,8 +175,9 @@ impl Ep {
 
 /// A session on one execution provider, registered with `error_on_failure` so that a missing
 /// provider is an error rather than a silent fall back to the CPU.
-fn session(env: &Environment, model: &Path, options: &EngineOptions, ep: Ep) -> Result<Session> {
-    let engine_error = |e: String| Error::Engine(format!("{}: ONNX Runtime cannot load it: {e}", model.display()));
+fn session(env: &Environment, model: Source<'_>, options: &EngineOptions, ep: Ep) -> Result<Session> {
+    let engine_error =
+        |e: String| Error::Engine(format!("{}: ONNX Runtime cannot load it: {e}", model.name().display()));
     // Failures come back as errors, reported on one line: ONNX Runtime's own log of them would
     // only repeat them over several.
     let mut builder = Session::builder(env).map_err(|e| engine_error(one_line(e)))?;
@@ -209,7 +210,11 @@ fn session(env: &Environment, model: &Path, options: &EngineOptions, ep: Ep) -> 
     if !providers.is_empty() {
         builder = builder.with_execution_providers(providers).map_err(|e| unavailable(ep, one_line(e)))?;
     }
-    builder.commit_from_file(model).map_err(|e| {
+    let session = match model {
+        Source::File(path) => builder.commit_from_file(path),
+        Source::Memory { bytes, .. } => builder.commit_from_memory(bytes),
+    };
+    session.map_err(|e| {
         let message = one_line(e);
         // Some providers only fail once the session initialises them.
         if ep != Ep::Cpu && looks_like_provider_failure(&message) {

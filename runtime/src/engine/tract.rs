@@ -11,7 +11,6 @@
 //! whatever batch the caller feeds.
 
 use std::collections::HashMap;
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use ndarray::{ArrayD, ArrayViewD, Axis};
@@ -19,7 +18,7 @@ use tract_linalg::multithread::{Executor, multithread_tract_scope};
 use tract_onnx::pb;
 use tract_onnx::prelude::*;
 
-use super::{Engine, one_line};
+use super::{Engine, Source, one_line};
 use crate::{Error, Result};
 
 type Plan = Arc<TypedRunnableModel>;
@@ -58,11 +57,12 @@ fn tract_error(what: impl std::fmt::Display, e: impl std::fmt::Debug + std::fmt:
 
 impl TractEngine {
     /// `threads`: the size of the pool that runs the matrix products (`None` or 0: every core).
-    pub(super) fn load(path: &Path, threads: Option<usize>, notes: Vec<String>) -> Result<Self> {
-        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    pub(super) fn load(source: Source<'_>, threads: Option<usize>, notes: Vec<String>) -> Result<Self> {
+        let path = source.name();
+        let bytes = source.bytes()?;
         let onnx = tract_onnx::onnx();
         let proto = onnx
-            .proto_model_for_read(&mut bytes.as_slice())
+            .proto_model_for_read(&mut &bytes[..])
             .map_err(|e| Error::format(path, format!("not an ONNX model: {}", one_line(format!("{e:#}")))))?;
         let graph = proto.graph.as_ref().ok_or_else(|| Error::format(path, "the ONNX model has no graph"))?;
         let initializers: Vec<&str> = graph.initializer.iter().map(|t| t.name.as_str()).collect();
