@@ -15,6 +15,19 @@ target=${CARGO_TARGET_DIR:-target}
 case $target in /*) ;; *) target=$root/$target ;; esac
 cc=${CC:-cc}
 mkdir -p "$target/c"
+# A pkg-config file for programs of the user's own: PKG_CONFIG_PATH=target/c pkg-config --cflags --libs prism
+version=$(sed -n 's/^#define PRISM_VERSION "\(.*\)"/\1/p' capi/include/prism.h)
+cat > "$target/c/prism.pc" <<PC
+libdir=$target/release
+includedir=$root/capi/include
+
+Name: prism
+Description: Prism's runtime for C and C++ (ONNX Runtime or tract)
+Version: $version
+Libs: -L\${libdir} -lprism -Wl,-rpath,\${libdir}
+Libs.private: -lpthread -ldl -lm -lrt -lutil
+Cflags: -I\${includedir}
+PC
 flags=(-std=c11 -O2 -Wall -Wextra -Werror -I capi/include)
 case ${1:-} in
   "")
@@ -25,12 +38,15 @@ case ${1:-} in
     ;;
   --static)
     # Its own target folder: the same crate with other features would otherwise rebuild in turn.
-    cargo build --release --locked -p prism-capi --no-default-features --features tract,images \
+    # The `edge` profile (Cargo.toml) sizes it for shipping: fat LTO, optimised for size.
+    cargo build --profile edge --locked -p prism-capi --no-default-features --features tract,images \
       --target-dir "$target/capi-tract"
     # What Rust's standard library needs from the system (`--print native-static-libs`), with
-    # libgcc linked in, so that only the C library and the loader remain.
+    # libgcc linked in, so that only the C library and the loader remain; unused sections are
+    # dropped (--gc-sections), and tract's assembly kernels need no executable stack.
     "$cc" "${flags[@]}" examples/c/classify.c -o "$target/c/classify-static" \
-      "$target/capi-tract/release/libprism.a" -static-libgcc -lpthread -ldl -lm -lrt -lutil
+      "$target/capi-tract/edge/libprism.a" -static-libgcc -lpthread -ldl -lm -lrt -lutil \
+      -Wl,--gc-sections -Wl,-z,noexecstack
     echo "$target/c/classify-static"
     ;;
   *)

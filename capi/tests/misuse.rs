@@ -210,3 +210,38 @@ fn bad_use_is_an_error_code_and_a_message() {
     fails(prism_options_set_threads(options, 2), PrismStatus::InvalidHandle, "PrismOptions");
     assert_eq!(unsafe { CStr::from_ptr(prism_status_name(PrismStatus::InvalidHandle)) }, c"invalid handle");
 }
+
+/// One model handle shared by four threads (two sessions): each caller gets its own answer.
+#[test]
+fn threads_share_a_model() {
+    let options = tract_options();
+    assert_eq!(prism_options_set_sessions(options, 2), PrismStatus::Ok);
+    let bytes = relu_model();
+    let mut model = null_mut();
+    let status = unsafe { prism_model_open_bytes(bytes.as_ptr(), bytes.len(), null(), options, &mut model) };
+    assert_eq!(status, PrismStatus::Ok);
+    prism_options_free(options);
+    let handle = model as usize;
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            std::thread::spawn(move || {
+                for i in 0..50 {
+                    let x: Vec<f32> = (0..4).map(|k| (t * 100 + i + k) as f32 - 150.0).collect();
+                    let mut outputs = null_mut();
+                    let model = handle as *const PrismModel;
+                    let status =
+                        unsafe { prism_model_run(model, x.as_ptr(), 4, [1usize, 4].as_ptr(), 2, &mut outputs) };
+                    assert_eq!(status, PrismStatus::Ok, "{}", last_error());
+                    let mut y = std::mem::MaybeUninit::<PrismTensor>::uninit();
+                    assert_eq!(unsafe { prism_tensors_get(outputs, 0, y.as_mut_ptr()) }, PrismStatus::Ok);
+                    let y = unsafe { y.assume_init() };
+                    let expected: Vec<f32> = x.iter().map(|v| v.max(0.0)).collect();
+                    assert_eq!(unsafe { std::slice::from_raw_parts(y.data, y.len) }, expected, "thread {t}, run {i}");
+                    assert_eq!(prism_tensors_free(outputs), PrismStatus::Ok);
+                }
+            })
+        })
+        .collect();
+    threads.into_iter().for_each(|t| t.join().unwrap());
+    assert_eq!(prism_model_free(model), PrismStatus::Ok);
+}
