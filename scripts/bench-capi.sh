@@ -58,7 +58,7 @@ Image.fromarray(photo).save(f"{work}/photo.png")
 (photo[16:240, 16:240].transpose(2, 0, 1)[None] / 255).astype(np.float32).tofile(f"{work}/photo.f32")
 for m in ["hybridsn.scene", "resnet18"]:
     g = onnx.load(f"{work}/{m}.onnx", load_external_data=False).graph
-    open(f"{work}/{m}.names", "w").write(f"{g.input[0].name} {g.output[0].name}")
+    open(f"{work}/{m}.names", "w").write(f"{g.input[0].name} {g.output[0].name}\n")
 PY
 read -r scene_in scene_out < "$work/hybridsn.scene.names"
 read -r photo_in photo_out < "$work/resnet18.names"

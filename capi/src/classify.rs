@@ -83,9 +83,8 @@ pub unsafe extern "C" fn prism_classify_rgb8(
         let model = get(model)?;
         let expected = (width as usize).checked_mul(height as usize).and_then(|n| n.checked_mul(3));
         if width == 0 || height == 0 || expected != Some(len) {
-            return Err(invalid(format!("an RGB8 image of {width} x {height} pixels is {} bytes, got {len}", {
-                expected.map_or_else(|| "too many".to_string(), |n| n.to_string())
-            })));
+            let bytes = expected.map_or_else(|| "too many".to_string(), |n| n.to_string());
+            return Err(invalid(format!("an RGB8 image of {width} x {height} pixels is {bytes} bytes, got {len}")));
         }
         if k == 0 {
             return Err(invalid("k must be at least 1"));
