@@ -32,16 +32,7 @@ trap 'rm -rf "$work"' EXIT
 cc -std=c11 -O2 -I "$work" scripts/bench/ort_c_peer.c -o "$work/ort_c_peer" -ldl
 ort_lib=$(ls "$root"/.venv/lib/python3*/site-packages/onnxruntime/capi/libonnxruntime.so.* | head -1)
 
-cat > "$work/jobs.json" <<JSON
-[{"config": {"arch": "hybridsn", "bands": 30, "window": 25, "classes": 16, "variant": {}, "dropout": 0.4},
-  "dir": "$work/hybridsn", "seed": 0, "raw_bands": 200},
- {"config": {"arch": "resnet", "depth": 18, "classes": 1000, "image_size": 224},
-  "dir": "$work/resnet18", "seed": 0}]
-JSON
-"$py" tests/python/make_run.py "$work/jobs.json" >&2
-for m in hybridsn resnet18; do
-  "$target/release/exporter" --run "$work/$m" --out "$work/$m.onnx" --no-parity 2>/dev/null
-done
+"$root/scripts/bench/models.sh" "$work" "$py" "$target/release/exporter"
 # The same input for both sides: a 32 x 32 x 200 scene (.npy for Prism, [1, 200, 32, 32] raw
 # float32 for the peer's whole-scene graph) and a 256 x 256 photo (PNG for Prism, which resizes
 # and crops it; its [1, 3, 224, 224] crop for the peer).

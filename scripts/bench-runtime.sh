@@ -23,16 +23,7 @@ bin="$root/target/release"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-cat > "$work/jobs.json" <<JSON
-[{"config": {"arch": "hybridsn", "bands": 30, "window": 25, "classes": 16, "variant": {}, "dropout": 0.4},
-  "dir": "$work/hybridsn", "seed": 0, "raw_bands": 200},
- {"config": {"arch": "resnet", "depth": 18, "classes": 1000, "image_size": 224},
-  "dir": "$work/resnet18", "seed": 0}]
-JSON
-"$py" "$root/tests/python/make_run.py" "$work/jobs.json"
-for m in hybridsn resnet18; do
-  "$bin/exporter" --run "$work/$m" --out "$work/$m.onnx" --no-parity 2>/dev/null
-done
+"$root/scripts/bench/models.sh" "$work" "$py" "$bin/exporter"
 
 compare() { # model batches: one round of the runtime then the Python package, appended
   local model=$1 batches=$2
