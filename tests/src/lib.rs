@@ -118,3 +118,18 @@ pub fn assert_close(what: &str, got: &[f32], expected: &[f32], tol: Tolerance) {
         );
     }
 }
+
+/// A small HybridSN exported by Prism from a PyTorch-made run directory (`make_run.py`: 15 PCA
+/// components of 30 raw bands, 11 x 11 windows, 4 classes, seeded): `dir/hybridsn.onnx`, with
+/// its whole-scene graph `dir/hybridsn.scene.onnx` beside it.
+pub fn small_hybridsn(dir: &Path, seed: u64) -> PathBuf {
+    let config =
+        serde_json::json!({"arch": "hybridsn", "bands": 15, "window": 11, "classes": 4, "variant": {}, "dropout": 0.4});
+    let jobs = serde_json::json!([{"config": config, "dir": dir.join("run"), "seed": seed, "raw_bands": 30}]);
+    std::fs::write(dir.join("jobs.json"), jobs.to_string()).unwrap();
+    run_python("make_run.py", &[dir.join("jobs.json").to_str().unwrap()]);
+    let onnx = dir.join("hybridsn.onnx");
+    let export = run("exporter", &["--run", dir.join("run").to_str().unwrap(), "--out", onnx.to_str().unwrap()]);
+    assert!(export.status.success(), "{}", String::from_utf8_lossy(&export.stderr));
+    onnx
+}

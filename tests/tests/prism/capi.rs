@@ -49,17 +49,10 @@ fn assert_same_top(ours: &Value, theirs: &Value, what: &str) {
     }
 }
 
-/// A small HybridSN export (PyTorch-made run, 30 raw bands, 11 x 11 windows, 4 classes) and a
-/// 41 x 23 scene of it, as float32 and as uint16.
+/// A small HybridSN export ([`prism_tests::small_hybridsn`]) and a 41 x 23 scene for it, as
+/// float32 and as uint16.
 fn hybridsn(d: &Path) -> (PathBuf, [PathBuf; 2]) {
-    let config =
-        serde_json::json!({"arch": "hybridsn", "bands": 15, "window": 11, "classes": 4, "variant": {}, "dropout": 0.4});
-    let jobs = serde_json::json!([{"config": config, "dir": d.join("run"), "seed": 2, "raw_bands": 30}]);
-    std::fs::write(d.join("jobs.json"), jobs.to_string()).unwrap();
-    run_python("make_run.py", &[d.join("jobs.json").to_str().unwrap()]);
-    let onnx = d.join("hybridsn.onnx");
-    let export = run("exporter", &["--run", d.join("run").to_str().unwrap(), "--out", onnx.to_str().unwrap()]);
-    assert!(export.status.success(), "{}", String::from_utf8_lossy(&export.stderr));
+    let onnx = prism_tests::small_hybridsn(d, 2);
     let (h, w, bands) = (41usize, 23usize, 30usize);
     let cube: Vec<u16> = (0..h * w * bands)
         .map(|i| {

@@ -168,14 +168,7 @@ fn scene_inference_with_ground_truth() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     // A PyTorch-made HybridSN run (15 PCA components of 30 raw bands, 11 x 11 windows).
-    let config =
-        serde_json::json!({"arch": "hybridsn", "bands": 15, "window": 11, "classes": 4, "variant": {}, "dropout": 0.4});
-    let jobs = serde_json::json!([{"config": config, "dir": d.join("run"), "seed": 1, "raw_bands": 30}]);
-    std::fs::write(d.join("jobs.json"), jobs.to_string()).unwrap();
-    run_python("make_run.py", &[d.join("jobs.json").to_str().unwrap()]);
-    let onnx = d.join("hybridsn.onnx");
-    let export = run("exporter", &["--run", d.join("run").to_str().unwrap(), "--out", onnx.to_str().unwrap()]);
-    assert!(export.status.success(), "{}", String::from_utf8_lossy(&export.stderr));
+    let onnx = prism_tests::small_hybridsn(d, 1);
     assert!(d.join("hybridsn.scene.onnx").exists());
 
     let (h, w, bands) = (300usize, 19usize, 30usize);
@@ -545,20 +538,7 @@ fn runtime_errors_are_one_line() {
     assert_one_line_error(&infer(&onnx, &image, &["--topk", "3"]), "unexpected argument '--topk'");
 
     // A cube with the wrong number of bands for a scene model.
-    let config =
-        serde_json::json!({"arch": "hybridsn", "bands": 15, "window": 11, "classes": 4, "variant": {}, "dropout": 0.4});
-    let jobs = serde_json::json!([{"config": config, "dir": d.join("run"), "seed": 1, "raw_bands": 30}]);
-    std::fs::write(d.join("jobs.json"), jobs.to_string()).unwrap();
-    run_python("make_run.py", &[d.join("jobs.json").to_str().unwrap()]);
-    let scene_model = d.join("hybridsn.onnx");
-    assert!(
-        run(
-            "exporter",
-            &["--run", d.join("run").to_str().unwrap(), "--out", scene_model.to_str().unwrap(), "--no-parity"]
-        )
-        .status
-        .success()
-    );
+    let scene_model = prism_tests::small_hybridsn(d, 1);
     let cube = d.join("cube.npy");
     use prism_data::formats::write_npy;
     use prism_data::{NumArray, NumData};
