@@ -22,7 +22,7 @@ use std::path::Path;
 
 use flate2::read::ZlibDecoder;
 
-use super::{NpyFile, hdf5, mat73};
+use super::{NpyFile, Source, hdf5, mat73};
 use crate::array::{NumArray, NumData, decode, element_count, with_values};
 use crate::{Error, Result};
 
@@ -107,10 +107,19 @@ pub fn read_mat(path: &Path, key: Option<&str>) -> Result<NumArray> {
 /// little-endian MAT-file, or is truncated or corrupt.
 pub fn list_mat_variables(path: &Path) -> Result<Vec<MatVariable>> {
     let mut file = fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    let listed = if is_v73(&mut file).map_err(|reason| Error::format(path, reason))? {
-        mat73::list(&mut file)
+    list_mat_variables_from(path, &mut file)
+}
+
+/// As [`list_mat_variables`], from any reader that can seek (a `std::io::Cursor` over bytes in
+/// memory, say); `path` names it in errors.
+///
+/// # Errors
+/// As [`list_mat_variables`].
+pub fn list_mat_variables_from<R: Read + Seek>(path: &Path, file: &mut R) -> Result<Vec<MatVariable>> {
+    let listed = if is_v73(file).map_err(|reason| Error::format(path, reason))? {
+        mat73::list(file)
     } else {
-        scan(&mut file).map(|variables| {
+        scan(file).map(|variables| {
             variables
                 .iter()
                 .map(|v| MatVariable {
@@ -133,7 +142,7 @@ pub fn list_mat_variables(path: &Path) -> Result<Vec<MatVariable>> {
 /// As [`read_mat`], and [`Error::Io`] when `to` cannot be written.
 pub fn unpack_mat(path: &Path, key: Option<&str>, to: &Path) -> Result<()> {
     let mut file = fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    crate::write_atomic(to, |out| unpack_into(path, &mut file, key, (to, out)))
+    crate::write_atomic(to, |out| unpack_mat_from(path, &mut file, key, (to, out)))
 }
 
 /// The values of a numeric variable of an uncompressed MATLAB 5 file (`save -v6`,
@@ -144,7 +153,19 @@ pub fn unpack_mat(path: &Path, key: Option<&str>, to: &Path) -> Result<()> {
 /// # Errors
 /// As [`read_mat`], without reading the values.
 pub fn open_mat_values(path: &Path, key: Option<&str>) -> Result<Option<NpyFile>> {
-    let mut file = fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let file = fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    open_mat_values_from(path, file, key)
+}
+
+/// As [`open_mat_values`], from any reader that can seek; `path` names it in errors.
+///
+/// # Errors
+/// As [`open_mat_values`].
+pub fn open_mat_values_from<R: Source + 'static>(
+    path: &Path,
+    mut file: R,
+    key: Option<&str>,
+) -> Result<Option<NpyFile>> {
     if is_v73(&mut file).map_err(|reason| Error::format(path, reason))? {
         return Ok(None);
     }
@@ -158,8 +179,12 @@ pub fn open_mat_values(path: &Path, key: Option<&str>) -> Result<Option<NpyFile>
     NpyFile::raw(path, file, descr, &variable.header.shape, true, variable.start + skip as u64).map(Some)
 }
 
-/// [`unpack_mat`] into `out`, the file `to`.
-fn unpack_into<R: Read + Seek>(
+/// As [`unpack_mat`], from any reader that can seek (`path` names it in errors) into `out`
+/// (`to` names it in errors): the `.npy` file's bytes, header first.
+///
+/// # Errors
+/// As [`unpack_mat`]; [`Error::Io`] naming `to` when `out` fails.
+pub fn unpack_mat_from<R: Read + Seek>(
     path: &Path,
     file: &mut R,
     key: Option<&str>,
@@ -181,7 +206,12 @@ fn unpack_into<R: Read + Seek>(
     })
 }
 
-fn read_mat_from<R: Read + Seek>(path: &Path, file: &mut R, key: Option<&str>) -> Result<NumArray> {
+/// As [`read_mat`], from any reader that can seek (a `std::io::Cursor` over bytes in memory,
+/// say); `path` names it in errors.
+///
+/// # Errors
+/// As [`read_mat`].
+pub fn read_mat_from<R: Read + Seek>(path: &Path, file: &mut R, key: Option<&str>) -> Result<NumArray> {
     if is_v73(file).map_err(|reason| Error::format(path, reason))? {
         return mat73::read(path, file, key);
     }
@@ -1120,7 +1150,7 @@ mod tests {
                     let _ = scan(&mut std::io::Cursor::new(&corrupt));
                     for key in &keys {
                         let _ = read_mat_bytes(path, &corrupt, Some(key));
-                        let _ = unpack_into(
+                        let _ = unpack_mat_from(
                             path,
                             &mut std::io::Cursor::new(&corrupt),
                             Some(key),

@@ -14,6 +14,7 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+use super::Source;
 use super::hdf5::{Attribute, Dataset, Dtype, Hdf5, Index, Object};
 use super::mat::{self, CopyError, Listed, MatVariable};
 use crate::array::{NumArray, NumData, element_count};
@@ -128,7 +129,7 @@ fn open_variable<R: Read + Seek>(path: &Path, file: R, key: Option<&str>) -> Res
 pub struct MatArray {
     path: PathBuf,
     name: String,
-    hdf5: Mutex<Hdf5<fs::File>>,
+    hdf5: Mutex<Hdf5<Box<dyn Source>>>,
     index: Index,
     /// MATLAB's dimensions.
     shape: Vec<usize>,
@@ -154,10 +155,20 @@ impl MatArray {
     /// # Errors
     /// As [`read_mat`](super::read_mat), without reading the values.
     pub fn open(path: &Path, key: Option<&str>) -> Result<Option<MatArray>> {
-        let mut file = fs::File::open(path).map_err(|e| Error::io(path, e))?;
+        let file = fs::File::open(path).map_err(|e| Error::io(path, e))?;
+        MatArray::open_from(path, file, key)
+    }
+
+    /// As [`MatArray::open`], from any reader that can seek (a `std::io::Cursor` over bytes in
+    /// memory, say); `path` names it in errors.
+    ///
+    /// # Errors
+    /// As [`MatArray::open`].
+    pub fn open_from<R: Source + 'static>(path: &Path, mut file: R, key: Option<&str>) -> Result<Option<MatArray>> {
         if !mat::is_v73(&mut file).map_err(|reason| Error::format(path, reason))? {
             return Ok(None);
         }
+        let file: Box<dyn Source> = Box::new(file);
         let (mut hdf5, variable, dataset, _) = open_variable(path, file, key)?;
         if variable.empty {
             return Ok(None);

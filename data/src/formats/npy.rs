@@ -24,6 +24,7 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+use super::Source;
 use crate::array::{NumArray, NumData, decode, element_count};
 use crate::atomic::write_atomic;
 use crate::{Error, Result};
@@ -43,7 +44,16 @@ const ALIGN: usize = 64;
 /// is truncated, or holds a dtype outside the list above (complex, structured, object...).
 pub fn read_npy(path: &Path) -> Result<NumArray> {
     let bytes = fs::read(path).map_err(|e| Error::io(path, e))?;
-    parse_npy(&bytes).map_err(|reason| Error::format(path, reason))
+    read_npy_bytes(path, &bytes)
+}
+
+/// Reads the content of a `.npy` file already in memory, as [`read_npy`] reads a file; `name`
+/// names it in errors.
+///
+/// # Errors
+/// As [`read_npy`], without I/O errors.
+pub fn read_npy_bytes(name: &Path, bytes: &[u8]) -> Result<NumArray> {
+    parse_npy(bytes).map_err(|reason| Error::format(name, reason))
 }
 
 /// Writes `array` as a `.npy` file, format version 1.0, C order, little-endian, atomically
@@ -246,12 +256,21 @@ fn header_length(bytes: &[u8], len_size: usize) -> Option<usize> {
 
 /// A `.npy` file opened for reading parts of its values: the header is parsed, the values stay
 /// on disk until asked for. This is how large scenes are classified a tile at a time.
-#[derive(Debug)]
 pub struct NpyFile {
     path: PathBuf,
-    file: Mutex<fs::File>,
+    file: Mutex<Box<dyn Source>>,
     header: Header,
     data_start: u64,
+}
+
+impl std::fmt::Debug for NpyFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NpyFile")
+            .field("path", &self.path)
+            .field("header", &self.header)
+            .field("data_start", &self.data_start)
+            .finish_non_exhaustive()
+    }
 }
 
 impl NpyFile {
@@ -261,8 +280,18 @@ impl NpyFile {
     /// # Errors
     /// As [`read_npy`].
     pub fn open(path: &Path) -> Result<NpyFile> {
-        let mut file = fs::File::open(path).map_err(|e| Error::io(path, e))?;
-        let size = file.metadata().map_err(|e| Error::io(path, e))?.len();
+        let file = fs::File::open(path).map_err(|e| Error::io(path, e))?;
+        NpyFile::from_reader(path, file)
+    }
+
+    /// As [`NpyFile::open`], from any reader that can seek (a `std::io::Cursor` over bytes in
+    /// memory, say); `path` names it in errors.
+    ///
+    /// # Errors
+    /// As [`read_npy`].
+    pub fn from_reader<R: Source + 'static>(path: &Path, mut file: R) -> Result<NpyFile> {
+        let size = file.seek(SeekFrom::End(0)).map_err(|e| Error::io(path, e))?;
+        file.seek(SeekFrom::Start(0)).map_err(|e| Error::io(path, e))?;
         // The header's length is in its first 12 bytes; then read exactly the header (of a
         // file that says it is a .npy: parse_header names what is wrong with any other).
         let mut start = Vec::new();
@@ -276,7 +305,7 @@ impl NpyFile {
         let (header, data_start) = parse_header(&start).map_err(|reason| Error::format(path, reason))?;
         let data_start = data_start as u64;
         header.check_data_len(size.saturating_sub(data_start)).map_err(|reason| Error::format(path, reason))?;
-        Ok(NpyFile { path: path.to_path_buf(), file: Mutex::new(file), header, data_start })
+        Ok(NpyFile { path: path.to_path_buf(), file: Mutex::new(Box::new(file)), header, data_start })
     }
 
     /// Values of type `descr` and dimensions `shape` (in Fortran order when `fortran`) stored
@@ -285,9 +314,9 @@ impl NpyFile {
     ///
     /// # Errors
     /// An unknown type, or a file too short for the values.
-    pub(super) fn raw(
+    pub(super) fn raw<R: Source + 'static>(
         path: &Path,
-        file: fs::File,
+        mut file: R,
         descr: &str,
         shape: &[usize],
         fortran: bool,
@@ -295,7 +324,7 @@ impl NpyFile {
     ) -> Result<NpyFile> {
         let dtype = Dtype::parse(descr).map_err(|reason| Error::format(path, reason))?;
         let header = Header { descr: descr.to_string(), dtype, fortran_order: fortran, shape: shape.to_vec() };
-        let size = file.metadata().map_err(|e| Error::io(path, e))?.len();
+        let size = file.seek(SeekFrom::End(0)).map_err(|e| Error::io(path, e))?;
         let needed = element_count(shape).and_then(|n| n.checked_mul(dtype.size())).unwrap_or(usize::MAX) as u64;
         if size.checked_sub(data_start).is_none_or(|len| len < needed) {
             return Err(Error::format(
@@ -303,7 +332,7 @@ impl NpyFile {
                 format!("truncated: {needed} bytes of values at byte {data_start}, the file has {size}"),
             ));
         }
-        Ok(NpyFile { path: path.to_path_buf(), file: Mutex::new(file), header, data_start })
+        Ok(NpyFile { path: path.to_path_buf(), file: Mutex::new(Box::new(file)), header, data_start })
     }
 
     pub fn shape(&self) -> &[usize] {
