@@ -329,10 +329,20 @@ impl<R: Read + Seek> Hdf5<R> {
         let mut blocks = vec![(address + 16, u64::from(u32::from_le_bytes([head[8], head[9], head[10], head[11]])))];
         let mut messages = Vec::new();
         let mut next = 0;
+        // The blocks of a well-formed header do not overlap, so together they fit in the file;
+        // continuations that loop back would otherwise copy the same messages again and again.
+        let mut total = 0u64;
         while let Some(&(at, len)) = blocks.get(next) {
             next += 1;
             if next > MAX_HEADER_BLOCKS {
                 return Err(format!("more than {MAX_HEADER_BLOCKS} object header blocks"));
+            }
+            total = total.saturating_add(len);
+            if total > self.size {
+                return Err(format!(
+                    "object header blocks of {total} bytes in a file of {} (continuations in a loop?)",
+                    self.size
+                ));
             }
             let block = self.bytes(at, len)?;
             let mut c = Cursor::new(&block, self.offset_size, self.length_size);
@@ -1023,5 +1033,29 @@ mod tests {
         assert_eq!(named(message(0x19, 0x00, 16)), "HDF5 type class 9");
         assert_eq!(named(message(0x10, 0x08, 2)), "2-byte signed integers");
         assert!(datatype(&[0x10, 0x08]).is_err(), "a cut message");
+    }
+
+    #[test]
+    fn object_header_continuations_in_a_loop_are_refused() {
+        // A version 1 object header at address 0 whose only block holds a continuation back to
+        // itself. Before the blocks' total length was bounded by the file's size, the reader
+        // went round 1024 times, copying the block's messages each time: 1024 times a file's
+        // worth of memory and time for one object.
+        let mut file = vec![1, 0, 1, 0, 1, 0, 0, 0, 24, 0, 0, 0, 0, 0, 0, 0];
+        file.extend_from_slice(&[0x10, 0, 16, 0, 0, 0, 0, 0]);
+        file.extend_from_slice(&16u64.to_le_bytes());
+        file.extend_from_slice(&24u64.to_le_bytes());
+        let size = file.len() as u64;
+        let mut hdf5 = Hdf5 {
+            file: std::io::Cursor::new(file),
+            size,
+            base: 0,
+            offset_size: 8,
+            length_size: 8,
+            root: 0,
+            nodes_read: 0,
+        };
+        let Err(e) = hdf5.messages(0) else { panic!("a header that continues into itself was read") };
+        assert!(e.contains("continuations in a loop"), "{e}");
     }
 }
