@@ -44,7 +44,7 @@ pub use error::{Error, Result};
 pub use export::{ExportOptions, ExportReport, SceneGraphReport, TensorInfo, export, scene_path};
 pub use model::{ir_version, window_model};
 pub use parity::Tolerance;
-pub use rundir::{RunDir, Sample};
+pub use rundir::{RunDir, RunJson, Sample};
 pub use scene_graph::scene_model;
 
 /// The oldest opset the exporter writes.

@@ -31,15 +31,120 @@ pub struct Sample {
     pub logits: ArrayD<f32>,
 }
 
-fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    serde_json::from_str(&text).map_err(|e| Error::format(path, e.to_string()))
+/// The JSON files of a run directory, parsed and checked against each other as [`RunDir::read`]
+/// checks them (the weights aside): `config.json`, `preprocessing.json` (scenes and images) and
+/// `metrics.json` (optional).
+#[derive(Clone, Debug)]
+pub struct RunJson {
+    pub config: RunConfig,
+    pub preprocessing: Option<Preprocessing>,
+    pub metrics: Option<serde_json::Value>,
+}
+
+impl RunJson {
+    /// Parses the JSON files of the run directory `dir` (which names them in errors): `text`
+    /// gives a file's content by its name, `None` for a file that is not there.
+    ///
+    /// # Errors
+    /// What `text` returns; a missing `config.json` (or `preprocessing.json` for scenes and
+    /// images); a file that does not parse; a model configuration that does not validate, or
+    /// preprocessing that does not fit the model.
+    pub fn parse(dir: &Path, mut text: impl FnMut(&str) -> Result<Option<String>>) -> Result<RunJson> {
+        let config: RunConfig = parse_json(dir, run::CONFIG, required(dir, run::CONFIG, text(run::CONFIG)?)?)?;
+        config.model.validate()?;
+        let preprocessing = match config.model.task() {
+            Task::Features => None,
+            Task::Scene | Task::Image => {
+                let found = required(dir, run::PREPROCESSING, text(run::PREPROCESSING)?)?;
+                Some(parse_json(dir, run::PREPROCESSING, found)?)
+            }
+        };
+        let metrics = text(run::METRICS)?.map(|found| parse_json(dir, run::METRICS, found)).transpose()?;
+        let parsed = RunJson { config, preprocessing, metrics };
+        parsed.check_preprocessing(dir)?;
+        Ok(parsed)
+    }
+
+    fn check_preprocessing(&self, dir: &Path) -> Result<()> {
+        let path = dir.join(run::PREPROCESSING);
+        let bad = |reason: String| Err(Error::format(&path, reason));
+        match (&self.preprocessing, &self.config.model) {
+            (Some(Preprocessing::Scene(s)), ModelConfig::HybridSn(m)) => {
+                let pca = &s.pca;
+                if pca.n_components() != m.bands {
+                    return bad(format!(
+                        "the PCA has {} components, the model takes {} bands",
+                        pca.n_components(),
+                        m.bands
+                    ));
+                }
+                if s.window != m.window {
+                    return bad(format!("window {} differs from the model's window {}", s.window, m.window));
+                }
+                if pca.mean.len() != s.raw_bands || pca.components.iter().any(|c| c.len() != s.raw_bands) {
+                    return bad(format!("the PCA mean and components need {} raw bands each", s.raw_bands));
+                }
+                if pca.explained_variance.len() != pca.n_components() {
+                    return bad("the PCA needs one explained variance per component".into());
+                }
+                if pca.whiten && !pca.explained_variance.iter().all(|v| v.is_finite() && *v > 0.0) {
+                    return bad("whitening needs positive explained variances".into());
+                }
+                check_classes(&path, s.class_names.len(), m.classes)?;
+                if s.class_values.len() != s.class_names.len() {
+                    return bad(format!(
+                        "{} class values for {} class names",
+                        s.class_values.len(),
+                        s.class_names.len()
+                    ));
+                }
+            }
+            (Some(Preprocessing::Image(i)), ModelConfig::ResNet(m)) => {
+                if i.crop != m.image_size {
+                    return bad(format!("crop {} differs from the model's image size {}", i.crop, m.image_size));
+                }
+                if !i.std.iter().all(|s| s.is_finite() && *s > 0.0) {
+                    return bad("the normalisation's std must be positive".into());
+                }
+                check_classes(&path, i.class_names.len(), m.classes)?;
+            }
+            (None, ModelConfig::Block(_)) => {}
+            (Some(p), model) => {
+                let kind = match p {
+                    Preprocessing::Scene(_) => "scene",
+                    Preprocessing::Image(_) => "image",
+                };
+                return bad(format!("{kind} preprocessing does not fit {}", model.name()));
+            }
+            (None, model) => {
+                return Err(Error::Inconsistent(format!("{} needs a {}", model.name(), run::PREPROCESSING)));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn check_classes(path: &Path, names: usize, classes: usize) -> Result<()> {
+    if names != classes {
+        return Err(Error::format(path, format!("{names} class names for a model of {classes} classes")));
+    }
+    Ok(())
+}
+
+/// The content of the run-directory file `name`, which must be there.
+fn required(dir: &Path, name: &str, text: Option<String>) -> Result<String> {
+    text.ok_or_else(|| Error::format(dir.join(name), "no such file"))
+}
+
+/// The content of the run-directory file `name` as the type it holds.
+fn parse_json<T: DeserializeOwned>(dir: &Path, name: &str, text: String) -> Result<T> {
+    serde_json::from_str(&text).map_err(|e| Error::format(dir.join(name), e.to_string()))
 }
 
 impl RunDir {
     /// Reads `config.json`, `preprocessing.json` (scenes and images), `metrics.json` (optional)
     /// and `model.safetensors`, and checks the weights against the model (names, shapes) and the
-    /// preprocessing against the model's input.
+    /// preprocessing against the model's input ([`RunJson::parse`]).
     ///
     /// # Errors
     /// A missing directory or file, a file that does not parse, a missing, extra or wrongly
@@ -48,18 +153,15 @@ impl RunDir {
         if !dir.is_dir() {
             return Err(Error::MissingRunDir(dir.to_path_buf()));
         }
-        let config: RunConfig = read_json(&dir.join(run::CONFIG))?;
-        config.model.validate()?;
-        let task = config.model.task();
-        let preprocessing = match task {
-            Task::Features => None,
-            Task::Scene | Task::Image => Some(read_json(&dir.join(run::PREPROCESSING))?),
-        };
-        let metrics_path = dir.join(run::METRICS);
-        let metrics = if metrics_path.exists() { Some(read_json(&metrics_path)?) } else { None };
+        let RunJson { config, preprocessing, metrics } = RunJson::parse(dir, |name| {
+            let path = dir.join(name);
+            if name == run::METRICS && !path.exists() {
+                return Ok(None);
+            }
+            std::fs::read_to_string(&path).map(Some).map_err(|e| Error::io(&path, e))
+        })?;
         let weights = TensorFile::read(&dir.join(run::WEIGHTS))?;
         let run = RunDir { dir: dir.to_path_buf(), config, preprocessing, metrics, weights };
-        run.check_preprocessing()?;
         run.weights.check_weights(&run.config.model)?;
         Ok(run)
     }
@@ -86,71 +188,6 @@ impl RunDir {
             Some(classes) => vec![classes],
             None => self.model().input_shape(),
         }
-    }
-
-    fn check_preprocessing(&self) -> Result<()> {
-        let path = self.dir.join(run::PREPROCESSING);
-        let bad = |reason: String| Err(Error::format(&path, reason));
-        match (&self.preprocessing, self.model()) {
-            (Some(Preprocessing::Scene(s)), ModelConfig::HybridSn(m)) => {
-                let pca = &s.pca;
-                if pca.n_components() != m.bands {
-                    return bad(format!(
-                        "the PCA has {} components, the model takes {} bands",
-                        pca.n_components(),
-                        m.bands
-                    ));
-                }
-                if s.window != m.window {
-                    return bad(format!("window {} differs from the model's window {}", s.window, m.window));
-                }
-                if pca.mean.len() != s.raw_bands || pca.components.iter().any(|c| c.len() != s.raw_bands) {
-                    return bad(format!("the PCA mean and components need {} raw bands each", s.raw_bands));
-                }
-                if pca.explained_variance.len() != pca.n_components() {
-                    return bad("the PCA needs one explained variance per component".into());
-                }
-                if pca.whiten && !pca.explained_variance.iter().all(|v| v.is_finite() && *v > 0.0) {
-                    return bad("whitening needs positive explained variances".into());
-                }
-                self.check_classes(&path, s.class_names.len(), m.classes)?;
-                if s.class_values.len() != s.class_names.len() {
-                    return bad(format!(
-                        "{} class values for {} class names",
-                        s.class_values.len(),
-                        s.class_names.len()
-                    ));
-                }
-            }
-            (Some(Preprocessing::Image(i)), ModelConfig::ResNet(m)) => {
-                if i.crop != m.image_size {
-                    return bad(format!("crop {} differs from the model's image size {}", i.crop, m.image_size));
-                }
-                if !i.std.iter().all(|s| s.is_finite() && *s > 0.0) {
-                    return bad("the normalisation's std must be positive".into());
-                }
-                self.check_classes(&path, i.class_names.len(), m.classes)?;
-            }
-            (None, ModelConfig::Block(_)) => {}
-            (Some(p), model) => {
-                let kind = match p {
-                    Preprocessing::Scene(_) => "scene",
-                    Preprocessing::Image(_) => "image",
-                };
-                return bad(format!("{kind} preprocessing does not fit {}", model.name()));
-            }
-            (None, model) => {
-                return Err(Error::Inconsistent(format!("{} needs a {}", model.name(), run::PREPROCESSING)));
-            }
-        }
-        Ok(())
-    }
-
-    fn check_classes(&self, path: &Path, names: usize, classes: usize) -> Result<()> {
-        if names != classes {
-            return Err(Error::format(path, format!("{names} class names for a model of {classes} classes")));
-        }
-        Ok(())
     }
 
     /// Reads `sample.safetensors` and checks its shapes: `input` `[N, ...graph input]`,
