@@ -318,3 +318,44 @@ fn a_missing_model_is_an_error() {
     let err = load(Path::new("/nonexistent/model.onnx"), &EngineOptions::default()).err().unwrap().to_string();
     assert!(err.contains("/nonexistent/model.onnx"), "{err}");
 }
+
+/// Found by the `onnx_tract` fuzz target (fuzz/): tract 0.23 panics ("no entry found for key")
+/// on a graph output that no input, initializer or node defines. The front door refuses such a
+/// model with a one-line error before tract sees it.
+#[cfg(feature = "tract")]
+#[test]
+fn an_output_nothing_defines_is_an_error_not_a_panic() {
+    use prism_onnx::pb;
+    use prost::Message;
+
+    let dir = temp_dir("undefined-output");
+    let path = tiny_model(&dir, 2, &WEIGHT, &BIAS, 2);
+    let mut model = pb::ModelProto::decode(std::fs::read(&path).unwrap().as_slice()).unwrap();
+    assert!(load_tract_bytes(&path, &model.encode_to_vec(), Some(1)).is_ok());
+    model.graph.as_mut().unwrap().output[1].name = "nowhere".into();
+    let err = load_tract_bytes(&path, &model.encode_to_vec(), Some(1)).err().unwrap().to_string();
+    assert!(err.contains("graph output `nowhere` is not an input, an initializer or a node's output"), "{err}");
+    // The same in a subgraph (an `If` branch whose output nothing defines).
+    let branch = pb::GraphProto {
+        name: "branch".into(),
+        output: vec![pb::ValueInfoProto { name: "elsewhere".into(), ..Default::default() }],
+        ..Default::default()
+    };
+    let graph = model.graph.as_mut().unwrap();
+    graph.output[1].name = "s".into();
+    graph.node.push(pb::NodeProto {
+        op_type: "If".into(),
+        input: vec!["y".into()],
+        output: vec!["chosen".into()],
+        attribute: vec![pb::AttributeProto { name: "then_branch".into(), g: Some(branch), ..Default::default() }],
+        ..Default::default()
+    });
+    let err = load_tract_bytes(&path, &model.encode_to_vec(), Some(1)).err().unwrap().to_string();
+    assert!(err.contains("subgraph output `elsewhere`"), "{err}");
+    // The file the fuzzer found: the image seed with the name of its output `probabilities` run
+    // into the bytes after it.
+    let found = include_bytes!("../../../fuzz/corpus/onnx_tract/found-undefined-output.onnx");
+    let err = load_tract_bytes(Path::new("found.onnx"), found, Some(1)).err().unwrap().to_string();
+    assert!(err.contains("graph output `probabilities"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

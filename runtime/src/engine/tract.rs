@@ -65,6 +65,7 @@ impl TractEngine {
             .proto_model_for_read(&mut &bytes[..])
             .map_err(|e| Error::format(path, format!("not an ONNX model: {}", one_line(format!("{e:#}")))))?;
         let graph = proto.graph.as_ref().ok_or_else(|| Error::format(path, "the ONNX model has no graph"))?;
+        check_outputs(graph, 0).map_err(|reason| Error::format(path, reason))?;
         let initializers: Vec<&str> = graph.initializer.iter().map(|t| t.name.as_str()).collect();
         let inputs: Vec<&pb::ValueInfoProto> =
             graph.input.iter().filter(|i| !initializers.contains(&i.name.as_str())).collect();
@@ -175,6 +176,32 @@ fn declared_dims(input: &pb::ValueInfoProto) -> Vec<Option<usize>> {
             _ => None,
         })
         .collect()
+}
+
+/// Subgraphs (of `If`, `Loop`, `Scan`) nested deeper than this are refused.
+const MAX_GRAPH_DEPTH: usize = 16;
+
+/// Checks that every output of `graph` and of its subgraphs is a name the graph defines (an
+/// input, an initializer or a node's output): tract 0.23 panics on an output it cannot find.
+fn check_outputs(graph: &pb::GraphProto, depth: usize) -> std::result::Result<(), String> {
+    if depth > MAX_GRAPH_DEPTH {
+        return Err(format!("subgraphs nested more than {MAX_GRAPH_DEPTH} deep"));
+    }
+    let defined: std::collections::HashSet<&str> = (graph.input.iter().map(|i| i.name.as_str()))
+        .chain(graph.initializer.iter().map(|t| t.name.as_str()))
+        // tract leaves out nodes' unnamed outputs (optional outputs not used).
+        .chain(graph.node.iter().flat_map(|n| n.output.iter().map(String::as_str).filter(|o| !o.is_empty())))
+        .collect();
+    if let Some(output) = graph.output.iter().find(|o| !defined.contains(o.name.as_str())) {
+        let which = if depth == 0 { "graph" } else { "subgraph" };
+        return Err(format!("{which} output `{}` is not an input, an initializer or a node's output", output.name));
+    }
+    for attribute in graph.node.iter().flat_map(|n| &n.attribute) {
+        for subgraph in attribute.g.iter().chain(&attribute.graphs) {
+            check_outputs(subgraph, depth + 1)?;
+        }
+    }
+    Ok(())
 }
 
 /// True when the graph has a `Conv` node.
