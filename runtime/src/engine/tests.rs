@@ -331,9 +331,11 @@ fn an_output_nothing_defines_is_an_error_not_a_panic() {
     let dir = temp_dir("undefined-output");
     let path = tiny_model(&dir, 2, &WEIGHT, &BIAS, 2);
     let mut model = pb::ModelProto::decode(std::fs::read(&path).unwrap().as_slice()).unwrap();
-    assert!(load_tract_bytes(&path, &model.encode_to_vec(), Some(1)).is_ok());
+    let options = EngineOptions { engine: EngineChoice::Tract, threads: Some(1), ..EngineOptions::default() };
+    let load_bytes = |name: &Path, bytes: &[u8]| load_source(Source::Memory { name, bytes }, &options);
+    assert!(load_bytes(&path, &model.encode_to_vec()).is_ok());
     model.graph.as_mut().unwrap().output[1].name = "nowhere".into();
-    let err = load_tract_bytes(&path, &model.encode_to_vec(), Some(1)).err().unwrap().to_string();
+    let err = load_bytes(&path, &model.encode_to_vec()).err().unwrap().to_string();
     assert!(err.contains("graph output `nowhere` is not an input, an initializer or a node's output"), "{err}");
     // The same in a subgraph (an `If` branch whose output nothing defines).
     let branch = pb::GraphProto {
@@ -350,12 +352,12 @@ fn an_output_nothing_defines_is_an_error_not_a_panic() {
         attribute: vec![pb::AttributeProto { name: "then_branch".into(), g: Some(branch), ..Default::default() }],
         ..Default::default()
     });
-    let err = load_tract_bytes(&path, &model.encode_to_vec(), Some(1)).err().unwrap().to_string();
+    let err = load_bytes(&path, &model.encode_to_vec()).err().unwrap().to_string();
     assert!(err.contains("subgraph output `elsewhere`"), "{err}");
     // The file the fuzzer found: the image seed with the name of its output `probabilities` run
     // into the bytes after it.
     let found = include_bytes!("../../../fuzz/corpus/onnx_tract/found-undefined-output.onnx");
-    let err = load_tract_bytes(Path::new("found.onnx"), found, Some(1)).err().unwrap().to_string();
+    let err = load_bytes(Path::new("found.onnx"), found).err().unwrap().to_string();
     assert!(err.contains("graph output `probabilities"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
