@@ -61,6 +61,12 @@ if [ -n "${LIBTORCH:-}" ] && [ "$with_tests" = 0 ]; then
   # The user's own libtorch builds the trainer; PyTorch itself is only needed by the tests.
   missing=$(printf '%s\n' "$missing" | grep -v '^torch==' || true)
 fi
+if printf '%s\n' "$missing" | grep -q '^torch=='; then
+  # PyTorch with its CUDA libraries takes about 5 GB installed and as much again while pip
+  # downloads and unpacks it; a full disk otherwise ends in a long pip traceback.
+  free_gb=$(df -Pk "$root" | awk 'NR == 2 { print int($4 / 1048576) }')
+  [ "$free_gb" -ge 12 ] || die "only $free_gb GB free on the disk that holds $root: installing PyTorch needs about 12 GB (and the release builds about 15 more)"
+fi
 if [ -n "$missing" ]; then
   say "installing into .venv: $(echo $missing) (PyTorch is a 5 GB download the first time)"
   "$py" -m pip install --quiet --disable-pip-version-check $missing || die "pip could not install: $(echo $missing)"
