@@ -5,6 +5,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod cli;
+#[cfg(feature = "serve")]
+mod serve;
 
 #[derive(Parser)]
 #[command(name = "runtime", version, about = "Run ONNX models on ONNX Runtime (TensorRT, CUDA, CPU) or tract")]
@@ -19,6 +21,8 @@ enum Command {
     Infer(Box<cli::infer::Args>),
     Info(cli::info::Args),
     Bench(cli::bench::Args),
+    #[cfg(feature = "serve")]
+    Serve(Box<serve::Args>),
 }
 
 fn main() -> ExitCode {
@@ -31,6 +35,8 @@ fn main() -> ExitCode {
         Command::Infer(args) => cli::infer::run(*args),
         Command::Info(args) => cli::info::run(args),
         Command::Bench(args) => cli::bench::run(args),
+        #[cfg(feature = "serve")]
+        Command::Serve(args) => serve::run(*args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

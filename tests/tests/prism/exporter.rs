@@ -554,7 +554,11 @@ fn tract_only_runtime_is_lean() {
     assert!(edges.iter().any(|(_, child)| child == "tract-onnx"), "{tree}");
     assert!(edges.iter().any(|(parent, child)| parent == "prism-runtime" && child == "prism-data"), "{tree}");
     let never = ["ort", "ort-sys", "libloading", "torch-sys", "png", "flate2", "ab_glyph", "clap", "indicatif", "zip"];
-    let never = [&never[..], &["npyz", "plotters", "prism-cli"]].concat();
+    let never = [
+        &never[..],
+        &["npyz", "plotters", "prism-cli", "tokio", "axum", "tonic", "prost-reflect", "prometheus-client"],
+    ]
+    .concat();
     let found: Vec<_> = edges.iter().filter(|(_, child)| never.contains(&child.as_str())).collect();
     assert!(found.is_empty(), "a tract-only runtime pulls in {found:?}");
     let prism_anyhow: Vec<_> = edges.iter().filter(|(p, c)| p.starts_with("prism-") && c == "anyhow").collect();

@@ -8,4 +8,5 @@ mod capi;
 mod exporter;
 mod models;
 mod runtime;
+mod serve;
 mod trainer;

@@ -1,0 +1,347 @@
+//! A model's configuration: Triton's `config.pbtxt` (protobuf's text format, read against the
+//! descriptors of `proto/inference.proto` by prost-reflect), completed from the ONNX file for
+//! what it leaves out, checked against the ONNX file for what it says.
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow, bail};
+use prism_onnx::{Dim, OnnxInfo, TensorInfo};
+use prost::Message;
+use prost_reflect::{DescriptorPool, DynamicMessage, MessageDescriptor, SerializeOptions};
+
+use super::proto::{DataType, ModelConfig, ModelDynamicBatching, ModelInput, ModelOutput, model_instance_group};
+
+/// What the command line sets for models without a config.pbtxt.
+#[derive(Clone, Debug)]
+pub struct Defaults {
+    pub max_batch: usize,
+    pub delay: Duration,
+    pub instances: usize,
+}
+
+/// A graph input or output as clients see it: dimensions without the batch when the model
+/// batches, -1 where any size goes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Spec {
+    pub name: String,
+    pub dims: Vec<i64>,
+}
+
+/// How a model's requests are run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Policy {
+    /// Largest batch (rows of the first dimension); 0: the model takes no batch dimension.
+    pub max_batch: usize,
+    /// Requests are merged into batches (config.pbtxt's `dynamic_batching`).
+    pub merge: bool,
+    /// Batch sizes to stop gathering at.
+    pub preferred: Vec<usize>,
+    /// How long the first request of a batch may wait for others.
+    pub delay: Duration,
+    /// Engines, each on its own thread.
+    pub instances: usize,
+}
+
+/// The configuration in effect, as `/config` answers it, and what the server takes from it.
+#[derive(Clone, Debug)]
+pub struct Effective {
+    pub config: ModelConfig,
+    pub input: Spec,
+    pub outputs: Vec<Spec>,
+    pub policy: Policy,
+}
+
+fn descriptor() -> Result<MessageDescriptor> {
+    let pool =
+        DescriptorPool::decode(super::proto::DESCRIPTORS).context("the compiled-in descriptors do not decode")?;
+    pool.get_message_by_name("inference.ModelConfig").ok_or_else(|| anyhow!("inference.ModelConfig is not compiled in"))
+}
+
+/// Reads a config.pbtxt.
+///
+/// # Errors
+/// An unreadable file, text that is not a model configuration, or fields this server does not
+/// read (named in the message).
+pub fn read(path: &Path) -> Result<ModelConfig> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    parse(&text).with_context(|| path.display().to_string())
+}
+
+/// Parses the text of a config.pbtxt.
+///
+/// # Errors
+/// As [`read`].
+pub fn parse(text: &str) -> Result<ModelConfig> {
+    let text = colon_before_lists(text);
+    let message = DynamicMessage::parse_text_format(descriptor()?, &text).map_err(|e| {
+        anyhow!(
+            "{e} (runtime serve reads name, platform, backend, version_policy, max_batch_size, input, output, \
+             instance_group, default_model_filename, dynamic_batching and parameters)"
+        )
+    })?;
+    Ok(message.transcode_to()?)
+}
+
+/// `input [ ... ]` as `input: [ ... ]`. The text format lets the colon go before a list of
+/// messages, and Triton's configs (the exporter's too) leave it out; prost-reflect 0.16 wants
+/// it. Strings and `#` comments are copied as they are.
+fn colon_before_lists(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 16);
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' | '\'' => {
+                out.push(c);
+                while let Some(d) = chars.next() {
+                    out.push(d);
+                    if d == '\\' {
+                        out.extend(chars.next());
+                    } else if d == c {
+                        break;
+                    }
+                }
+            }
+            '#' => {
+                out.push(c);
+                for d in chars.by_ref() {
+                    out.push(d);
+                    if d == '\n' {
+                        break;
+                    }
+                }
+            }
+            '[' => {
+                if out.trim_end().ends_with(|p: char| p.is_ascii_alphanumeric() || p == '_') {
+                    out.push(':');
+                }
+                out.push(c);
+            }
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// The configuration as protobuf's JSON mapping, with the field names of the .proto (as Triton
+/// answers `/v2/models/<name>/config`).
+///
+/// # Errors
+/// Only if the compiled-in descriptors are broken.
+pub fn to_json(config: &ModelConfig) -> Result<serde_json::Value> {
+    let message = DynamicMessage::decode(descriptor()?, config.encode_to_vec().as_slice())?;
+    let options = SerializeOptions::new().use_proto_field_name(true).stringify_64_bit_integers(false);
+    Ok(message.serialize_with_options(serde_json::value::Serializer, &options)?)
+}
+
+/// Engines to load: the instance groups' counts, or the default.
+pub fn instances(given: Option<&ModelConfig>, defaults: &Defaults) -> usize {
+    match given {
+        Some(config) if !config.instance_group.is_empty() => {
+            config.instance_group.iter().map(|g| g.count.max(1) as usize).sum()
+        }
+        _ => defaults.instances.max(1),
+    }
+}
+
+/// Completes `given` (a config.pbtxt, if any) from the ONNX file and checks one against the
+/// other.
+///
+/// # Errors
+/// A graph with several inputs or non-float tensors; a config.pbtxt whose tensors, dimensions
+/// or batch size the graph contradicts.
+pub fn effective(name: &str, given: Option<ModelConfig>, onnx: &OnnxInfo, defaults: &Defaults) -> Result<Effective> {
+    let [input] = onnx.inputs.as_slice() else {
+        bail!("the graph has {} inputs; runtime serve runs graphs with one", onnx.inputs.len());
+    };
+    for tensor in onnx.inputs.iter().chain(&onnx.outputs) {
+        if tensor.elem_type != "float" {
+            bail!(
+                "`{}` is {}; runtime serve runs graphs whose tensors are float (FP32)",
+                tensor.name,
+                tensor.elem_type
+            );
+        }
+    }
+    let free_batch = matches!(input.shape.first(), Some(Dim::Symbolic(_)));
+    let max_batch = match &given {
+        Some(config) => usize::try_from(config.max_batch_size).map_err(|_| anyhow!("max_batch_size is negative"))?,
+        None if free_batch => defaults.max_batch,
+        None => 0,
+    };
+    if max_batch > 0 && !free_batch {
+        bail!(
+            "max_batch_size is {max_batch} but the graph's input `{}` has no free first dimension ({})",
+            input.name,
+            input.shape.iter().map(ToString::to_string).collect::<Vec<_>>().join(" x ")
+        );
+    }
+    let spec = |t: &TensorInfo| Spec {
+        name: t.name.clone(),
+        dims: t
+            .shape
+            .iter()
+            .skip(usize::from(max_batch > 0))
+            .map(|d| match d {
+                Dim::Fixed(n) => i64::try_from(*n).unwrap_or(-1),
+                Dim::Symbolic(_) => -1,
+            })
+            .collect(),
+    };
+    let input = spec(input);
+    let outputs: Vec<Spec> = onnx.outputs.iter().map(spec).collect();
+    let mut config = given.clone().unwrap_or_default();
+    if let Some(given) = &given {
+        let inputs = given.input.iter().map(|i| (&i.name, i.data_type, &i.dims));
+        check_tensors("input", inputs, std::slice::from_ref(&input))?;
+        check_tensors("output", given.output.iter().map(|o| (&o.name, o.data_type, &o.dims)), &outputs)?;
+        let platform_ok = matches!(config.platform.as_str(), "" | "onnxruntime_onnx");
+        let backend_ok = matches!(config.backend.as_str(), "" | "onnxruntime");
+        if !platform_ok || !backend_ok {
+            bail!("platform `{}` / backend `{}`: runtime serve runs ONNX models", config.platform, config.backend);
+        }
+    }
+    let batching = match &given {
+        Some(given) => given.dynamic_batching.clone(),
+        None => Some(ModelDynamicBatching {
+            max_queue_delay_microseconds: u64::try_from(defaults.delay.as_micros()).unwrap_or(u64::MAX),
+            ..Default::default()
+        }),
+    };
+    let policy = Policy {
+        max_batch,
+        merge: batching.is_some() && max_batch > 0,
+        preferred: batching
+            .as_ref()
+            .map(|b| b.preferred_batch_size.iter().filter_map(|&n| usize::try_from(n).ok()).collect())
+            .unwrap_or_default(),
+        delay: Duration::from_micros(batching.as_ref().map_or(0, |b| b.max_queue_delay_microseconds)),
+        instances: instances(given.as_ref(), defaults),
+    };
+    config.name = name.to_string();
+    config.platform = "onnxruntime_onnx".into();
+    config.backend = "onnxruntime".into();
+    config.max_batch_size = i32::try_from(max_batch).unwrap_or(i32::MAX);
+    let fp32 = DataType::TypeFp32 as i32;
+    config.input =
+        vec![ModelInput { name: input.name.clone(), data_type: fp32, dims: input.dims.clone(), ..Default::default() }];
+    config.output = outputs
+        .iter()
+        .map(|o| ModelOutput { name: o.name.clone(), data_type: fp32, dims: o.dims.clone(), ..Default::default() })
+        .collect();
+    config.dynamic_batching = batching.filter(|_| policy.merge);
+    Ok(Effective { config, input, outputs, policy })
+}
+
+/// Records where the engines run, once they are loaded.
+pub fn set_instances(config: &mut ModelConfig, count: usize, provider: &str) {
+    let kind = if provider == "cpu" { model_instance_group::Kind::Cpu } else { model_instance_group::Kind::Gpu };
+    config.instance_group = vec![super::proto::ModelInstanceGroup {
+        count: i32::try_from(count).unwrap_or(i32::MAX),
+        kind: kind as i32,
+        ..Default::default()
+    }];
+}
+
+/// Checks the tensors a config.pbtxt lists against the graph's.
+fn check_tensors<'a>(
+    what: &str,
+    listed: impl Iterator<Item = (&'a String, i32, &'a Vec<i64>)>,
+    graph: &[Spec],
+) -> Result<()> {
+    for (name, data_type, dims) in listed {
+        let Some(spec) = graph.iter().find(|s| &s.name == name) else {
+            let names: Vec<&str> = graph.iter().map(|s| s.name.as_str()).collect();
+            bail!("{what} `{name}` is not in the graph (its {what}s: {})", names.join(", "));
+        };
+        if !matches!(DataType::try_from(data_type), Ok(DataType::TypeFp32 | DataType::TypeInvalid)) {
+            bail!("{what} `{name}`: data_type {} but the graph's is TYPE_FP32", type_name(data_type));
+        }
+        let fits =
+            dims.len() == spec.dims.len() && dims.iter().zip(&spec.dims).all(|(&a, &b)| a == b || a == -1 || b == -1);
+        if !fits {
+            bail!("{what} `{name}`: dims {dims:?} but the graph's are {:?} (without the batch dimension)", spec.dims);
+        }
+    }
+    Ok(())
+}
+
+fn type_name(data_type: i32) -> String {
+    DataType::try_from(data_type).map_or_else(|_| data_type.to_string(), |t| t.as_str_name().to_string())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn onnx(input: Vec<Dim>, output: Vec<Dim>) -> OnnxInfo {
+        let tensor = |name: &str, shape| TensorInfo { name: name.into(), elem_type: "float".into(), shape };
+        OnnxInfo { inputs: vec![tensor("x", input)], outputs: vec![tensor("y", output)], ..Default::default() }
+    }
+
+    fn defaults() -> Defaults {
+        Defaults { max_batch: 64, delay: Duration::ZERO, instances: 1 }
+    }
+
+    fn batch() -> Dim {
+        Dim::Symbolic("N".into())
+    }
+
+    #[test]
+    fn the_exporters_config_reads_back() {
+        let text = "name: \"hybridsn\"\nplatform: \"onnxruntime_onnx\"\nmax_batch_size: 8\n\
+                    input [\n  {\n    name: \"x\"\n    data_type: TYPE_FP32\n    dims: [ 3, 5 ]\n  }\n]\n\
+                    output [\n  {\n    name: \"y\"\n    data_type: TYPE_FP32\n    dims: [ 16 ]\n  }\n]\n\
+                    instance_group [ { count: 2 kind: KIND_CPU } ]\n\
+                    dynamic_batching { preferred_batch_size: [ 4 ] max_queue_delay_microseconds: 100 }\n";
+        let config = parse(text).unwrap();
+        assert_eq!((config.name.as_str(), config.max_batch_size), ("hybridsn", 8));
+        let graph = onnx(vec![batch(), Dim::Fixed(3), Dim::Fixed(5)], vec![batch(), Dim::Fixed(16)]);
+        let effective = effective("hybridsn", Some(config), &graph, &defaults()).unwrap();
+        let policy =
+            Policy { max_batch: 8, merge: true, preferred: vec![4], delay: Duration::from_micros(100), instances: 2 };
+        assert_eq!(effective.policy, policy);
+        assert_eq!(effective.input, Spec { name: "x".into(), dims: vec![3, 5] });
+        let json = to_json(&effective.config).unwrap();
+        assert_eq!(json["input"][0]["dims"], serde_json::json!([3, 5]), "{json}");
+        assert_eq!(json["dynamic_batching"]["max_queue_delay_microseconds"], 100, "{json}");
+    }
+
+    #[test]
+    fn lists_of_messages_need_no_colon() {
+        let text = "# a [comment]\nname: \"a[b\\\"\" input [ { dims: [ 2 ] } ] output: [ { name: \"y\" } ]";
+        let expected = "# a [comment]\nname: \"a[b\\\"\" input :[ { dims: [ 2 ] } ] output: [ { name: \"y\" } ]";
+        assert_eq!(colon_before_lists(text), expected);
+        assert_eq!(parse(text).unwrap().name, "a[b\"");
+    }
+
+    #[test]
+    fn without_a_config_the_graph_decides() {
+        let free = effective("m", None, &onnx(vec![batch(), Dim::Fixed(4)], vec![batch()]), &defaults()).unwrap();
+        assert_eq!((free.policy.max_batch, free.policy.merge, free.input.dims.clone()), (64, true, vec![4]));
+        let fixed = effective("m", None, &onnx(vec![Dim::Fixed(1), Dim::Fixed(4)], vec![]), &defaults()).unwrap();
+        assert_eq!((fixed.policy.max_batch, fixed.policy.merge, fixed.input.dims), (0, false, vec![1, 4]));
+    }
+
+    #[test]
+    fn contradictions_are_named() {
+        let graph = onnx(vec![batch(), Dim::Fixed(4)], vec![batch(), Dim::Fixed(2)]);
+        let cases = [
+            ("max_batch_size: 4 input [ { name: \"z\" dims: [ 4 ] } ]", "input `z` is not in the graph"),
+            ("max_batch_size: 4 input [ { name: \"x\" dims: [ 5 ] } ]", "dims [5] but the graph's are [4]"),
+            ("max_batch_size: 4 output [ { name: \"y\" data_type: TYPE_INT64 dims: [ 2 ] } ]", "TYPE_INT64"),
+            ("max_batch_size: 4 platform: \"tensorflow_savedmodel\"", "runs ONNX models"),
+            ("max_batch_size: -1", "negative"),
+        ];
+        for (text, expected) in cases {
+            let error = effective("m", Some(parse(text).unwrap()), &graph, &defaults()).unwrap_err().to_string();
+            assert!(error.contains(expected), "{text}: {error}");
+        }
+        let fixed = onnx(vec![Dim::Fixed(1), Dim::Fixed(4)], vec![]);
+        let error = effective("m", Some(parse("max_batch_size: 8").unwrap()), &fixed, &defaults()).unwrap_err();
+        assert!(error.to_string().contains("no free first dimension"), "{error}");
+        let error = parse("max_batch_size: 8 optimization { }").unwrap_err().to_string();
+        assert!(error.contains("optimization") && error.contains("runtime serve reads"), "{error}");
+    }
+}
