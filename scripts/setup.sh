@@ -49,6 +49,7 @@ for path in sys.argv[1:]:
         if not spec:
             continue
         name, _, pinned = spec.partition("==")
+        name = name.split("[")[0]  # tritonclient[http,grpc]: the package, without its extras
         try:
             installed = version(name)
         except PackageNotFoundError:
