@@ -29,7 +29,7 @@ class OnnxModel(kserve.Model):
             output = InferOutput(name=name, shape=list(value.shape), datatype="FP32")
             output.set_data_from_numpy(value, binary_data=payload.use_binary_outputs)
             outputs.append(output)
-        return InferResponse(response_id=payload.id, model_name=self.name, infer_outputs=outputs,
+        return InferResponse(response_id=payload.id or "", model_name=self.name, infer_outputs=outputs,
                              use_binary_outputs=payload.use_binary_outputs)
 
 
