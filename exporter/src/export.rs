@@ -140,7 +140,8 @@ pub fn export(run_dir: &Path, options: &ExportOptions) -> Result<ExportReport> {
     let mut triton = None;
     if pass {
         if let Some(repo) = &options.triton_repo {
-            triton = Some(write_triton(repo, &run, &bytes)?);
+            let scene = scene_graph.written.then(|| scene_path(&staged));
+            triton = Some(write_triton(repo, &run, &bytes, scene.as_deref())?);
         }
         if scene_graph.written {
             let path = scene_path(&out);
@@ -245,14 +246,40 @@ fn value_range(x: &ndarray::ArrayD<f32>) -> (f32, f32) {
     if low.is_finite() && high > low { (low, high) } else { (0.0, 1.0) }
 }
 
-fn write_triton(repo: &Path, run: &RunDir, bytes: &[u8]) -> Result<PathBuf> {
+/// The window graph's repository entry, and the whole-scene graph's beside it
+/// (`<model>_scene`, no batch dimension) when one was written.
+fn write_triton(repo: &Path, run: &RunDir, bytes: &[u8], scene: Option<&Path>) -> Result<PathBuf> {
     let task = run.model().task();
-    let input = triton::Tensor { name: input_name(task).into(), dims: run.graph_input_shape() };
-    let out_dims = run.output_shape();
+    let signed = |dims: Vec<usize>| dims.into_iter().map(|d| i64::try_from(d).unwrap_or(-1)).collect::<Vec<_>>();
+    let input = triton::Tensor { name: input_name(task).into(), dims: signed(run.graph_input_shape()) };
+    let out_dims = signed(run.output_shape());
     let names: &[&str] = if task == Task::Features { &["features_out"] } else { &["logits", "probabilities"] };
     let outputs: Vec<triton::Tensor> =
         names.iter().map(|n| triton::Tensor { name: n.to_string(), dims: out_dims.clone() }).collect();
-    triton::write_repository(repo, &run.model().name(), bytes, &input, &outputs)
+    let name = run.model().name();
+    let dir = triton::write_repository(repo, &name, bytes, triton::MAX_BATCH_SIZE, &input, &outputs)?;
+    if let Some(scene) = scene {
+        let bytes = std::fs::read(scene).map_err(|e| Error::io(scene, e))?;
+        let info = prism_onnx::OnnxInfo::parse(bytes.clone()).map_err(|e| Error::format(scene, e))?;
+        let tensor = |t: &TensorInfo| triton::Tensor {
+            name: t.name.clone(),
+            dims: t
+                .shape
+                .iter()
+                .map(|d| match d {
+                    prism_onnx::Dim::Fixed(n) => i64::try_from(*n).unwrap_or(-1),
+                    prism_onnx::Dim::Symbolic(_) => -1,
+                })
+                .collect(),
+        };
+        let (Some(input), outputs) =
+            (info.inputs.first().map(tensor), info.outputs.iter().map(tensor).collect::<Vec<_>>())
+        else {
+            return Err(Error::format(scene, "the whole-scene graph has no input"));
+        };
+        triton::write_repository(repo, &format!("{name}_scene"), &bytes, 0, &input, &outputs)?;
+    }
+    Ok(dir)
 }
 
 impl ExportReport {

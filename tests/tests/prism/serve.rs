@@ -1,6 +1,6 @@
 //! `runtime serve` as its clients see it: Triton's own Python clients (tritonclient, HTTP and
 //! gRPC) against a repository holding a Prism HybridSN (as `exporter --triton-repo` writes it,
-//! with its config.pbtxt) and torchvision's ResNet-18 from `torch.onnx` (no config.pbtxt), on
+//! with its config.pbtxt, and its whole-scene graph) and torchvision's ResNet-18 from `torch.onnx` (no config.pbtxt), on
 //! ONNX Runtime and on tract; answers compared with onnxruntime-Python's
 //! (`tests/python/serve_client.py`); SIGTERM ends the server with exit code 0. Faults over plain
 //! sockets (`tests/python/serve_faults.py`): a flood past the queue's bound, clients that hang
@@ -38,9 +38,11 @@ impl Serve {
         });
         let mut seen = Vec::new();
         loop {
-            let line = log
-                .recv_timeout(std::time::Duration::from_secs(120))
-                .unwrap_or_else(|_| panic!("runtime serve did not start:\n{}", seen.join("\n")));
+            let Ok(line) = log.recv_timeout(std::time::Duration::from_secs(120)) else {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("runtime serve did not start:\n{}", seen.join("\n"));
+            };
             if let Some(rest) = line.strip_prefix("[serve] HTTP on http://") {
                 let (http, rest) = rest.split_once(", gRPC on ").unwrap();
                 let grpc = rest.split_once(',').unwrap().0;
@@ -67,7 +69,8 @@ impl Serve {
     }
 }
 
-/// A repository with a Prism HybridSN (exporter --triton-repo) and torchvision's ResNet-18.
+/// A repository with a Prism HybridSN and its whole-scene graph (exporter --triton-repo) and
+/// torchvision's ResNet-18.
 fn repository(d: &Path) -> std::path::PathBuf {
     let repo = d.join("repo");
     prism_tests::small_hybridsn(d, 4);
@@ -83,6 +86,7 @@ fn repository(d: &Path) -> std::path::PathBuf {
         ],
     );
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(repo.join("hybridsn_scene/1/model.onnx").is_file(), "no whole-scene graph in the repository");
     run_python("foreign.py", &[d.to_str().unwrap()]);
     std::fs::create_dir_all(repo.join("resnet18/1")).unwrap();
     std::fs::copy(d.join("resnet18.onnx"), repo.join("resnet18/1/model.onnx")).unwrap();
@@ -94,11 +98,11 @@ fn tritonclient_gets_onnxruntimes_answers_over_http_and_grpc() {
     let dir = tempfile::tempdir().unwrap();
     let repo = repository(dir.path());
     for engine in ["ort", "tract"] {
-        let args = ["--model-repository", repo.to_str().unwrap(), "--engine", engine, "--max-request-size", "1"];
+        let args = ["--model-repository", repo.to_str().unwrap(), "--engine", engine, "--max-request-size", "16"];
         let server = Serve::start(&args);
         let out = Command::new(prism_tests::python())
             .arg(prism_tests::root().join("tests/python/serve_client.py"))
-            .args([&server.http, &server.grpc, repo.to_str().unwrap()])
+            .args([&server.http, &server.grpc, repo.to_str().unwrap(), "16", engine])
             .output()
             .unwrap();
         let (status, log) = server.stop();
