@@ -2,17 +2,22 @@
 
     serve_faults.py flood HTTP_ADDR MODEL INPUT SHAPE
     serve_faults.py sigterm HTTP_ADDR MODEL INPUT SHAPE PID
+    serve_faults.py timeout HTTP_ADDR MODEL INPUT SHAPE
 
 SHAPE is the input's shape with its batch, comma-separated (1,3,224,224).
 
 flood: 48 clients at once against a server with a small queue: every answer is 200 or 503 with
-the protocol's {"error": ...}, some of each; then 20 clients that send half a body and hang up,
+the protocol's {"error": ...}, some of each, and /metrics shows batches of more than one request
+on average (dynamic batching at work); then 20 clients that send half a body and hang up,
 10 that send a whole request and hang up without reading; then the server still answers.
 
 sigterm: 8 clients send requests one after another; after 1.5 s the server gets SIGTERM. Every
 answer must be whole (200 with the outputs, or 503 with an error); a client stops at the first
 refused or reset connection. Prints `answered N`, the 200s received, which the caller compares
 with the count the server logs as it stops.
+
+timeout: one request to a server whose --timeout is shorter than the model takes: 504 with the
+protocol's error.
 """
 
 import http.client
@@ -88,6 +93,15 @@ def flood():
         fail(f"expected 200s and 503s, got {counts}")
     if not all("queue is full" in e for e in errors):
         fail(f"503 without the reason: {errors[:3]}")
+    conn = http.client.HTTPConnection(host, int(port))
+    conn.request("GET", "/metrics")
+    metrics = dict(line.rsplit(" ", 1) for line in conn.getresponse().read().decode().splitlines()
+                   if line.startswith("prism_batch_size_"))
+    batches = float(metrics.get(f'prism_batch_size_count{{model="{model}"}}', 0))
+    rows = float(metrics.get(f'prism_batch_size_sum{{model="{model}"}}', 0))
+    print(f"{rows:.0f} requests ran in {batches:.0f} batches", flush=True)
+    if not rows > batches > 0:
+        fail("no request was batched with another")
 
     request_head = (f"POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {len(body)}\r\n"
                     f"Inference-Header-Content-Length: {len(header)}\r\n\r\n").encode()
@@ -137,7 +151,16 @@ def sigterm(pid):
     print(f"answered {len(answered)}", flush=True)
 
 
+def timeout():
+    status, head = post()
+    if status != 504 or "no answer within" not in head["error"]:
+        fail(f"expected 504 for a request over --timeout, got {status}: {head}")
+    print(f"504: {head['error']}", flush=True)
+
+
 if mode == "flood":
     flood()
+elif mode == "timeout":
+    timeout()
 else:
     sigterm(int(sys.argv[6]))

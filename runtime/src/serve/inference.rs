@@ -169,10 +169,7 @@ impl Server {
         let reply = model.batcher.submit(input)?;
         let outputs = match tokio::time::timeout(self.timeout, reply).await {
             Err(_) => {
-                return Err(Fault::Timeout(format!(
-                    "no answer within {:.1} s (--timeout)",
-                    self.timeout.as_secs_f64()
-                )));
+                return Err(Fault::Timeout(format!("no answer within {:?} (--timeout)", self.timeout)));
             }
             Ok(Err(_)) => return Err(Fault::Stopping),
             Ok(Ok(outputs)) => outputs?,

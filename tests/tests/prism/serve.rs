@@ -3,8 +3,9 @@
 //! with its config.pbtxt, and its whole-scene graph) and torchvision's ResNet-18 from `torch.onnx` (no config.pbtxt), on
 //! ONNX Runtime and on tract; answers compared with onnxruntime-Python's
 //! (`tests/python/serve_client.py`); SIGTERM ends the server with exit code 0. Faults over plain
-//! sockets (`tests/python/serve_faults.py`): a flood past the queue's bound, clients that hang
-//! up mid-request, SIGTERM under load with every answered request received.
+//! sockets (`tests/python/serve_faults.py`): a flood past the queue's bound (and requests batched
+//! together meanwhile), clients that hang up mid-request, a request over `--timeout`, SIGTERM
+//! under load with every answered request received.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -126,11 +127,12 @@ fn faults(args: &[&str]) -> String {
         .unwrap();
     let report = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(out.status.success(), "serve_faults.py {args:?}:\n{report}\n{}", String::from_utf8_lossy(&out.stderr));
+    eprint!("{report}");
     report
 }
 
 #[test]
-fn floods_hangups_and_sigterm_get_protocol_answers() {
+fn floods_hangups_timeouts_and_sigterm_get_protocol_answers() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     run_python("foreign.py", &[d.to_str().unwrap()]);
@@ -142,6 +144,11 @@ fn floods_hangups_and_sigterm_get_protocol_answers() {
     let (status, log) = server.stop();
     assert!(status.success(), "{status}: {log}");
     assert!(report.contains("the server still answers"), "{report}");
+
+    let server = Serve::start(&["--model", resnet.to_str().unwrap(), "--timeout", "0.001"]);
+    let report = faults(&[&["timeout", &server.http], &input[..]].concat());
+    let (status, log) = server.stop();
+    assert!(status.success() && report.contains("504"), "{report}\n{log}");
 
     let server = Serve::start(&["--model", resnet.to_str().unwrap(), "--queue", "4"]);
     let pid = server.child.id().to_string();
