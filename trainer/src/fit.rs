@@ -105,6 +105,9 @@ pub struct TrainState {
     pub partial_seconds: f64,
     pub history: Vec<EpochRecord>,
     pub best_val_acc: Option<f64>,
+    /// The validation loss of the best epoch, which breaks ties in accuracy.
+    #[serde(default)]
+    pub best_val_loss: Option<f64>,
     pub best_epoch: Option<usize>,
     pub epochs_without_improvement: usize,
     pub train_seconds: f64,
@@ -386,10 +389,10 @@ fn train_loop(
         state.partial_seconds = 0.0;
 
         if let Some(acc) = val_acc {
-            keep_best(acc, epoch + 1, model, optimizer, state, &checkpoints.join(BEST))?;
+            keep_best((acc, val_loss), epoch + 1, model, optimizer, state, &checkpoints.join(BEST))?;
         }
         if config.patience.is_some_and(|p| state.epochs_without_improvement >= p) {
-            eprintln!("early stop: no better validation accuracy for {} epochs", state.epochs_without_improvement);
+            eprintln!("early stop: no better validation result for {} epochs", state.epochs_without_improvement);
             state.finished = true;
         }
         save_checkpoint(model, optimizer, state, &checkpoints.join(LAST))?;
@@ -419,18 +422,34 @@ fn validate(
     Ok((Some(loss), Some(hits as f64 / val.len() as f64)))
 }
 
-/// Keeps epoch `epoch`'s weights as the best (checkpoint `best`) when its validation accuracy
-/// beats the best so far; otherwise counts one more epoch without improvement.
+/// Whether a validation result `(accuracy, loss)` beats the best so far: a higher accuracy, or
+/// the same accuracy with a loss no higher (so that among tied epochs the lowest loss wins, and
+/// among equal losses the later epoch). On a small validation set accuracy saturates early (100 %
+/// from the first epoch), and accuracy alone would keep the first, least trained, weights.
+pub fn beats(result: (f64, Option<f64>), best: Option<(f64, Option<f64>)>) -> bool {
+    let Some((best_acc, best_loss)) = best else { return true };
+    let (acc, loss) = result;
+    acc > best_acc
+        || (acc == best_acc
+            && match (loss, best_loss) {
+                (Some(loss), Some(best_loss)) => loss <= best_loss,
+                _ => true,
+            })
+}
+
+/// Keeps epoch `epoch`'s weights as the best (checkpoint `best`) when its validation result
+/// [`beats`] the best so far; otherwise counts one more epoch without improvement.
 fn keep_best(
-    acc: f64,
+    result: (f64, Option<f64>),
     epoch: usize,
     model: &TchModel,
     optimizer: &Optimizer,
     state: &mut TrainState,
     best: &Path,
 ) -> Result<()> {
-    if state.best_val_acc.is_none_or(|best| acc > best) {
-        state.best_val_acc = Some(acc);
+    if beats(result, state.best_val_acc.map(|acc| (acc, state.best_val_loss))) {
+        state.best_val_acc = Some(result.0);
+        state.best_val_loss = result.1;
         state.best_epoch = Some(epoch);
         state.epochs_without_improvement = 0;
         save_checkpoint(model, optimizer, state, best)?;
@@ -438,6 +457,21 @@ fn keep_best(
         state.epochs_without_improvement += 1;
     }
     Ok(())
+}
+
+/// Why the best epoch was kept, for the summary and metrics.json: its accuracy and, when other
+/// epochs tied with it, its loss among theirs.
+pub fn selection_reason(history: &[EpochRecord], best_epoch: usize) -> Option<String> {
+    let best = history.iter().find(|r| r.epoch == best_epoch)?;
+    let acc = best.val_acc?;
+    let tied = history.iter().filter(|r| r.val_acc == Some(acc)).count();
+    let reason = format!("the highest validation accuracy, {:.2} %", acc * 100.0);
+    Some(match (tied, best.val_loss) {
+        (1, _) | (_, None) => reason,
+        (n, Some(loss)) => format!(
+            "{reason}, reached by {n} epochs: of those the lowest validation loss, {loss:.4} (equal losses go to the later epoch)"
+        ),
+    })
 }
 
 fn format_epoch(r: &EpochRecord, epochs: usize, rate: f64) -> String {
@@ -508,4 +542,52 @@ pub fn predict(
 /// Mean cross-entropy of logits `[N, K]` against class indices `[N]`.
 fn cross_entropy(logits: &Tensor, labels: &Tensor) -> Result<Tensor> {
     Ok(logits.f_cross_entropy_loss(labels, None::<Tensor>, tch::Reduction::Mean, -100, 0.0)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(epoch: usize, acc: f64, loss: f64) -> EpochRecord {
+        EpochRecord {
+            epoch,
+            lr: 1e-3,
+            train_loss: 1.0,
+            train_acc: 0.5,
+            val_loss: Some(loss),
+            val_acc: Some(acc),
+            seconds: 1.0,
+        }
+    }
+
+    /// The epoch that a run with `history` keeps, by feeding [`beats`] epoch by epoch.
+    fn kept(history: &[EpochRecord]) -> usize {
+        let mut best: Option<(f64, Option<f64>, usize)> = None;
+        for r in history {
+            let result = (r.val_acc.unwrap_or(0.0), r.val_loss);
+            if beats(result, best.map(|(a, l, _)| (a, l))) {
+                best = Some((result.0, result.1, r.epoch));
+            }
+        }
+        best.map_or(0, |(_, _, epoch)| epoch)
+    }
+
+    #[test]
+    fn saturated_accuracy_keeps_the_lowest_loss_then_the_later_epoch() {
+        // Validation accuracy at 100 % from the first epoch, as on a small validation set.
+        let history = [
+            record(1, 1.0, 0.9),
+            record(2, 1.0, 0.05),
+            record(3, 1.0, 0.009),
+            record(4, 1.0, 0.009),
+            record(5, 1.0, 0.02),
+        ];
+        assert_eq!(kept(&history), 4);
+        let reason = selection_reason(&history, 4).unwrap_or_default();
+        assert!(reason.contains("reached by 5 epochs") && reason.contains("0.0090"), "{reason}");
+        // A higher accuracy wins whatever its loss.
+        let history = [record(1, 0.8, 0.1), record(2, 0.9, 0.7), record(3, 0.85, 0.05)];
+        assert_eq!(kept(&history), 2);
+        assert_eq!(selection_reason(&history, 2).as_deref(), Some("the highest validation accuracy, 90.00 %"));
+    }
 }

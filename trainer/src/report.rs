@@ -30,6 +30,9 @@ pub struct Metrics {
     /// `best` (by validation accuracy) or `last`.
     pub selected: String,
     pub best_epoch: Option<usize>,
+    /// Why the best epoch was kept (absent when the last one was).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selected_because: Option<String>,
     pub epochs_run: usize,
     pub split: SplitSizes,
     #[serde(flatten)]
@@ -104,6 +107,10 @@ pub fn write_run(
         evaluated_on: evaluated_on.to_string(),
         selected: selected.to_string(),
         best_epoch: state.best_epoch,
+        selected_because: state
+            .best_epoch
+            .filter(|_| selected == "best")
+            .and_then(|epoch| crate::fit::selection_reason(&state.history, epoch)),
         epochs_run: state.history.len(),
         split: SplitSizes { train: split.train.len(), val: split.val.len(), test: split.test.len() },
         report,

@@ -120,7 +120,8 @@ pub struct Args {
     /// troubleshooting); `--warmup-epochs 0` turns it off.
     #[arg(long, help_heading = "Training")]
     warmup_epochs: Option<usize>,
-    /// Stop after this many epochs without a better validation accuracy.
+    /// Stop after this many epochs without a better validation result (a higher accuracy, or
+    /// the same accuracy with a loss no higher).
     #[arg(long, help_heading = "Training")]
     patience: Option<usize>,
     /// auto (CUDA when available), cpu, cuda or cuda:N [default: auto; with --resume, the
@@ -316,6 +317,9 @@ pub fn run(args: Args) -> Result<bool> {
             metrics.evaluated_on,
             metrics.report.table()
         );
+        if let Some(reason) = &metrics.selected_because {
+            println!("kept epoch {}: {reason}", metrics.best_epoch.unwrap_or(metrics.epochs_run));
+        }
         println!("run directory: {}", run_dir.display());
     }
     if let Some(warning) = metrics.report.chance_warning() {
