@@ -20,6 +20,8 @@ pub const CONFIG: &str = "config.json";
 pub const WEIGHTS: &str = "model.safetensors";
 pub const PREPROCESSING: &str = "preprocessing.json";
 pub const METRICS: &str = "metrics.json";
+/// Scenes: the pixels (`[y, x]`) of the training, validation and test sets.
+pub const SPLIT: &str = "split.json";
 pub const SAMPLE: &str = "sample.safetensors";
 /// Tensor of [`SAMPLE`] holding a batch of inputs as the exported graph takes them.
 pub const SAMPLE_INPUT: &str = "input";

@@ -43,6 +43,21 @@ pub struct FitConfig {
     pub freeze_backbone: bool,
     /// For scenes, also classify every pixel of the scene for the map.
     pub scene_map: bool,
+    /// For scenes, the pixels the PCA (and its whitening) is fitted on.
+    #[serde(default)]
+    pub pca_fit: PcaFit,
+}
+
+/// Which pixels of a scene the PCA is fitted on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum PcaFit {
+    /// Every pixel of the scene, labelled or not, test pixels included (the HybridSN paper's
+    /// and the course's protocol).
+    #[default]
+    Scene,
+    /// The training pixels only: nothing of the validation or test pixels reaches the model.
+    Train,
 }
 
 impl FitConfig {
@@ -215,7 +230,7 @@ pub fn fit(config: &FitConfig, run_dir: &Path, resume: bool, replace: bool) -> R
         Some(path) if !resume => Some((path, crate::model::read_tensors(path)?)),
         _ => None,
     };
-    let data = Data::load(&config.data, None)?;
+    let mut data = Data::load(&config.data, None)?;
     let model_config = config.model_config(data.class_names().len())?;
     let split = stratified_split(&data.sample_classes(), config.test_ratio, config.val_ratio, config.seed);
     if split.train.is_empty() {
@@ -224,6 +239,10 @@ pub fn fit(config: &FitConfig, run_dir: &Path, resume: bool, replace: bool) -> R
             config.test_ratio,
             config.val_ratio
         );
+    }
+    if config.pca_fit == PcaFit::Train {
+        data.refit_pca(&split.train)?;
+        eprintln!("PCA fitted on the {} training pixels only (--pca-fit train)", split.train.len());
     }
 
     tch::manual_seed(config.seed as i64);
@@ -271,6 +290,7 @@ pub fn fit(config: &FitConfig, run_dir: &Path, resume: bool, replace: bool) -> R
     // Written once the checkpoint has been read: a resume that fails leaves the run unchanged.
     std::fs::create_dir_all(run_dir).with_context(|| format!("creating {}", run_dir.display()))?;
     crate::report::write_config(run_dir, config, &model_config)?;
+    crate::report::write_split(run_dir, &data, &split)?;
 
     let interrupted = train_loop(config, &mut model, &mut optimizer, &data, &split, &mut state, &checkpoints, device)?;
     let selected = if !interrupted && state.best_epoch.is_some() && !split.val.is_empty() {

@@ -73,6 +73,18 @@ pub fn write_config(run_dir: &Path, config: &FitConfig, model: &prism_models::Mo
     write_json(&run_dir.join(run::CONFIG), &run)
 }
 
+/// Scenes: `split.json`, the pixels of the training, validation and test sets, so that a run's
+/// evaluation can be checked and repeated elsewhere. Images: nothing.
+pub fn write_split(run_dir: &Path, data: &Data, split: &Split) -> Result<()> {
+    let (Some(train), Some(validation), Some(test)) =
+        (data.pixels(&split.train), data.pixels(&split.val), data.pixels(&split.test))
+    else {
+        return Ok(());
+    };
+    let split = serde_json::json!({ "train": train, "validation": validation, "test": test });
+    write_json(&run_dir.join(run::SPLIT), &split)
+}
+
 pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
     let text = serde_json::to_string_pretty(value)?;
     prism_data::write_bytes_atomic(path, text.as_bytes()).with_context(|| format!("writing {}", path.display()))

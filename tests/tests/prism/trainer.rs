@@ -1,4 +1,5 @@
-//! The trainer on real data: its PCA against scikit-learn, its training step against
+//! The trainer on real data: its PCA against scikit-learn (on every pixel and on the training
+//! pixels only), its training step against
 //! torch.optim, a short training far above chance, exact resumption, and one-line errors on
 //! bad input.
 
@@ -45,6 +46,45 @@ fn write_scene(dir: &Path, gt_height: usize) -> (String, String) {
     write_npy(&data, &NumArray::new(vec![20, 20, 16], NumData::F32(cube)).unwrap()).unwrap();
     write_npy(&gt, &NumArray::new(vec![gt_height, 20], NumData::I64(labels)).unwrap()).unwrap();
     (data.to_str().unwrap().to_string(), gt.to_str().unwrap().to_string())
+}
+
+/// `--pca-fit train`: the run's PCA is scikit-learn's `PCA(whiten=True)` fitted on the training
+/// pixels that the run's `split.json` lists, not the whole scene's.
+#[test]
+fn pca_fitted_on_training_pixels_matches_scikit_learn() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (scene_path, gt) = write_scene(d, 20);
+    let out = d.join("run");
+    let args = ["--epochs", "1", "--bands", "13", "--window", "9", "--test-ratio", "0.5", "--no-scene-map"];
+    let fit = run(
+        "trainer",
+        &[
+            &["fit", "--data", &scene_path, "--gt", &gt, "--out", out.to_str().unwrap(), "--pca-fit", "train"],
+            &args[..],
+        ]
+        .concat(),
+    );
+    assert!(fit.status.success(), "{}", String::from_utf8_lossy(&fit.stderr));
+    let text = std::fs::read_to_string(out.join("preprocessing.json")).unwrap();
+    let prism_models::run::Preprocessing::Scene(pre) = serde_json::from_str(&text).unwrap() else {
+        panic!("not a scene's preprocessing: {text}");
+    };
+    let scene = Scene::read(Path::new(&scene_path), None).unwrap();
+    let ours = project(&scene, &pre.pca).unwrap(); // [13, H, W]
+    let ours: Vec<f32> = ours.permute([1, 2, 0]).contiguous().view([-1]).try_into().unwrap();
+    let theirs = d.join("sklearn.npy");
+    let split = out.join("split.json");
+    run_python("pca.py", &[&scene_path, "13", theirs.to_str().unwrap(), split.to_str().unwrap()]);
+    assert_close(
+        "PCA on the training pixels",
+        &ours,
+        &read_npy(&theirs).unwrap().to_f32(),
+        Tolerance { atol: 1e-3, rtol: 1e-3 },
+    );
+    let whole = fit_pca(&scene, 13, true).unwrap();
+    let moved = whole.mean.iter().zip(&pre.pca.mean).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+    assert!(moved > 1.0, "the PCA mean is the whole scene's (largest difference {moved})");
 }
 
 fn write_png(path: &Path) {

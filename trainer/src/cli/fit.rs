@@ -4,7 +4,7 @@ use anyhow::{Context, Result, bail};
 use prism_models::{ModelConfig, ModelOptions, run};
 
 use crate::data::DataSource;
-use crate::fit::{FitConfig, fit, install_interrupt_handler};
+use crate::fit::{FitConfig, PcaFit, fit, install_interrupt_handler};
 use crate::optim::{OptimizerConfig, OptimizerKind, Schedule, ScheduleKind};
 use crate::report;
 
@@ -82,6 +82,11 @@ pub struct Args {
     /// Seed of the split, the initialisation, the order of batches and the augmentation.
     #[arg(long, default_value_t = 0, help_heading = "Split")]
     seed: u64,
+    /// Scenes: the pixels the PCA and its whitening are fitted on. `scene`: every pixel, test
+    /// pixels included (the HybridSN paper's protocol); `train`: the training pixels only, so
+    /// nothing of the held-out pixels reaches the model.
+    #[arg(long, value_enum, default_value = "scene", help_heading = "Split")]
+    pca_fit: PcaFit,
 
     /// Passes over the training set [default: 100 for scenes, 30 for images].
     #[arg(long, help_heading = "Training")]
@@ -209,6 +214,7 @@ impl Args {
             init: self.init.clone(),
             freeze_backbone: self.freeze.is_some(),
             scene_map: !self.no_scene_map,
+            pca_fit: self.pca_fit,
         })
     }
 }

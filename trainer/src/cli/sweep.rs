@@ -7,7 +7,7 @@ use prism_models::run;
 use serde::{Deserialize, Serialize};
 
 use crate::data::DataSource;
-use crate::fit::{FitConfig, fit, install_interrupt_handler};
+use crate::fit::{FitConfig, PcaFit, fit, install_interrupt_handler};
 use crate::optim::{OptimizerConfig, OptimizerKind, Schedule, ScheduleKind};
 use crate::report::{self, Metrics};
 
@@ -51,6 +51,9 @@ pub struct Sweep {
     pub seeds: Vec<u64>,
     pub test_ratios: Vec<f64>,
     pub val_ratio: f64,
+    /// `scene` (default) or `train`: the pixels the PCA is fitted on (`trainer fit --pca-fit`).
+    #[serde(default)]
+    pub pca_fit: PcaFit,
     pub epochs: usize,
     pub batch_size: usize,
     pub lr: f64,
@@ -187,6 +190,7 @@ fn fit_config(sweep: &Sweep, model: &str, test_ratio: f64, seed: u64, device: &s
         patience: None,
         device: device.to_string(),
         init: None,
+        pca_fit: sweep.pca_fit,
         freeze_backbone: false,
         scene_map: false,
     }

@@ -122,6 +122,17 @@ impl Data {
         }
     }
 
+    /// Fits the scene's PCA on the samples at `indices` only; see [`SceneData::refit_pca`].
+    ///
+    /// # Errors
+    /// Image data (which has no PCA), and as [`SceneData::refit_pca`].
+    pub fn refit_pca(&mut self, indices: &[usize]) -> Result<()> {
+        match self {
+            Data::Scene { scene, data } => data.refit_pca(scene, indices),
+            Data::Images(_) => bail!("--pca-fit applies to scenes; images have no PCA"),
+        }
+    }
+
     pub fn class_names(&self) -> &[String] {
         match self {
             Data::Scene { data, .. } => &data.preprocessing.class_names,
@@ -134,6 +145,14 @@ impl Data {
         match self {
             Data::Scene { data, .. } => data.samples.iter().map(|s| s.class).collect(),
             Data::Images(images) => images.labels.clone(),
+        }
+    }
+
+    /// Scenes: the `[y, x]` pixel of each sample at `indices`; images: nothing.
+    pub fn pixels(&self, indices: &[usize]) -> Option<Vec<[usize; 2]>> {
+        match self {
+            Data::Scene { data, .. } => Some(indices.iter().map(|&i| [data.samples[i].y, data.samples[i].x]).collect()),
+            Data::Images(_) => None,
         }
     }
 

@@ -1,5 +1,5 @@
 //! Hyperspectral scenes prepared as in the HybridSN paper: PCA with whitening fitted on all
-//! pixels, zero padding (after the projection), windows around labelled pixels, labels
+//! pixels (or, with `--pca-fit train`, on the training pixels only), zero padding (after the projection), windows around labelled pixels, labels
 //! remapped to 0..K-1. Windows are cut per batch, so memory stays that of the padded scene
 //! whatever the number of samples.
 
@@ -24,14 +24,31 @@ pub struct Sample {
 /// # Errors
 /// More components than bands, or a scene with a single pixel.
 pub fn fit_pca(scene: &Scene, components: usize, whiten: bool) -> Result<Pca> {
-    let (bands, n) = (scene.bands, scene.pixels());
+    fit_pca_on(scene, None, components, whiten)
+}
+
+/// [`fit_pca`] on the pixels at `pixels` (flat indices, `y * width + x`), or on all of them.
+///
+/// # Errors
+/// As [`fit_pca`], and fewer than 2 pixels given.
+pub fn fit_pca_on(scene: &Scene, pixels: Option<&[usize]>, components: usize, whiten: bool) -> Result<Pca> {
+    let bands = scene.bands;
+    let n = pixels.map_or(scene.pixels(), <[usize]>::len);
     if components == 0 || components > bands {
         bail!("cannot keep {components} PCA components of a scene with {bands} bands");
     }
     if n < 2 {
         bail!("PCA needs at least 2 pixels");
     }
-    let x = Tensor::from_slice(&scene.data).view([bands as i64, n as i64]).to_kind(Kind::Double);
+    let all = Tensor::from_slice(&scene.data).view([bands as i64, scene.pixels() as i64]);
+    let x = match pixels {
+        Some(pixels) => {
+            let index: Vec<i64> = pixels.iter().map(|&p| p as i64).collect();
+            all.index_select(1, &Tensor::from_slice(&index))
+        }
+        None => all,
+    }
+    .to_kind(Kind::Double);
     let mean = x.mean_dim(1, true, Kind::Double);
     let centred = &x - &mean;
     let cov = centred.matmul(&centred.tr()) / (n as f64 - 1.0);
@@ -163,6 +180,21 @@ impl SceneData {
 
     pub fn classes(&self) -> usize {
         self.preprocessing.class_names.len()
+    }
+
+    /// Fits the PCA again on the pixels of the samples at `indices` only (`--pca-fit train`),
+    /// keeping the number of components and the whitening, and projects the scene with it.
+    ///
+    /// # Errors
+    /// Fewer than 2 samples, or more components than there are bands.
+    pub fn refit_pca(&mut self, scene: &Scene, indices: &[usize]) -> Result<()> {
+        let pixels: Vec<usize> = indices.iter().map(|&i| self.samples[i].y * self.width + self.samples[i].x).collect();
+        let old = &self.preprocessing.pca;
+        let pca = fit_pca_on(scene, Some(&pixels), old.n_components(), old.whiten)?;
+        let half = (self.preprocessing.window / 2) as i64;
+        self.padded = project(scene, &pca)?.constant_pad_nd([half, half, half, half]);
+        self.preprocessing.pca = pca;
+        Ok(())
     }
 
     /// The model inputs of the samples at `indices`: `[N, 1, components, window, window]`.
