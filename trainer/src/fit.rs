@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
 
 use crate::checkpoint;
-use crate::data::patches::{Split, stratified_split};
+use crate::data::patches::{Split, block_split, stratified_split};
 use crate::data::{Data, DataSource};
 use crate::model::TchModel;
 use crate::optim::{Optimizer, OptimizerConfig, Schedule, zero_grad};
@@ -46,6 +46,29 @@ pub struct FitConfig {
     /// For scenes, the pixels the PCA (and its whitening) is fitted on.
     #[serde(default)]
     pub pca_fit: PcaFit,
+    /// How samples are divided into training, validation and test sets.
+    #[serde(default)]
+    pub split: SplitKind,
+    /// With `split: blocks`, the side of the square blocks, in pixels.
+    #[serde(default = "default_block_size")]
+    pub block_size: usize,
+}
+
+fn default_block_size() -> usize {
+    10
+}
+
+/// How samples are divided into training, validation and test sets.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum SplitKind {
+    /// Each class's samples drawn at random (the course's protocol): test windows overlap
+    /// training pixels.
+    #[default]
+    Random,
+    /// Scenes: whole spatial blocks per set, and no training pixel within half a window of a
+    /// held-out one.
+    Blocks,
 }
 
 /// Which pixels of a scene the PCA is fitted on.
@@ -206,6 +229,54 @@ pub fn describe_device(device: Device) -> String {
     }
 }
 
+/// The training, validation and test sets `config` asks for (`split`, `block_size`), the same
+/// for `trainer fit` and `trainer eval`.
+///
+/// # Errors
+/// A block split of images.
+pub fn make_split(config: &FitConfig, data: &Data) -> Result<Split> {
+    let classes = data.sample_classes();
+    match (config.split, data.scene_samples()) {
+        (SplitKind::Random, _) => Ok(stratified_split(&classes, config.test_ratio, config.val_ratio, config.seed)),
+        (SplitKind::Blocks, None) => bail!("--split blocks applies to scenes; images have no place in a scene"),
+        (SplitKind::Blocks, Some((samples, size, window))) => {
+            let ratios = (config.test_ratio, config.val_ratio);
+            let b = block_split(samples, size, config.block_size, window / 2, ratios, config.seed);
+            Ok(b.split)
+        }
+    }
+}
+
+/// Says how a block split came out: set sizes, training pixels dropped for the margin, and
+/// classes that a set lacks.
+fn describe_block_split(config: &FitConfig, data: &Data, split: &Split) {
+    let classes = data.sample_classes();
+    let dropped = classes.len() - split.train.len() - split.val.len() - split.test.len();
+    let margin = data.scene_samples().map_or(0, |(_, _, window)| window / 2);
+    eprintln!(
+        "block split: {} x {} pixel blocks; {} training, {} validation, {} test pixels; {dropped} training pixels \
+         dropped within {margin} pixels of held-out ones",
+        config.block_size,
+        config.block_size,
+        split.train.len(),
+        split.val.len(),
+        split.test.len()
+    );
+    let names = data.class_names();
+    for (set, members) in [("training", &split.train), ("test", &split.test)] {
+        let missing: Vec<&str> = (0..names.len())
+            .filter(|&c| !members.iter().any(|&i| classes[i] == c))
+            .map(|c| names[c].as_str())
+            .collect();
+        if !missing.is_empty() {
+            eprintln!(
+                "warning: no {set} pixels of {} (smaller --block-size spreads classes over more blocks)",
+                missing.join(", ")
+            );
+        }
+    }
+}
+
 /// What training produced.
 pub struct Trained {
     pub model: TchModel,
@@ -232,13 +303,16 @@ pub fn fit(config: &FitConfig, run_dir: &Path, resume: bool, replace: bool) -> R
     };
     let mut data = Data::load(&config.data, None)?;
     let model_config = config.model_config(data.class_names().len())?;
-    let split = stratified_split(&data.sample_classes(), config.test_ratio, config.val_ratio, config.seed);
+    let split = make_split(config, &data)?;
     if split.train.is_empty() {
         bail!(
             "no training samples left after the split (test ratio {}, validation ratio {})",
             config.test_ratio,
             config.val_ratio
         );
+    }
+    if config.split == SplitKind::Blocks {
+        describe_block_split(config, &data, &split);
     }
     if config.pca_fit == PcaFit::Train {
         data.refit_pca(&split.train)?;

@@ -81,8 +81,25 @@ pub fn write_split(run_dir: &Path, data: &Data, split: &Split) -> Result<()> {
     else {
         return Ok(());
     };
-    let split = serde_json::json!({ "train": train, "validation": validation, "test": test });
-    write_json(&run_dir.join(run::SPLIT), &split)
+    let json = serde_json::json!({ "train": train, "validation": validation, "test": test });
+    write_json(&run_dir.join(run::SPLIT), &json)?;
+    write_split_picture(run_dir, data, split)
+}
+
+/// `split.png`: each labelled pixel coloured by its set, training pixels dropped for a block
+/// split's margin apart.
+fn write_split_picture(run_dir: &Path, data: &Data, split: &Split) -> Result<()> {
+    let Some((samples, (height, width), _)) = data.scene_samples() else { return Ok(()) };
+    let mut map: Vec<Option<usize>> = vec![None; height * width];
+    samples.iter().for_each(|s| map[s.y * width + s.x] = Some(3));
+    for (set, members) in [&split.train, &split.val, &split.test].into_iter().enumerate() {
+        members.iter().for_each(|&i| map[samples[i].y * width + samples[i].x] = Some(set));
+    }
+    let names: Vec<String> =
+        ["training", "validation", "test", "in no set (margin)"].iter().map(|s| s.to_string()).collect();
+    let path = run_dir.join("split.png");
+    render::write_class_map(&path, height, width, &map, &names, "split")
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {

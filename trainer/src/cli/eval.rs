@@ -4,9 +4,8 @@ use anyhow::{Context, Result, bail};
 use prism_models::run::{self, Preprocessing};
 
 use crate::cli::fit::read_fit_config;
-use crate::data::patches::stratified_split;
 use crate::data::{Data, DataSource};
-use crate::fit::resolve_device;
+use crate::fit::{make_split, resolve_device};
 use crate::model::TchModel;
 use crate::report::{self, evaluation_set};
 
@@ -82,7 +81,7 @@ pub fn run(args: Args) -> Result<()> {
     let indices: Vec<usize> = if other {
         (0..data.sample_classes().len()).collect()
     } else {
-        let split = stratified_split(&data.sample_classes(), config.test_ratio, config.val_ratio, config.seed);
+        let split = make_split(&config, &data)?;
         evaluation_set(&split).1.to_vec()
     };
     let (report, predictions) = report::evaluate(&model, &data, &indices, args.batch_size, device, config.scene_map)?;

@@ -4,7 +4,7 @@ use anyhow::{Context, Result, bail};
 use prism_models::{ModelConfig, ModelOptions, run};
 
 use crate::data::DataSource;
-use crate::fit::{FitConfig, PcaFit, fit, install_interrupt_handler};
+use crate::fit::{FitConfig, PcaFit, SplitKind, fit, install_interrupt_handler};
 use crate::optim::{OptimizerConfig, OptimizerKind, Schedule, ScheduleKind};
 use crate::report;
 
@@ -87,6 +87,15 @@ pub struct Args {
     /// nothing of the held-out pixels reaches the model.
     #[arg(long, value_enum, default_value = "scene", help_heading = "Split")]
     pca_fit: PcaFit,
+    /// How samples are divided. `random`: each class's pixels drawn at random (the course's
+    /// protocol; test windows overlap training pixels). `blocks`, scenes only: whole square
+    /// blocks per set, and training pixels within half a window of a held-out pixel dropped,
+    /// so no test window sees a training pixel (split.png shows the result).
+    #[arg(long, value_enum, default_value = "random", help_heading = "Split")]
+    split: SplitKind,
+    /// With `--split blocks`, the blocks' side in pixels.
+    #[arg(long, default_value_t = 10, value_parser = prism_cli::positive, help_heading = "Split")]
+    block_size: usize,
 
     /// Passes over the training set [default: 100 for scenes, 30 for images].
     #[arg(long, help_heading = "Training")]
@@ -215,6 +224,8 @@ impl Args {
             freeze_backbone: self.freeze.is_some(),
             scene_map: !self.no_scene_map,
             pca_fit: self.pca_fit,
+            split: self.split,
+            block_size: self.block_size,
         })
     }
 }

@@ -7,7 +7,7 @@ use prism_models::run;
 use serde::{Deserialize, Serialize};
 
 use crate::data::DataSource;
-use crate::fit::{FitConfig, PcaFit, fit, install_interrupt_handler};
+use crate::fit::{FitConfig, PcaFit, SplitKind, fit, install_interrupt_handler};
 use crate::optim::{OptimizerConfig, OptimizerKind, Schedule, ScheduleKind};
 use crate::report::{self, Metrics};
 
@@ -54,6 +54,11 @@ pub struct Sweep {
     /// `scene` (default) or `train`: the pixels the PCA is fitted on (`trainer fit --pca-fit`).
     #[serde(default)]
     pub pca_fit: PcaFit,
+    /// `random` (default) or `blocks`, with `block_size` (`trainer fit --split`).
+    #[serde(default)]
+    pub split: SplitKind,
+    #[serde(default = "default_block_size")]
+    pub block_size: usize,
     pub epochs: usize,
     pub batch_size: usize,
     pub lr: f64,
@@ -145,6 +150,10 @@ struct Results {
     records: Vec<Record>,
 }
 
+fn default_block_size() -> usize {
+    10
+}
+
 fn run_dir(sweep: &Sweep, model: &str, test_ratio: f64, seed: u64) -> PathBuf {
     sweep.runs.join(format!("{model}-t{:02}-s{seed}", (test_ratio * 100.0).round() as u32))
 }
@@ -191,6 +200,8 @@ fn fit_config(sweep: &Sweep, model: &str, test_ratio: f64, seed: u64, device: &s
         device: device.to_string(),
         init: None,
         pca_fit: sweep.pca_fit,
+        split: sweep.split,
+        block_size: sweep.block_size,
         freeze_backbone: false,
         scene_map: false,
     }

@@ -148,6 +148,14 @@ impl Data {
         }
     }
 
+    /// Scenes: the samples, the scene's height and width, and the window; images: nothing.
+    pub fn scene_samples(&self) -> Option<(&[patches::Sample], (usize, usize), usize)> {
+        match self {
+            Data::Scene { data, .. } => Some((&data.samples, (data.height, data.width), data.preprocessing.window)),
+            Data::Images(_) => None,
+        }
+    }
+
     /// Scenes: the `[y, x]` pixel of each sample at `indices`; images: nothing.
     pub fn pixels(&self, indices: &[usize]) -> Option<Vec<[usize; 2]>> {
         match self {

@@ -271,9 +271,108 @@ pub fn stratified_split(classes: &[usize], test_ratio: f64, val_ratio: f64, seed
     split
 }
 
+/// A split into spatial blocks, and the training samples it dropped.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct BlockSplit {
+    pub split: Split,
+    /// Training samples within the margin of a held-out sample, in no set.
+    pub dropped: Vec<usize>,
+}
+
+/// Splits a scene's samples by spatial blocks: the scene is cut into `block` x `block` squares,
+/// each square goes whole to training, validation or test (visited in a seeded random order,
+/// each to the set whose per-class shares it brings closest to their targets: `test_ratio`
+/// of each class to test, `val_ratio` of the rest to validation), and training samples closer
+/// than `margin + 1` pixels (Chebyshev distance) to a validation or test sample are dropped, so
+/// that with `margin` = half the window no held-out window holds a training pixel and no
+/// training window a held-out one.
+pub fn block_split(
+    samples: &[Sample],
+    (height, width): (usize, usize),
+    block: usize,
+    margin: usize,
+    (test_ratio, val_ratio): (f64, f64),
+    seed: u64,
+) -> BlockSplit {
+    use rand::SeedableRng;
+    use rand::seq::SliceRandom;
+    let block = block.max(1);
+    let k = samples.iter().map(|s| s.class + 1).max().unwrap_or(0);
+    let columns = width.div_ceil(block);
+    let mut blocks: Vec<Vec<usize>> = vec![Vec::new(); height.div_ceil(block) * columns];
+    for (i, s) in samples.iter().enumerate() {
+        blocks[(s.y / block) * columns + s.x / block].push(i);
+    }
+    let mut totals = vec![0f64; k];
+    samples.iter().for_each(|s| totals[s.class] += 1.0);
+    let shares = [(1.0 - test_ratio) * (1.0 - val_ratio), (1.0 - test_ratio) * val_ratio, test_ratio];
+    let mut order: Vec<usize> = (0..blocks.len()).filter(|&b| !blocks[b].is_empty()).collect();
+    order.shuffle(&mut rand::rngs::StdRng::seed_from_u64(seed));
+    let mut assigned = vec![vec![0f64; k]; 3];
+    let mut sets: [Vec<usize>; 3] = Default::default();
+    for b in order {
+        let mut counts = vec![0f64; k];
+        blocks[b].iter().for_each(|&i| counts[samples[i].class] += 1.0);
+        // The set whose classes in this block are furthest below their targets, as a fraction
+        // of each class.
+        let need = |set: usize| -> f64 {
+            (0..k)
+                .filter(|&c| counts[c] > 0.0)
+                .map(|c| counts[c] * (shares[set] * totals[c] - assigned[set][c]) / totals[c])
+                .sum()
+        };
+        let set = (0..3).filter(|&s| shares[s] > 0.0).max_by(|&a, &b| need(a).total_cmp(&need(b))).unwrap_or(2);
+        (0..k).for_each(|c| assigned[set][c] += counts[c]);
+        sets[set].extend(&blocks[b]);
+    }
+    let [train, val, test] = sets;
+    let mut held = vec![false; height * width];
+    val.iter().chain(&test).for_each(|&i| held[samples[i].y * width + samples[i].x] = true);
+    let near_held = |s: &Sample| {
+        let rows = s.y.saturating_sub(margin)..(s.y + margin + 1).min(height);
+        rows.into_iter()
+            .any(|y| (s.x.saturating_sub(margin)..(s.x + margin + 1).min(width)).any(|x| held[y * width + x]))
+    };
+    let (dropped, train): (Vec<usize>, Vec<usize>) = train.into_iter().partition(|&i| near_held(&samples[i]));
+    let mut split = Split { train, val, test };
+    for set in [&mut split.train, &mut split.val, &mut split.test] {
+        set.sort_unstable();
+    }
+    BlockSplit { split, dropped }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn block_split_keeps_held_out_windows_free_of_training_pixels() {
+        // A 60 x 60 scene, every pixel labelled, three classes in vertical stripes.
+        let samples: Vec<Sample> = (0..60).flat_map(|y| (0..60).map(move |x| Sample { y, x, class: x / 20 })).collect();
+        let margin = 4;
+        let b = block_split(&samples, (60, 60), 10, margin, (0.5, 0.2), 1);
+        assert_eq!(b, block_split(&samples, (60, 60), 10, margin, (0.5, 0.2), 1));
+        let s = &b.split;
+        let mut all: Vec<usize> = s.train.iter().chain(&s.val).chain(&s.test).chain(&b.dropped).copied().collect();
+        all.sort_unstable();
+        assert_eq!(all, (0..3600).collect::<Vec<_>>(), "every sample in exactly one place");
+        for &t in &s.train {
+            for &h in s.test.iter().chain(&s.val) {
+                let (a, c) = (samples[t], samples[h]);
+                assert!(a.y.abs_diff(c.y).max(a.x.abs_diff(c.x)) > margin, "training {a:?} within {margin} of {c:?}");
+            }
+        }
+        // Whole blocks per set (before the margin), each class's test share near one half.
+        for class in 0..3 {
+            let test = s.test.iter().filter(|&&i| samples[i].class == class).count();
+            assert!((500..=700).contains(&test), "class {class}: {test} of 1200 in test");
+            assert!(s.train.iter().any(|&i| samples[i].class == class), "class {class} has no training pixel");
+        }
+        let block_of = |i: usize| (samples[i].y / 10, samples[i].x / 10);
+        for &t in &s.test {
+            assert!(!s.train.iter().chain(&s.val).any(|&o| block_of(o) == block_of(t)), "a block split across sets");
+        }
+    }
 
     #[test]
     fn split_is_stratified_disjoint_and_deterministic() {
