@@ -280,9 +280,10 @@ pub struct BlockSplit {
 }
 
 /// Splits a scene's samples by spatial blocks: the scene is cut into `block` x `block` squares,
-/// each square goes whole to training, validation or test (visited in a seeded random order,
-/// each to the set whose per-class shares it brings closest to their targets: `test_ratio`
-/// of each class to test, `val_ratio` of the rest to validation), and training samples closer
+/// each square goes whole to training, validation or test (those holding much of a class
+/// first, then in a seeded random order; each to the set that leaves the per-class shares
+/// closest to their targets, in least squares: `test_ratio` of each class to test, `val_ratio`
+/// of the rest to validation), and training samples closer
 /// than `margin + 1` pixels (Chebyshev distance) to a validation or test sample are dropped, so
 /// that with `margin` = half the window no held-out window holds a training pixel and no
 /// training window a held-out one.
@@ -306,23 +307,40 @@ pub fn block_split(
     let mut totals = vec![0f64; k];
     samples.iter().for_each(|s| totals[s.class] += 1.0);
     let shares = [(1.0 - test_ratio) * (1.0 - val_ratio), (1.0 - test_ratio) * val_ratio, test_ratio];
+    let counts: Vec<Vec<f64>> = blocks
+        .iter()
+        .map(|members| {
+            let mut counts = vec![0f64; k];
+            members.iter().for_each(|&i| counts[samples[i].class] += 1.0);
+            counts
+        })
+        .collect();
+    // Blocks that hold much of some class are placed first, while every set still wants it; a
+    // seeded shuffle orders the rest.
     let mut order: Vec<usize> = (0..blocks.len()).filter(|&b| !blocks[b].is_empty()).collect();
     order.shuffle(&mut rand::rngs::StdRng::seed_from_u64(seed));
+    let weight = |b: usize| (0..k).map(|c| counts[b][c] / totals[c].max(1.0)).fold(0.0, f64::max);
+    order.sort_by(|&a, &b| weight(b).total_cmp(&weight(a)));
     let mut assigned = vec![vec![0f64; k]; 3];
     let mut sets: [Vec<usize>; 3] = Default::default();
     for b in order {
-        let mut counts = vec![0f64; k];
-        blocks[b].iter().for_each(|&i| counts[samples[i].class] += 1.0);
-        // The set whose classes in this block are furthest below their targets, as a fraction
-        // of each class.
-        let need = |set: usize| -> f64 {
+        // The set that leaves each class's shares closest to their targets (least squares over
+        // the classes in this block; ties go to training, then validation).
+        let error_if = |set: usize| -> f64 {
             (0..k)
-                .filter(|&c| counts[c] > 0.0)
-                .map(|c| counts[c] * (shares[set] * totals[c] - assigned[set][c]) / totals[c])
+                .filter(|&c| counts[b][c] > 0.0)
+                .map(|c| {
+                    (0..3)
+                        .map(|s| {
+                            let n = assigned[s][c] + if s == set { counts[b][c] } else { 0.0 };
+                            (n / totals[c] - shares[s]).powi(2)
+                        })
+                        .sum::<f64>()
+                })
                 .sum()
         };
-        let set = (0..3).filter(|&s| shares[s] > 0.0).max_by(|&a, &b| need(a).total_cmp(&need(b))).unwrap_or(2);
-        (0..k).for_each(|c| assigned[set][c] += counts[c]);
+        let set = (0..3).filter(|&s| shares[s] > 0.0).min_by(|&a, &b| error_if(a).total_cmp(&error_if(b))).unwrap_or(2);
+        (0..k).for_each(|c| assigned[set][c] += counts[b][c]);
         sets[set].extend(&blocks[b]);
     }
     let [train, val, test] = sets;
