@@ -270,7 +270,7 @@ fn describe_block_split(config: &FitConfig, data: &Data, split: &Split) {
             .collect();
         if !missing.is_empty() {
             eprintln!(
-                "warning: no {set} pixels of {} (smaller --block-size spreads classes over more blocks)",
+                "warning: no {set} pixels of {} (no block of them went there, or the margin dropped them: try another --block-size or --seed)",
                 missing.join(", ")
             );
         }
