@@ -66,7 +66,7 @@ if printf '%s\n' "$missing" | grep -q '^torch=='; then
   # PyTorch with its CUDA libraries takes about 5 GB installed and as much again while pip
   # downloads and unpacks it; a full disk otherwise ends in a long pip traceback.
   free_gb=$(df -Pk "$root" | awk 'NR == 2 { print int($4 / 1048576) }')
-  [ "$free_gb" -ge 12 ] || die "only $free_gb GB free on the disk that holds $root: installing PyTorch needs about 12 GB (and the release builds about 15 more)"
+  [ "$free_gb" -ge 12 ] || die "only $free_gb GB free on the disk that holds $root: installing PyTorch needs about 12 GB (and the builds about 12 more)"
 fi
 if [ -n "$missing" ]; then
   say "installing into .venv: $(echo $missing) (PyTorch is a 5 GB download the first time)"
