@@ -88,6 +88,9 @@ for model in sorted(os.listdir(repository)):
           f"{model}: HTTP metadata names the graph's tensors")
     check([int(d) for d in gmeta.inputs[0].shape] == shape and gmeta.inputs[0].datatype == "FP32",
           f"{model}: gRPC metadata agrees, input shape {shape}")
+    check(http.get_model_metadata(model, model_version=version)["versions"] == [version]
+          and grpc.is_model_ready(model, version), f"{model}: version {version} by its own path")
+    refused(lambda: http.get_model_metadata(model, model_version="99"), "404", "no version 99", f"{model}: version 99")
     config = http.get_model_config(model)
     gconfig = grpc.get_model_config(model).config
     check(config["name"] == model and gconfig.max_batch_size == config.get("max_batch_size", 0),

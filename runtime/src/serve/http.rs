@@ -2,6 +2,7 @@
 //! Triton's clients use by default: a body of `Inference-Header-Content-Length` bytes of JSON
 //! followed by the tensors' raw bytes, each input's size in its `binary_data_size` parameter.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Json;
@@ -16,6 +17,7 @@ use serde_json::{Map, Value, json};
 
 use super::config;
 use super::inference::{Fault, InferRequest, InferResponse, InputTensor, Server, bytes_of, floats_from_bytes};
+use super::repository::Served;
 
 const HEADER_LENGTH: &str = "inference-header-content-length";
 
@@ -27,13 +29,13 @@ pub fn router(server: Arc<Server>) -> axum::Router {
         .route("/v2/health/live", get(|| async { StatusCode::OK }))
         .route("/v2/health/ready", get(|| async { StatusCode::OK }))
         .route("/v2/models/{name}", get(model_metadata))
-        .route("/v2/models/{name}/versions/{version}", get(model_metadata_version))
+        .route("/v2/models/{name}/versions/{version}", get(model_metadata))
         .route("/v2/models/{name}/ready", get(model_ready))
-        .route("/v2/models/{name}/versions/{version}/ready", get(model_ready_version))
+        .route("/v2/models/{name}/versions/{version}/ready", get(model_ready))
         .route("/v2/models/{name}/config", get(model_config))
-        .route("/v2/models/{name}/versions/{version}/config", get(model_config_version))
+        .route("/v2/models/{name}/versions/{version}/config", get(model_config))
         .route("/v2/models/{name}/infer", post(infer))
-        .route("/v2/models/{name}/versions/{version}/infer", post(infer_version))
+        .route("/v2/models/{name}/versions/{version}/infer", post(infer))
         .route("/metrics", get(metrics))
         .fallback(|| async {
             fault(Fault::NotFound("no such endpoint (see the Open Inference Protocol's HTTP/REST paths)".into()))
@@ -63,15 +65,20 @@ async fn server_metadata() -> Json<Value> {
     }))
 }
 
-async fn model_metadata(State(server): State<Arc<Server>>, Path(name): Path<String>) -> Response {
-    model_metadata_version(State(server), Path((name, String::new()))).await
+/// The path's parameters: `{name}`, and `{version}` when the path has one.
+type ModelPath = Path<HashMap<String, String>>;
+
+fn param(params: &HashMap<String, String>, key: &str) -> String {
+    params.get(key).cloned().unwrap_or_default()
 }
 
-async fn model_metadata_version(
-    State(server): State<Arc<Server>>,
-    Path((name, version)): Path<(String, String)>,
-) -> Response {
-    let model = match server.model(&name, &version) {
+/// The model a path names.
+fn named<'a>(server: &'a Server, params: &HashMap<String, String>) -> Result<&'a Arc<Served>, Fault> {
+    server.model(&param(params, "name"), &param(params, "version"))
+}
+
+async fn model_metadata(State(server): State<Arc<Server>>, Path(params): ModelPath) -> Response {
+    let model = match named(&server, &params) {
         Ok(model) => model,
         Err(e) => return fault(e),
     };
@@ -89,35 +96,19 @@ async fn model_metadata_version(
     .into_response()
 }
 
-async fn model_ready(State(server): State<Arc<Server>>, Path(name): Path<String>) -> Response {
-    model_ready_version(State(server), Path((name, String::new()))).await
-}
-
-async fn model_ready_version(
-    State(server): State<Arc<Server>>,
-    Path((name, version)): Path<(String, String)>,
-) -> Response {
-    match server.model(&name, &version) {
+async fn model_ready(State(server): State<Arc<Server>>, Path(params): ModelPath) -> Response {
+    match named(&server, &params) {
         Ok(_) => StatusCode::OK.into_response(),
         Err(e) => fault(e),
     }
 }
 
-async fn model_config(State(server): State<Arc<Server>>, Path(name): Path<String>) -> Response {
-    model_config_version(State(server), Path((name, String::new()))).await
-}
-
-async fn model_config_version(
-    State(server): State<Arc<Server>>,
-    Path((name, version)): Path<(String, String)>,
-) -> Response {
-    let model = match server.model(&name, &version) {
-        Ok(model) => model,
-        Err(e) => return fault(e),
-    };
-    match config::to_json(&model.config) {
+async fn model_config(State(server): State<Arc<Server>>, Path(params): ModelPath) -> Response {
+    let json =
+        named(&server, &params).and_then(|m| config::to_json(&m.config).map_err(|e| Fault::Internal(e.to_string())));
+    match json {
         Ok(json) => Json(json).into_response(),
-        Err(e) => fault(Fault::Internal(e.to_string())),
+        Err(e) => fault(e),
     }
 }
 
@@ -128,19 +119,11 @@ async fn metrics(State(server): State<Arc<Server>>) -> Response {
 
 async fn infer(
     State(server): State<Arc<Server>>,
-    Path(name): Path<String>,
+    Path(params): ModelPath,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    infer_version(State(server), Path((name, String::new())), headers, body).await
-}
-
-async fn infer_version(
-    State(server): State<Arc<Server>>,
-    Path((name, version)): Path<(String, String)>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
+    let (name, version) = (param(&params, "name"), param(&params, "version"));
     let decoded = match body {
         Ok(body) => decode(&headers, &body),
         Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(Fault::TooLarge(format!(
