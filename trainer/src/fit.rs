@@ -52,6 +52,13 @@ pub struct FitConfig {
     /// With `split: blocks`, the side of the square blocks, in pixels.
     #[serde(default = "default_block_size")]
     pub block_size: usize,
+    /// Scenes: each training window turned by a random multiple of 90 degrees and flipped at
+    /// random (the eight symmetries of the square), drawn per window.
+    #[serde(default)]
+    pub augment_windows: bool,
+    /// Label smoothing of the training loss (0: none); validation and test losses stay plain.
+    #[serde(default)]
+    pub label_smoothing: f64,
 }
 
 fn default_block_size() -> usize {
@@ -431,8 +438,9 @@ fn train_loop(
             let mut rng = rand::rngs::StdRng::seed_from_u64(batch_seed);
             lr = config.schedule.lr(config.optimizer.lr, epoch, b, batches, config.epochs);
             let x = data.inputs(chunk, Some(&mut rng), device);
+            let x = if config.augment_windows { turn_and_flip(&x, &mut rng) } else { x };
             let y = data.labels(chunk, device);
-            let (logits, loss) = train_step(model, optimizer, &x, &y, lr)?;
+            let (logits, loss) = train_step(model, optimizer, (&x, &y), lr, config.label_smoothing)?;
             state.step += 1;
             steps_here += 1;
 
@@ -597,14 +605,14 @@ fn save_checkpoint(model: &TchModel, optimizer: &Optimizer, state: &TrainState, 
 pub fn train_step(
     model: &TchModel,
     optimizer: &mut Optimizer,
-    x: &Tensor,
-    y: &Tensor,
+    (x, y): (&Tensor, &Tensor),
     lr: f64,
+    label_smoothing: f64,
 ) -> Result<(Tensor, Tensor)> {
     let params = model.parameters();
     zero_grad(&params);
     let logits = model.forward(x, true)?;
-    let loss = cross_entropy(&logits, y)?;
+    let loss = logits.f_cross_entropy_loss(y, None::<Tensor>, tch::Reduction::Mean, -100, label_smoothing)?;
     loss.f_backward()?;
     optimizer.step(&params, lr);
     Ok((logits, loss))
@@ -631,6 +639,21 @@ pub fn predict(
         Ok(())
     })?;
     Ok((loss_sum / indices.len().max(1) as f64, predictions))
+}
+
+/// Each window of `x` (`[N, 1, C, w, w]`, the last two dimensions spatial) under one of the eight
+/// symmetries of the square, drawn from `rng` per window: a turn by k x 90 degrees, then a flip
+/// or not. The spectra are untouched.
+pub fn turn_and_flip(x: &Tensor, rng: &mut impl rand::Rng) -> Tensor {
+    let n = x.size()[0];
+    let windows: Vec<Tensor> = (0..n)
+        .map(|i| {
+            let window = x.get(i);
+            let turned = window.rot90(rng.random_range(0..4), [-2, -1]);
+            if rng.random_bool(0.5) { turned.flip([-1]) } else { turned }
+        })
+        .collect();
+    Tensor::stack(&windows, 0)
 }
 
 /// Mean cross-entropy of logits `[N, K]` against class indices `[N]`.
@@ -664,6 +687,33 @@ mod tests {
             }
         }
         best.map_or(0, |(_, _, epoch)| epoch)
+    }
+
+    #[test]
+    fn windows_are_turned_and_flipped_as_a_whole() {
+        use rand::SeedableRng;
+        // Two windows, 2 bands, 3 x 3 pixels, every value distinct.
+        let x = Tensor::arange(36, (Kind::Float, tch::Device::Cpu)).view([2, 1, 2, 3, 3]);
+        let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..64 {
+            let y = turn_and_flip(&x, &mut rng);
+            assert_eq!(y.size(), x.size());
+            for i in 0..2 {
+                let (a, b) = (x.get(i), y.get(i));
+                // One of the eight symmetries, the same for every band.
+                let symmetries: Vec<Tensor> = (0..4)
+                    .flat_map(|k| {
+                        let t = a.rot90(k, [-2, -1]);
+                        [t.flip([-1]), t]
+                    })
+                    .collect();
+                let which = symmetries.iter().position(|t| t.equal(&b));
+                assert!(which.is_some(), "window {i} is not a symmetry of the input");
+                seen.insert(which);
+            }
+        }
+        assert_eq!(seen.len(), 8, "not every symmetry was drawn");
     }
 
     #[test]

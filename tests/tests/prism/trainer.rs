@@ -490,7 +490,7 @@ fn training_steps_match_torch_optim() {
 
         let mut opt = Optimizer::new(optimizer.clone(), &model.parameters());
         for lr in lrs {
-            let _ = train_step(&model, &mut opt, &x, &y, lr).unwrap();
+            let _ = train_step(&model, &mut opt, (&x, &y), lr, 0.0).unwrap();
         }
         jobs.push(serde_json::json!({
             "config": config, "weights": file("weights"), "batch": file("batch"), "optimizer": optimizer,

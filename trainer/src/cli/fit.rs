@@ -61,6 +61,10 @@ pub struct Args {
     /// Skip classifying every pixel of the scene for map_scene.png (saves time on CPU).
     #[arg(long, help_heading = "Scene data")]
     no_scene_map: bool,
+    /// Turn each training window by a random multiple of 90 degrees and flip it at random (the
+    /// square's eight symmetries; the spectra stay as they are).
+    #[arg(long, help_heading = "Scene data")]
+    augment_windows: bool,
 
     /// Image folder: one sub-folder of JPEG/PNG images per class.
     #[arg(long, value_name = "DIR", help_heading = "Image data", conflicts_with = "data")]
@@ -138,6 +142,10 @@ pub struct Args {
     /// the same accuracy with a loss no higher).
     #[arg(long, help_heading = "Training")]
     patience: Option<usize>,
+    /// Label smoothing of the training loss, in [0, 1) (0: none); validation and test losses
+    /// stay plain cross-entropy.
+    #[arg(long, default_value_t = 0.0, value_parser = smoothing, help_heading = "Training")]
+    label_smoothing: f64,
     /// auto (CUDA when available), cpu, cuda or cuda:N [default: auto; with --resume, the
     /// run's own device]
     #[arg(long, help_heading = "Training")]
@@ -226,6 +234,8 @@ impl Args {
             pca_fit: self.pca_fit,
             split: self.split,
             block_size: self.block_size,
+            augment_windows: self.augment_windows,
+            label_smoothing: self.label_smoothing,
         })
     }
 }
@@ -343,6 +353,13 @@ pub fn run(args: Args) -> Result<bool> {
         eprintln!("{warning}");
     }
     Ok(true)
+}
+
+fn smoothing(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(v) if (0.0..1.0).contains(&v) => Ok(v),
+        _ => Err("must be a number in [0, 1)".into()),
+    }
 }
 
 #[cfg(test)]

@@ -59,6 +59,11 @@ pub struct Sweep {
     pub split: SplitKind,
     #[serde(default = "default_block_size")]
     pub block_size: usize,
+    /// `trainer fit --augment-windows` and `--label-smoothing`.
+    #[serde(default)]
+    pub augment_windows: bool,
+    #[serde(default)]
+    pub label_smoothing: f64,
     pub epochs: usize,
     pub batch_size: usize,
     pub lr: f64,
@@ -202,6 +207,8 @@ fn fit_config(sweep: &Sweep, model: &str, test_ratio: f64, seed: u64, device: &s
         pca_fit: sweep.pca_fit,
         split: sweep.split,
         block_size: sweep.block_size,
+        augment_windows: sweep.augment_windows,
+        label_smoothing: sweep.label_smoothing,
         freeze_backbone: false,
         scene_map: false,
     }
