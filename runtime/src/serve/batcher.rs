@@ -213,3 +213,86 @@ impl Worker {
         Ok(outputs)
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::time::Duration;
+
+    use ndarray::IxDyn;
+    use prism_onnx::{Message, pb};
+    use prism_runtime::engine::{EngineChoice, EngineOptions};
+    use prism_runtime::model::LoadOptions;
+
+    use super::*;
+
+    /// `y = relu(x)` for `x` of shape `[batch, 4]`, on tract.
+    fn relu() -> Model {
+        use pb::tensor_shape_proto::{Dimension, dimension::Value};
+        let value = |name: &str| pb::ValueInfoProto {
+            name: name.into(),
+            r#type: Some(pb::TypeProto {
+                value: Some(pb::type_proto::Value::TensorType(pb::type_proto::Tensor {
+                    elem_type: pb::tensor_proto::DataType::Float as i32,
+                    shape: Some(pb::TensorShapeProto {
+                        dim: vec![
+                            Dimension { value: Some(Value::DimParam("batch".into())), ..Default::default() },
+                            Dimension { value: Some(Value::DimValue(4)), ..Default::default() },
+                        ],
+                    }),
+                })),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let node = pb::NodeProto {
+            op_type: "Relu".into(),
+            input: vec!["x".into()],
+            output: vec!["y".into()],
+            ..Default::default()
+        };
+        let graph = pb::GraphProto {
+            node: vec![node],
+            input: vec![value("x")],
+            output: vec![value("y")],
+            ..Default::default()
+        };
+        let model = pb::ModelProto {
+            ir_version: 8,
+            opset_import: vec![pb::OperatorSetIdProto { domain: String::new(), version: 17 }],
+            graph: Some(graph),
+            ..Default::default()
+        };
+        let options = LoadOptions {
+            engine: EngineOptions { engine: EngineChoice::Tract, ..Default::default() },
+            sessions: 1,
+            ..Default::default()
+        };
+        Model::from_bytes("relu", &model.encode_to_vec(), &options).unwrap()
+    }
+
+    #[test]
+    fn requests_run_together_get_their_own_rows_back() {
+        let metrics = Arc::new(Metrics::default());
+        // A long queue delay, so that the three requests below meet in one batch.
+        let policy =
+            Policy { max_batch: 8, merge: true, preferred: vec![], delay: Duration::from_millis(300), instances: 1 };
+        let batcher = Batcher::start("relu", Arc::new(relu()), policy, 16, Arc::clone(&metrics)).unwrap();
+        let inputs: Vec<ArrayD<f32>> = [1usize, 2, 3]
+            .iter()
+            .enumerate()
+            .map(|(i, &rows)| ArrayD::from_shape_fn(IxDyn(&[rows, 4]), |ix| (i * 100 + ix[0] * 4 + ix[1]) as f32 - 5.0))
+            .collect();
+        let answers: Vec<_> = inputs.iter().map(|x| batcher.submit(x.clone()).unwrap()).collect();
+        for (x, answer) in inputs.iter().zip(answers) {
+            let outputs = answer.blocking_recv().unwrap().unwrap();
+            assert_eq!(outputs[0].0, "y");
+            assert_eq!(outputs[0].1, x.mapv(|v| v.max(0.0)), "a request got rows that are not its own");
+        }
+        let text = metrics.encode();
+        assert!(text.contains("prism_batch_size_count{model=\"relu\"} 1"), "not one batch:\n{text}");
+        assert!(text.contains("prism_batch_size_sum{model=\"relu\"} 6"), "not 6 rows:\n{text}");
+        batcher.close();
+        assert!(matches!(batcher.submit(inputs[0].clone()), Err(Fault::Stopping)), "a closed queue took a request");
+    }
+}
