@@ -281,8 +281,8 @@ pub struct BlockSplit {
 
 /// Splits a scene's samples by spatial blocks: the scene is cut into `block` x `block` squares,
 /// each square goes whole to training, validation or test (those holding much of a class
-/// first, then in a seeded random order; each to the set that leaves the per-class shares
-/// closest to their targets, in least squares: `test_ratio` of each class to test, `val_ratio`
+/// first, then in a seeded random order; the first block of each class to training, the others
+/// each to the set that leaves the per-class shares closest to their targets, in least squares: `test_ratio` of each class to test, `val_ratio`
 /// of the rest to validation), and training samples closer
 /// than `margin + 1` pixels (Chebyshev distance) to a validation or test sample are dropped, so
 /// that with `margin` = half the window no held-out window holds a training pixel and no
@@ -339,7 +339,14 @@ pub fn block_split(
                 })
                 .sum()
         };
-        let set = (0..3).filter(|&s| shares[s] > 0.0).min_by(|&a, &b| error_if(a).total_cmp(&error_if(b))).unwrap_or(2);
+        // A class's first block (the one holding most of it) goes to training, so that every
+        // class is learnt where the blocks allow; the rest by least squares.
+        let unseen = shares[0] > 0.0 && (0..k).any(|c| counts[b][c] > 0.0 && assigned[0][c] == 0.0);
+        let set = if unseen {
+            0
+        } else {
+            (0..3).filter(|&s| shares[s] > 0.0).min_by(|&a, &b| error_if(a).total_cmp(&error_if(b))).unwrap_or(2)
+        };
         (0..k).for_each(|c| assigned[set][c] += counts[b][c]);
         sets[set].extend(&blocks[b]);
     }
@@ -365,8 +372,11 @@ mod tests {
 
     #[test]
     fn block_split_keeps_held_out_windows_free_of_training_pixels() {
-        // A 60 x 60 scene, every pixel labelled, three classes in vertical stripes.
-        let samples: Vec<Sample> = (0..60).flat_map(|y| (0..60).map(move |x| Sample { y, x, class: x / 20 })).collect();
+        // A 60 x 60 scene, every pixel labelled, three classes in vertical stripes and a fourth
+        // in one block only (which training must get).
+        let class = |y: usize, x: usize| if (20..30).contains(&y) && (20..30).contains(&x) { 3 } else { x / 20 };
+        let samples: Vec<Sample> =
+            (0..60).flat_map(|y| (0..60).map(move |x| Sample { y, x, class: class(y, x) })).collect();
         let margin = 4;
         let b = block_split(&samples, (60, 60), 10, margin, (0.5, 0.2), 1);
         assert_eq!(b, block_split(&samples, (60, 60), 10, margin, (0.5, 0.2), 1));
@@ -386,6 +396,7 @@ mod tests {
             assert!((500..=700).contains(&test), "class {class}: {test} of 1200 in test");
             assert!(s.train.iter().any(|&i| samples[i].class == class), "class {class} has no training pixel");
         }
+        assert!(s.train.iter().any(|&i| samples[i].class == 3), "the one-block class is not in training");
         let block_of = |i: usize| (samples[i].y / 10, samples[i].x / 10);
         for &t in &s.test {
             assert!(!s.train.iter().chain(&s.val).any(|&o| block_of(o) == block_of(t)), "a block split across sets");
