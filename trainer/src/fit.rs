@@ -61,7 +61,8 @@ pub struct FitConfig {
     pub label_smoothing: f64,
 }
 
-fn default_block_size() -> usize {
+/// `block_size` when a config or sweep file leaves it out.
+pub fn default_block_size() -> usize {
     10
 }
 

@@ -76,12 +76,9 @@ pub fn write_config(run_dir: &Path, config: &FitConfig, model: &prism_models::Mo
 /// Scenes: `split.json`, the pixels of the training, validation and test sets, so that a run's
 /// evaluation can be checked and repeated elsewhere. Images: nothing.
 pub fn write_split(run_dir: &Path, data: &Data, split: &Split) -> Result<()> {
-    let (Some(train), Some(validation), Some(test)) =
-        (data.pixels(&split.train), data.pixels(&split.val), data.pixels(&split.test))
-    else {
-        return Ok(());
-    };
-    let json = serde_json::json!({ "train": train, "validation": validation, "test": test });
+    let Some((samples, _, _)) = data.scene_samples() else { return Ok(()) };
+    let pixels = |set: &[usize]| set.iter().map(|&i| [samples[i].y, samples[i].x]).collect::<Vec<_>>();
+    let json = serde_json::json!({ "train": pixels(&split.train), "validation": pixels(&split.val), "test": pixels(&split.test) });
     write_json(&run_dir.join(run::SPLIT), &json)?;
     write_split_picture(run_dir, data, split)
 }

@@ -29,11 +29,20 @@ pub struct Served {
 
 /// A model found, not yet loaded.
 struct Entry {
-    /// The name clients use; `None`: the model's own (metadata or file stem).
-    name: Option<String>,
+    name: EntryName,
     version: String,
     file: PathBuf,
     config: Option<ModelConfig>,
+}
+
+/// The name clients use for an entry.
+enum EntryName {
+    /// The repository folder's.
+    Folder(String),
+    /// The model's own (metadata or file stem).
+    Own,
+    /// The model's own with `_scene`: a whole-scene graph beside a `--model` file.
+    OwnScene,
 }
 
 /// Finds and loads the models `args` name, and starts their queues.
@@ -91,7 +100,12 @@ fn scan(dir: &Path) -> Result<Vec<Entry>> {
         let Some((version, path)) = latest else {
             bail!("{}: no <version>/{file_name} in this model's folder", folder.display());
         };
-        entries.push(Entry { name: Some(name), version: version.to_string(), file: path.join(&file_name), config });
+        entries.push(Entry {
+            name: EntryName::Folder(name),
+            version: version.to_string(),
+            file: path.join(&file_name),
+            config,
+        });
     }
     if entries.is_empty() {
         bail!(
@@ -106,10 +120,10 @@ fn scan(dir: &Path) -> Result<Vec<Entry>> {
 fn files(models: &[PathBuf]) -> Vec<Entry> {
     let mut entries = Vec::new();
     for file in models {
-        entries.push(Entry { name: None, version: "1".into(), file: file.clone(), config: None });
+        entries.push(Entry { name: EntryName::Own, version: "1".into(), file: file.clone(), config: None });
         let scene = scene_graph_path(file);
         if scene != *file && scene.is_file() {
-            entries.push(Entry { name: Some(String::new()), version: "1".into(), file: scene, config: None });
+            entries.push(Entry { name: EntryName::OwnScene, version: "1".into(), file: scene, config: None });
         }
     }
     entries
@@ -123,9 +137,9 @@ impl Entry {
             Model::load(&self.file, &options).with_context(|| format!("cannot load {}", self.file.display()))?;
         let own = model.info().name.clone();
         let name = match self.name {
-            Some(name) if name.is_empty() => format!("{own}_scene"),
-            Some(name) => name,
-            None => own,
+            EntryName::Folder(name) => name,
+            EntryName::Own => own,
+            EntryName::OwnScene => format!("{own}_scene"),
         };
         let effective = config::effective(&name, self.config, &model.info().onnx, defaults)
             .with_context(|| format!("model `{name}` ({})", self.file.display()))?;

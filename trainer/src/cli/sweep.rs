@@ -57,7 +57,7 @@ pub struct Sweep {
     /// `random` (default) or `blocks`, with `block_size` (`trainer fit --split`).
     #[serde(default)]
     pub split: SplitKind,
-    #[serde(default = "default_block_size")]
+    #[serde(default = "crate::fit::default_block_size")]
     pub block_size: usize,
     /// `trainer fit --augment-windows` and `--label-smoothing`.
     #[serde(default)]
@@ -153,10 +153,6 @@ struct Results {
     units: String,
     sweep: String,
     records: Vec<Record>,
-}
-
-fn default_block_size() -> usize {
-    10
 }
 
 fn run_dir(sweep: &Sweep, model: &str, test_ratio: f64, seed: u64) -> PathBuf {

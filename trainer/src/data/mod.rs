@@ -156,14 +156,6 @@ impl Data {
         }
     }
 
-    /// Scenes: the `[y, x]` pixel of each sample at `indices`; images: nothing.
-    pub fn pixels(&self, indices: &[usize]) -> Option<Vec<[usize; 2]>> {
-        match self {
-            Data::Scene { data, .. } => Some(indices.iter().map(|&i| [data.samples[i].y, data.samples[i].x]).collect()),
-            Data::Images(_) => None,
-        }
-    }
-
     pub fn preprocessing(&self) -> Preprocessing {
         match self {
             Data::Scene { data, .. } => Preprocessing::Scene(data.preprocessing.clone()),
