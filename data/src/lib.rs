@@ -13,6 +13,7 @@
 
 mod array;
 mod atomic;
+mod cache;
 mod error;
 #[cfg(feature = "files")]
 pub mod formats;
@@ -24,4 +25,5 @@ pub mod scene;
 
 pub use array::{NumArray, NumData};
 pub use atomic::{write_atomic, write_bytes_atomic};
+pub use cache::{builtin_files, cache_dir};
 pub use error::{Error, Result};

@@ -12,9 +12,11 @@ use prism_runtime::engine::{EngineChoice, EngineOptions, Provider};
 use prost::Message;
 use serde::Serialize;
 
+use crate::calibrate::RunScene;
 use crate::metadata::{input_name, task_name};
 use crate::model::{ir_version, window_model};
 use crate::parity::{self, EngineParity, Tolerance};
+use crate::precision::{self, Agreement, LowerOptions, Lowering, Precision};
 use crate::rundir::{RunDir, Sample};
 use crate::scene_graph::{SceneCheck, check_scene, scene_graph_unavailable, scene_model};
 use crate::triton;
@@ -38,6 +40,8 @@ pub struct ExportOptions {
     pub triton_repo: Option<PathBuf>,
     /// The ONNX Runtime library for the parity check (default: found as the runtime finds it).
     pub ort_library: Option<PathBuf>,
+    /// float32 (the default), or float16 or int8 checked against float32 on the run's pixels.
+    pub lower: LowerOptions,
 }
 
 impl Default for ExportOptions {
@@ -50,6 +54,7 @@ impl Default for ExportOptions {
             parity: Some(Tolerance::default()),
             triton_repo: None,
             ort_library: None,
+            lower: LowerOptions::default(),
         }
     }
 }
@@ -64,6 +69,18 @@ pub struct SceneGraphReport {
     pub reason: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub check: Option<SceneCheck>,
+}
+
+/// A float16 or int8 export: what was rewritten and how it compares with float32.
+#[derive(Clone, Debug, Serialize)]
+pub struct LoweredReport {
+    #[serde(flatten)]
+    pub lowering: Lowering,
+    pub float32_bytes: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scene_float32_bytes: Option<usize>,
+    pub min_agreement: f64,
+    pub agreement: Vec<Agreement>,
 }
 
 /// What [`export`] did, for people ([`ExportReport::summary`]) and machines (serde).
@@ -83,6 +100,10 @@ pub struct ExportReport {
     pub parameters: usize,
     pub inputs: Vec<TensorInfo>,
     pub outputs: Vec<TensorInfo>,
+    pub precision: Precision,
+    /// Absent for float32.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lowered: Option<LoweredReport>,
     pub scene_graph: SceneGraphReport,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tolerance: Option<Tolerance>,
@@ -118,21 +139,38 @@ pub fn export(run_dir: &Path, options: &ExportOptions) -> Result<ExportReport> {
         Some(_) => Some(run.sample()?),
         None => None,
     };
-    let out = options.out.clone().unwrap_or_else(|| run_dir.join("model.onnx"));
+    let precision = options.lower.precision;
+    let default_name = match precision {
+        Precision::Fp32 => "model.onnx".to_string(),
+        other => format!("model.{other}.onnx"),
+    };
+    let out = options.out.clone().unwrap_or_else(|| run_dir.join(default_name));
     let window = window_model(&run, options.opset, options.fold_bn)?;
+    let (scene_model, mut scene_graph) = scene_graph_for(&run, options)?;
+    let (window, scene_model, lowered) = match precision {
+        Precision::Fp32 => (window, scene_model, None),
+        _ => lower_run(&run, window, scene_model, options)?,
+    };
     let bytes = window.encode_to_vec();
     // The files are written and checked in a staging folder beside `out`, and moved into place
     // only when every check passed: a failed export leaves an earlier one as it was.
     let staging = Staging::new(&out)?;
     let staged = staging.0.join(out.file_name().unwrap_or("model.onnx".as_ref()));
     write_bytes_atomic(&staged, &bytes)?;
-
-    let mut scene_graph = write_scene_graph(&run, options, &staged, sample.as_ref())?;
-    let parity = match (options.parity, &sample) {
-        (Some(tol), Some(sample)) => Some(parity::check(&staged, sample, tol, options.ort_library.as_deref())),
+    if let Some(scene) = &scene_model {
+        write_bytes_atomic(&scene_path(&staged), &scene.encode_to_vec())?;
+        scene_graph.written = true;
+        if lowered.is_none() {
+            scene_graph.check = check_scene_graph(&run, options, &staged, sample.as_ref())?;
+        }
+    }
+    let parity = match (options.parity, &sample, &lowered) {
+        (Some(tol), Some(sample), None) => Some(parity::check(&staged, sample, tol, options.ort_library.as_deref())),
         _ => None,
     };
-    let pass = parity.iter().flatten().all(EngineParity::ok) && scene_graph.check.as_ref().is_none_or(|c| c.pass);
+    let pass = parity.iter().flatten().all(EngineParity::ok)
+        && scene_graph.check.as_ref().is_none_or(|c| c.pass)
+        && lowered.iter().flat_map(|l| &l.agreement).all(Agreement::ok);
 
     let graph = window.graph.as_ref();
     let infos = |values: &[pb::ValueInfoProto]| values.iter().map(TensorInfo::from_proto).collect::<Vec<_>>();
@@ -167,6 +205,8 @@ pub fn export(run_dir: &Path, options: &ExportOptions) -> Result<ExportReport> {
             .map_or(0, |g| g.initializer.iter().filter(|t| t.data_type == 1).map(|t| t.raw_data.len() / 4).sum()),
         inputs,
         outputs,
+        precision,
+        lowered,
         scene_graph,
         tolerance: options.parity,
         parity,
@@ -202,42 +242,89 @@ fn stem(out: &Path) -> String {
     out.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "model".into())
 }
 
-fn write_scene_graph(
+/// The whole-scene graph in float32 when the run has one and it is asked for, and the report
+/// that says why not otherwise.
+fn scene_graph_for(run: &RunDir, options: &ExportOptions) -> Result<(Option<pb::ModelProto>, SceneGraphReport)> {
+    let mut report = SceneGraphReport { written: false, path: None, reason: None, check: None };
+    if run.model().task() != Task::Scene {
+        return Ok((None, report));
+    }
+    if let Some(reason) = scene_graph_unavailable(run) {
+        report.reason = Some(reason);
+        return Ok((None, report));
+    }
+    if !options.scene_graph {
+        report.reason = Some("not asked for (--no-scene)".into());
+        return Ok((None, report));
+    }
+    Ok((Some(scene_model(run, options.opset, options.fold_bn)?), report))
+}
+
+/// The float32 whole-scene graph written beside `out` against the window graph `out`, on a
+/// random scene with the sample's value range.
+fn check_scene_graph(
     run: &RunDir,
     options: &ExportOptions,
     out: &Path,
     sample: Option<&Sample>,
-) -> Result<SceneGraphReport> {
-    let mut report = SceneGraphReport { written: false, path: None, reason: None, check: None };
+) -> Result<Option<SceneCheck>> {
+    let (Some(tol), Some(sample), Some(Preprocessing::Scene(pre))) = (options.parity, sample, &run.preprocessing)
+    else {
+        return Ok(None);
+    };
+    let range = value_range(&sample.input);
+    // On the CPU provider, as the parity check: this checks the file's graph, and a GPU's
+    // arithmetic need not be float32's (on an H200 the CUDA provider was 0.2 off here, on
+    // random input with raw-band magnitudes, while the scene's labels matched the CPU's).
+    let engine = EngineOptions {
+        engine: EngineChoice::Auto,
+        provider: Provider::Cpu,
+        ort_library: options.ort_library.clone(),
+        ..Default::default()
+    };
+    Ok(Some(check_scene(out, &scene_path(out), pre, (12, 9), range, tol, &engine)?))
+}
+
+/// The float16 or int8 rewrite of both graphs, int8 calibrated on the run's training windows,
+/// and both checked against float32 on its held-out pixels and its scene.
+fn lower_run(
+    run: &RunDir,
+    window: pb::ModelProto,
+    scene: Option<pb::ModelProto>,
+    options: &ExportOptions,
+) -> Result<(pb::ModelProto, Option<pb::ModelProto>, Option<LoweredReport>)> {
+    let lower = &options.lower;
     if run.model().task() != Task::Scene {
-        return Ok(report);
+        return Err(Error::Inconsistent(format!(
+            "--precision {} is available for scene runs only: image runs do not record yet which photos were held out, which the calibration and the check need",
+            lower.precision
+        )));
     }
-    if let Some(reason) = scene_graph_unavailable(run) {
-        report.reason = Some(reason);
-        return Ok(report);
-    }
-    if !options.scene_graph {
-        report.reason = Some("not asked for (--no-scene)".into());
-        return Ok(report);
-    }
-    let path = scene_path(out);
-    write_bytes_atomic(&path, &scene_model(run, options.opset, options.fold_bn)?.encode_to_vec())?;
-    if let (Some(tol), Some(sample), Some(Preprocessing::Scene(pre))) = (options.parity, sample, &run.preprocessing) {
-        let range = value_range(&sample.input);
-        // On the CPU provider, as the parity check: this checks the file's graph, and a GPU's
-        // arithmetic need not be float32's (on an H200 the CUDA provider was 0.2 off here, on
-        // random input with raw-band magnitudes, while the scene's labels matched the CPU's).
-        let engine = EngineOptions {
-            engine: EngineChoice::Auto,
-            provider: Provider::Cpu,
-            ort_library: options.ort_library.clone(),
-            ..Default::default()
-        };
-        report.check = Some(check_scene(out, &path, pre, (12, 9), range, tol, &engine)?);
-    }
-    report.written = true;
-    report.path = Some(path);
-    Ok(report)
+    let data = RunScene::open(run)?;
+    let engine = EngineOptions {
+        engine: EngineChoice::Auto,
+        provider: Provider::Cpu,
+        ort_library: options.ort_library.clone(),
+        ..Default::default()
+    };
+    let inputs = precision::calibration_windows(&data, lower.calibration);
+    let source = format!("training windows of {}", data.source.display());
+    let (lowered, lowered_scene, lowering) =
+        precision::lower(&window, scene.as_ref(), lower.precision, Some((&inputs, &source)), &engine)?;
+    let agreement = if options.parity.is_some() {
+        let scenes = scene.as_ref().zip(lowered_scene.as_ref());
+        precision::check_scene_run(&data, (&window, &lowered), scenes, lower, options.ort_library.as_deref())
+    } else {
+        Vec::new()
+    };
+    let report = LoweredReport {
+        lowering,
+        float32_bytes: window.encoded_len(),
+        scene_float32_bytes: scene.as_ref().map(Message::encoded_len),
+        min_agreement: lower.min_agreement,
+        agreement,
+    };
+    Ok((lowered, lowered_scene, Some(report)))
 }
 
 /// The sample's value range, so that the random test scene looks like real data.
@@ -350,9 +437,65 @@ impl ExportReport {
                 }
             }
         }
+        if let Some(lowered) = &self.lowered {
+            lines.extend(lowered.summary_lines(self.bytes));
+        }
         if let Some(triton) = &self.triton {
             lines.push(format!("wrote Triton model {}", triton.display()));
         }
         lines.join("\n")
+    }
+}
+
+impl LoweredReport {
+    fn summary_lines(&self, bytes: usize) -> Vec<String> {
+        let l = &self.lowering;
+        let mut lines = vec![format!(
+            "{}: {:.1} MB against {:.1} MB in float32 ({:.0} %)",
+            l.precision,
+            bytes as f64 / 1e6,
+            self.float32_bytes as f64 / 1e6,
+            100.0 * bytes as f64 / self.float32_bytes.max(1) as f64
+        )];
+        if !l.quantized.is_empty() {
+            lines.push(format!("  in int8: {}", l.quantized.join(", ")));
+        }
+        let mut reasons: Vec<(&str, Vec<&str>)> = Vec::new();
+        for kept in &l.kept_float {
+            match reasons.iter_mut().find(|(why, _)| *why == kept.why) {
+                Some((_, nodes)) => nodes.push(&kept.node),
+                None => reasons.push((&kept.why, vec![&kept.node])),
+            }
+        }
+        for (why, nodes) in reasons {
+            lines.push(format!("  float32: {} ({why})", nodes.join(", ")));
+        }
+        if let Some(calibration) = &l.calibration {
+            lines.push(format!("  calibrated on {calibration}"));
+        }
+        if !self.agreement.is_empty() {
+            lines.push(format!("against float32 (top-1 agreement at least {} %):", 100.0 * self.min_agreement));
+        }
+        for a in &self.agreement {
+            let what = if a.on == "scene" { "scene pixels" } else { "held-out windows" };
+            let mut line = format!("  {} on {}: {}", a.on, a.engine, a.status.to_uppercase());
+            if a.samples > 0 {
+                line.push_str(&format!(
+                    ", {} {what}, top-1 agreement {:.2} %, largest probability difference {:.3}",
+                    a.samples,
+                    100.0 * a.top1_agreement,
+                    a.max_probability_difference
+                ));
+                if let (Some(acc), Some(acc32)) = (a.accuracy, a.accuracy_fp32) {
+                    line.push_str(&format!(", OA {:.2} % (float32 {:.2} %)", 100.0 * acc, 100.0 * acc32));
+                }
+                line.push_str(&format!(", {:.2} s (float32 {:.2} s)", a.seconds, a.fp32_seconds));
+            }
+            if let Some(note) = &a.note {
+                line.push_str(&format!(" ({note})"));
+            }
+            lines.push(line);
+        }
+        lines
     }
 }

@@ -24,6 +24,7 @@
 //! get a whole-scene graph ([`scene`]).
 
 pub mod backend;
+pub mod calibrate;
 mod error;
 mod export;
 pub mod graph;
@@ -31,7 +32,9 @@ pub mod metadata;
 pub mod model;
 pub mod ops;
 pub mod parity;
+pub mod precision;
 mod preprocess;
+pub mod quantize;
 pub mod rundir;
 pub mod scene_graph;
 pub mod triton;

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use clap::Parser;
 use prism_cli::{clap_error, one_line, quiet_on_closed_pipe};
+use prism_exporter::precision::LowerOptions;
 use prism_exporter::{DEFAULT_OPSET, ExportOptions, ExportReport, Tolerance, export};
 
 /// Exports a Prism run directory to ONNX and checks the file against the trainer's outputs.
@@ -64,6 +65,29 @@ struct Args {
     #[arg(long)]
     no_scene: bool,
 
+    /// Number type of the exported graphs: fp32, fp16 (weights and compute in float16, inputs
+    /// and outputs float32) or int8 (QDQ: int8 weights per output channel, uint8 activations
+    /// calibrated on the run's training windows). The PCA projection and softmax stay float32.
+    /// fp16 and int8 are checked against float32 on the run's held-out pixels (and the scene,
+    /// through the whole-scene graph) instead of the trainer's logits; they need the run's scene
+    /// (config.json says where) and split.json. Default output: RUN_DIR/model.<precision>.onnx.
+    #[arg(long, default_value = "fp32", value_parser = ["fp32", "fp16", "int8"], help_heading = "Precision")]
+    precision: String,
+
+    /// Training windows the int8 activation ranges are measured on (spread evenly over the
+    /// training pixels, so the same run gives the same file).
+    #[arg(long, default_value_t = 256, value_name = "N", help_heading = "Precision")]
+    calibration: usize,
+
+    /// Held-out windows a fp16 or int8 export is checked on.
+    #[arg(long, default_value_t = 1000, value_name = "N", help_heading = "Precision")]
+    check_samples: usize,
+
+    /// Smallest share of held-out windows and scene pixels, in percent, whose class must equal
+    /// float32's; below it the check fails and nothing is written.
+    #[arg(long, default_value_t = 99.0, value_name = "PERCENT", help_heading = "Precision")]
+    min_agreement: f64,
+
     /// ONNX Runtime library for the check [default: ORT_DYLIB_PATH, then the project's .venv].
     #[arg(long, value_name = "PATH")]
     ort_library: Option<PathBuf>,
@@ -75,6 +99,12 @@ fn options(args: &Args) -> anyhow::Result<ExportOptions> {
             bail!("{name} must be a non-negative number, got {value}");
         }
     }
+    if !(0.0..=100.0).contains(&args.min_agreement) {
+        bail!("--min-agreement is a percentage from 0 to 100, got {}", args.min_agreement);
+    }
+    if args.calibration == 0 || args.check_samples == 0 {
+        bail!("--calibration and --check-samples need at least one window");
+    }
     Ok(ExportOptions {
         opset: args.opset,
         fold_bn: !args.no_fold_bn,
@@ -83,6 +113,12 @@ fn options(args: &Args) -> anyhow::Result<ExportOptions> {
         parity: (!args.no_parity).then_some(Tolerance { atol: args.atol, rtol: args.rtol }),
         triton_repo: args.triton_repo.clone(),
         ort_library: args.ort_library.clone(),
+        lower: LowerOptions {
+            precision: args.precision.parse().map_err(anyhow::Error::msg)?,
+            calibration: args.calibration,
+            check_samples: args.check_samples,
+            min_agreement: args.min_agreement / 100.0,
+        },
     })
 }
 
@@ -104,6 +140,13 @@ fn main() -> ExitCode {
     };
     match run(&args) {
         Ok(report) if report.pass => ExitCode::SUCCESS,
+        Ok(report) if report.lowered.is_some() => {
+            eprintln!(
+                "error: the {} model disagrees with float32 beyond --min-agreement (see above); nothing was written (--no-parity writes it anyway)",
+                report.precision
+            );
+            ExitCode::from(2)
+        }
         Ok(_) => {
             eprintln!(
                 "error: the exported model differs from the trainer's outputs beyond tolerance (see above); nothing was written (--no-parity writes it anyway)"

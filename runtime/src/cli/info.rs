@@ -67,6 +67,9 @@ pub fn run(args: Args) -> Result<()> {
     let ops: Vec<String> = onnx.ops.iter().map(|(op, n)| format!("{op} {n}")).collect();
     println!("nodes:     {} ({})", onnx.ops.values().sum::<usize>(), ops.join(", "));
     println!("weights:   {} initializers", onnx.initializers);
+    if let Some(line) = precision_line(&onnx.metadata) {
+        println!("precision: {line}");
+    }
     for (key, value) in &onnx.metadata {
         let short: String = value.chars().take(100).collect();
         let more = if value.chars().count() > 100 { "..." } else { "" };
@@ -77,4 +80,30 @@ pub fn run(args: Args) -> Result<()> {
         None => println!("engines:   tract (no ONNX Runtime library found; see `scripts/setup.sh` or ORT_DYLIB_PATH)"),
     }
     Ok(())
+}
+
+/// `int8: conv4, fc1, fc2 in int8; float32: pca, conv1 ...; calibrated on ...` from the
+/// exporter's `prism.precision` and `prism.lowering` metadata.
+fn precision_line(metadata: &std::collections::BTreeMap<String, String>) -> Option<String> {
+    let get = |key: &str| metadata.get(key).map(String::as_str);
+    let precision = get("prism.precision")?;
+    let Some(lowering) = get("prism.lowering").and_then(|v| serde_json::from_str::<serde_json::Value>(v).ok()) else {
+        return Some(precision.to_string());
+    };
+    let names = |key: &str, field: Option<&str>| -> Vec<String> {
+        lowering[key]
+            .as_array()
+            .map(|a| a.iter().filter_map(|v| field.map_or(v.as_str(), |f| v[f].as_str())).map(String::from).collect())
+            .unwrap_or_default()
+    };
+    let mut parts = vec![precision.to_string()];
+    let quantized = names("quantized", None);
+    if !quantized.is_empty() {
+        parts.push(format!("{} in int8", quantized.join(", ")));
+    }
+    parts.push(format!("kept float32: {}", names("kept_float", Some("node")).join(", ")));
+    if let Some(calibration) = lowering["calibration"].as_str() {
+        parts.push(format!("calibrated on {calibration}"));
+    }
+    Some(parts.join("; "))
 }

