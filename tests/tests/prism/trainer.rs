@@ -394,6 +394,15 @@ fn lower_precision_exports_agree_with_float32_needs_pypi() {
         assert!(checks.iter().all(|c| c["status"] != "fail" && c["status"] != "error"), "{lowered}");
         let info = run("runtime", &["info", file.to_str().unwrap()]);
         assert!(String::from_utf8_lossy(&info.stdout).contains(&format!("precision: {precision}")));
+        let (scene, gt) = prism_data::builtin_files("indian-pines").unwrap();
+        let maps = dir.path().join(precision);
+        let (file, scene, gt) = (file.to_str().unwrap(), scene.to_str().unwrap(), gt.to_str().unwrap());
+        let infer =
+            run("runtime", &["infer", "--model", file, scene, "--gt", gt, "--out", maps.to_str().unwrap(), "--json"]);
+        assert!(infer.status.success(), "{}", String::from_utf8_lossy(&infer.stderr));
+        let result: serde_json::Value = serde_json::from_slice(&infer.stdout).unwrap();
+        assert_eq!(result["graph"], "scene", "{result}");
+        assert!(result["oa"].as_f64().unwrap() > 0.6, "{result}");
     }
 
     let run = prism_exporter::RunDir::read(run_dir).unwrap();
