@@ -1,17 +1,19 @@
-//! The run's own pixels, read again for a lower-precision export: training windows to calibrate
-//! the int8 activation ranges on, held-out windows and the scene itself to check the result on.
+//! The run's own data, read again for a lower-precision export: training inputs to calibrate
+//! the int8 activation ranges on, held-out inputs (and a scene itself) to check the result on.
 //!
-//! A scene run records its data source in `config.json` (a built-in data set or the files it
-//! was trained on) and its pixels in `split.json`; both are read here, the raw cube and ground
-//! truth through `prism-data`. Windows are cut as `runtime infer` cuts them, pixels outside the
-//! scene taking the PCA mean (zero after the projection, as training pads).
+//! A run records its data source in `config.json` (a built-in data set, the scene files, or the
+//! image folder it was trained on) and its sets in `split.json` (pixels of a scene, photos of an
+//! image folder); both are read here, files through `prism-data`. Windows are cut as `runtime
+//! infer` cuts them, pixels outside the scene taking the PCA mean (zero after the projection, as
+//! training pads); photos go through the evaluation resize and crop, as `runtime infer` does.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use ndarray::{ArrayD, IxDyn};
+use prism_data::images::{eval_transform, load_rgb};
 use prism_data::scene::{GroundTruth, Scene};
-use prism_models::run::{self, Preprocessing, ScenePreprocessing};
+use prism_models::run::{self, ImagePreprocessing, Preprocessing, ScenePreprocessing};
 use prism_onnx::pb;
 use prism_runtime::engine::{self, EngineOptions, Source};
 use prost::Message;
@@ -23,6 +25,126 @@ use crate::{Error, Result};
 
 /// Windows run through an engine at a time (25 x 25 windows of 200 bands: 31 MB).
 const BATCH: usize = 64;
+
+/// A run's data, read again.
+pub enum RunData {
+    Scene(RunScene),
+    Images(RunImages),
+}
+
+impl RunData {
+    /// Reads the data of a scene or image run (see [`RunScene::open`], [`RunImages::open`]).
+    ///
+    /// # Errors
+    /// As those; a run of blocks (no data of its own).
+    pub fn open(run: &RunDir) -> Result<RunData> {
+        match &run.preprocessing {
+            Some(Preprocessing::Scene(_)) => Ok(RunData::Scene(RunScene::open(run)?)),
+            Some(Preprocessing::Image(image)) => Ok(RunData::Images(RunImages::open(run, image)?)),
+            None => Err(Error::Inconsistent("a block run has no data to calibrate or check on".into())),
+        }
+    }
+
+    /// `count` training inputs spread over the training set, as the window (or image) graph
+    /// takes them.
+    ///
+    /// # Errors
+    /// A photo that no longer decodes.
+    pub fn calibration(&self, count: usize) -> Result<ArrayD<f32>> {
+        match self {
+            RunData::Scene(s) => Ok(s.windows(&spread(&s.train, count))),
+            RunData::Images(i) => i.inputs(&spread(&i.train, count)),
+        }
+    }
+
+    /// `count` held-out inputs spread over the test set, and their classes.
+    ///
+    /// # Errors
+    /// A photo that no longer decodes.
+    pub fn heldout(&self, count: usize) -> Result<(ArrayD<f32>, Vec<Option<usize>>)> {
+        match self {
+            RunData::Scene(s) => {
+                let pixels = spread(&s.test, count);
+                Ok((s.windows(&pixels), pixels.iter().map(|&p| s.class(p)).collect()))
+            }
+            RunData::Images(i) => {
+                let photos = spread(&i.test, count);
+                Ok((i.inputs(&photos)?, photos.iter().map(|(_, c)| Some(*c)).collect()))
+            }
+        }
+    }
+
+    /// What the inputs are, for reports: `training windows of FILE`, `training photos of DIR`.
+    pub fn describe(&self, set: &str) -> String {
+        match self {
+            RunData::Scene(s) => format!("{set} windows of {}", s.source.display()),
+            RunData::Images(i) => format!("{set} photos of {}", i.source.display()),
+        }
+    }
+}
+
+/// An image run's photos, read again.
+pub struct RunImages {
+    pub pre: ImagePreprocessing,
+    /// `(path, class)` of the training and test photos, from `split.json`.
+    pub train: Vec<(PathBuf, usize)>,
+    pub test: Vec<(PathBuf, usize)>,
+    pub source: PathBuf,
+}
+
+#[derive(Deserialize)]
+struct ImageSplit {
+    train: Vec<(PathBuf, usize)>,
+    test: Vec<(PathBuf, usize)>,
+}
+
+impl RunImages {
+    /// Reads the split of an image run.
+    ///
+    /// # Errors
+    /// A run without `split.json` (image runs record it since 2026-12-07); a class index the run
+    /// does not have.
+    pub fn open(run: &RunDir, pre: &ImagePreprocessing) -> Result<RunImages> {
+        let split: ImageSplit = read_split(run)?;
+        let classes = pre.class_names.len();
+        if let Some((path, class)) = split.train.iter().chain(&split.test).find(|(_, c)| *c >= classes) {
+            return Err(Error::format(
+                run.dir.join(run::SPLIT),
+                format!("{} has class {class}; the run has {classes}", path.display()),
+            ));
+        }
+        let source =
+            split.train.first().and_then(|(p, _)| p.parent()?.parent()).map(Path::to_path_buf).unwrap_or_default();
+        Ok(RunImages { pre: pre.clone(), train: split.train, test: split.test, source })
+    }
+
+    /// `[n, 3, crop, crop]` RGB in [0, 1] after the evaluation resize and crop.
+    ///
+    /// # Errors
+    /// A photo that is gone or no longer decodes, named.
+    pub fn inputs(&self, photos: &[(PathBuf, usize)]) -> Result<ArrayD<f32>> {
+        let crop = self.pre.crop;
+        let mut out = Vec::with_capacity(photos.len() * 3 * crop * crop);
+        for (path, _) in photos {
+            let img = load_rgb(path)?;
+            out.extend(eval_transform(&img, self.pre.resize as u32, crop as u32));
+        }
+        ArrayD::from_shape_vec(IxDyn(&[photos.len(), 3, crop, crop]), out)
+            .map_err(|e| Error::Inconsistent(e.to_string()))
+    }
+}
+
+/// `split.json`, parsed.
+fn read_split<T: serde::de::DeserializeOwned>(run: &RunDir) -> Result<T> {
+    let path = run.dir.join(run::SPLIT);
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        Error::format(
+            &path,
+            format!("{e} (a lower-precision export calibrates on the run's training set, which runs record there)"),
+        )
+    })?;
+    serde_json::from_str(&text).map_err(|e| Error::format(&path, e.to_string()))
+}
 
 /// A scene run's data, read again.
 pub struct RunScene {
@@ -135,11 +257,11 @@ impl RunScene {
 
 /// `count` of `items` spread evenly (all of them when there are fewer): deterministic, and
 /// across the whole list rather than its first rows.
-pub fn spread<T: Copy>(items: &[T], count: usize) -> Vec<T> {
+pub fn spread<T: Clone>(items: &[T], count: usize) -> Vec<T> {
     if count >= items.len() {
         return items.to_vec();
     }
-    (0..count).map(|i| items[i * items.len() / count]).collect()
+    (0..count).map(|i| items[i * items.len() / count].clone()).collect()
 }
 
 /// The range of every value in `activations` over `inputs`, measured by running `model` with

@@ -12,7 +12,7 @@ use prism_runtime::engine::{EngineChoice, EngineOptions, Provider};
 use prost::Message;
 use serde::Serialize;
 
-use crate::calibrate::RunScene;
+use crate::calibrate::RunData;
 use crate::metadata::{input_name, task_name};
 use crate::model::{ir_version, window_model};
 use crate::parity::{self, EngineParity, Tolerance};
@@ -294,26 +294,20 @@ fn lower_run(
     options: &ExportOptions,
 ) -> Result<(pb::ModelProto, Option<pb::ModelProto>, Option<LoweredReport>)> {
     let lower = &options.lower;
-    if run.model().task() != Task::Scene {
-        return Err(Error::Inconsistent(format!(
-            "--precision {} is available for scene runs only: image runs do not record yet which photos were held out, which the calibration and the check need",
-            lower.precision
-        )));
-    }
-    let data = RunScene::open(run)?;
+    let data = RunData::open(run)?;
     let engine = EngineOptions {
         engine: EngineChoice::Auto,
         provider: Provider::Cpu,
         ort_library: options.ort_library.clone(),
         ..Default::default()
     };
-    let inputs = precision::calibration_windows(&data, lower.calibration);
-    let source = format!("training windows of {}", data.source.display());
+    let inputs = data.calibration(lower.calibration)?;
+    let source = data.describe("training");
     let (lowered, lowered_scene, lowering) =
         precision::lower(&window, scene.as_ref(), lower.precision, Some((&inputs, &source)), &engine)?;
     let agreement = if options.parity.is_some() {
         let scenes = scene.as_ref().zip(lowered_scene.as_ref());
-        precision::check_scene_run(&data, (&window, &lowered), scenes, lower, options.ort_library.as_deref())
+        precision::check_run(&data, (&window, &lowered), scenes, lower, options.ort_library.as_deref())?
     } else {
         Vec::new()
     };

@@ -13,7 +13,7 @@ use prism_runtime::engine::{self, EngineChoice, EngineOptions, Provider, Source}
 use prost::Message;
 use serde::Serialize;
 
-use crate::calibrate::{self, RunScene};
+use crate::calibrate::{self, RunData, RunScene};
 use crate::quantize::{self, Int8Plan, KeptFloat};
 use crate::{Error, Result};
 
@@ -94,12 +94,6 @@ const PREPROCESSING: [(&str, &str); 3] = [
     ("normalize", "the input normalisation"),
 ];
 
-/// The run's data an int8 export is calibrated with: `count` of its training windows, spread over
-/// the training pixels.
-pub fn calibration_windows(scene: &RunScene, count: usize) -> ArrayD<f32> {
-    scene.windows(&calibrate::spread(&scene.train, count))
-}
-
 /// Rewrites the window graph and the whole-scene graph (when there is one) to `precision`,
 /// int8 calibrated on `calibration` (inputs of the window graph).
 ///
@@ -167,8 +161,8 @@ fn metadata(lowering: &Lowering) -> Vec<pb::StringStringEntryProto> {
 /// A lower-precision graph against float32 on one engine.
 #[derive(Clone, Debug, Serialize)]
 pub struct Agreement {
-    /// `windows` (held-out pixels through the window graph) or `scene` (every pixel of the
-    /// scene, or the part checked, through the whole-scene graph).
+    /// `windows` (held-out pixels through the window graph), `images` (held-out photos) or
+    /// `scene` (every pixel of the scene, or the part checked, through the whole-scene graph).
     pub on: String,
     pub engine: String,
     /// `pass`, `fail`, `skipped` (ONNX Runtime not found) or `error`.
@@ -320,12 +314,6 @@ fn compare(
     }
 }
 
-/// The held-out windows of a scene run and their classes.
-pub fn heldout_windows(scene: &RunScene, count: usize) -> (ArrayD<f32>, Vec<Option<usize>>) {
-    let pixels = calibrate::spread(&scene.test, count);
-    (scene.windows(&pixels), pixels.iter().map(|&p| scene.class(p)).collect())
-}
-
 /// The scene (or its centred `limit x limit` part) as the whole-scene graph takes it, with the
 /// classes of its test pixels (`None` elsewhere), row-major.
 pub fn scene_input(scene: &RunScene, limit: usize) -> (ArrayD<f32>, Vec<Option<usize>>) {
@@ -348,21 +336,26 @@ pub fn scene_input(scene: &RunScene, limit: usize) -> (ArrayD<f32>, Vec<Option<u
     (input, labels)
 }
 
-/// Runs both checks of a lowered scene export.
-pub fn check_scene_run(
-    scene: &RunScene,
+/// Checks a lowered export against float32: the window (or image) graphs on the run's held-out
+/// inputs, and the whole-scene graphs, when there are some, on the run's scene.
+///
+/// # Errors
+/// A held-out photo that no longer decodes.
+pub fn check_run(
+    data: &RunData,
     graphs: (&pb::ModelProto, &pb::ModelProto),
     scene_graphs: Option<(&pb::ModelProto, &pb::ModelProto)>,
     options: &LowerOptions,
     ort_library: Option<&Path>,
-) -> Vec<Agreement> {
-    let (windows, labels) = heldout_windows(scene, options.check_samples);
-    let mut all = agreement("windows", graphs.0, graphs.1, &windows, &labels, options.min_agreement, ort_library);
-    if let Some((fp32, lowered)) = scene_graphs {
+) -> Result<Vec<Agreement>> {
+    let (inputs, labels) = data.heldout(options.check_samples)?;
+    let on = if matches!(data, RunData::Images(_)) { "images" } else { "windows" };
+    let mut all = agreement(on, graphs.0, graphs.1, &inputs, &labels, options.min_agreement, ort_library);
+    if let (Some((fp32, lowered)), RunData::Scene(scene)) = (scene_graphs, data) {
         let (input, labels) = scene_input(scene, SCENE_CHECK_LIMIT);
         all.extend(agreement("scene", fp32, lowered, &input, &labels, options.min_agreement, ort_library));
     }
-    all
+    Ok(all)
 }
 
 /// The largest square of a scene the whole-scene check runs on (Indian Pines, 145 x 145, whole).

@@ -73,9 +73,18 @@ pub fn write_config(run_dir: &Path, config: &FitConfig, model: &prism_models::Mo
     write_json(&run_dir.join(run::CONFIG), &run)
 }
 
-/// Scenes: `split.json`, the pixels of the training, validation and test sets, so that a run's
-/// evaluation can be checked and repeated elsewhere. Images: nothing.
+/// `split.json`, the members of the training, validation and test sets, so that a run's
+/// evaluation can be checked and repeated elsewhere (and the exporter can calibrate on them):
+/// scenes `[row, column]` per pixel (and `split.png`), images `[path, class index]` per photo,
+/// the path as the trainer read it.
 pub fn write_split(run_dir: &Path, data: &Data, split: &Split) -> Result<()> {
+    if let Data::Images(images) = data {
+        let photos = |set: &[usize]| {
+            set.iter().map(|&i| serde_json::json!([images.paths[i], images.labels[i]])).collect::<Vec<_>>()
+        };
+        let json = serde_json::json!({ "train": photos(&split.train), "validation": photos(&split.val), "test": photos(&split.test) });
+        return write_json(&run_dir.join(run::SPLIT), &json);
+    }
     let Some((samples, _, _)) = data.scene_samples() else { return Ok(()) };
     let pixels = |set: &[usize]| set.iter().map(|&i| [samples[i].y, samples[i].x]).collect::<Vec<_>>();
     let json = serde_json::json!({ "train": pixels(&split.train), "validation": pixels(&split.val), "test": pixels(&split.test) });

@@ -67,6 +67,16 @@ fn image_top1_equals_the_trainers_prediction() {
     let onnx = dir.path().join("garbage.onnx");
     let export = run("exporter", &["--run", run_dir.to_str().unwrap(), "--out", onnx.to_str().unwrap()]);
     assert!(export.status.success(), "{}", String::from_utf8_lossy(&export.stderr));
+    // int8, calibrated on the training photos split.json lists, checked on the held-out ones.
+    let int8 = dir.path().join("garbage.int8.onnx");
+    let args = ["--run", run_dir.to_str().unwrap(), "--out", int8.to_str().unwrap(), "--precision", "int8", "--json"];
+    let export = run("exporter", &args);
+    assert!(export.status.success(), "{}", String::from_utf8_lossy(&export.stderr));
+    let report: Value = serde_json::from_slice(&export.stdout).unwrap();
+    let checks = report["lowered"]["agreement"].as_array().unwrap();
+    assert!(checks.iter().any(|c| c["on"] == "images" && c["engine"] == "ort" && c["status"] == "pass"), "{report}");
+    assert!(checks.iter().all(|c| c["samples"] == 6 || c["status"] == "skipped"), "{report}");
+    assert!(report["lowered"]["quantized"].as_array().unwrap().len() >= 20, "ResNet-18's convolutions: {report}");
 
     // The trainer's predictions: its weights, its preprocessing, its forward.
     let run_config: prism_models::run::RunConfig =

@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 use prism_data::formats::{read_npy, write_npy};
 use prism_data::scene::Scene;
 use prism_data::{NumArray, NumData};
-use prism_exporter::calibrate::RunScene;
+use prism_exporter::calibrate::RunData;
 use prism_exporter::precision::{self, Precision};
 use prism_models::{ModelConfig, ModelOptions};
 use prism_runtime::engine::{EngineOptions, Provider};
@@ -407,15 +407,16 @@ fn lower_precision_exports_agree_with_float32_needs_pypi() {
 
     let run = prism_exporter::RunDir::read(run_dir).unwrap();
     let window = prism_exporter::window_model(&run, 17, true).unwrap();
-    let scene = RunScene::open(&run).unwrap();
-    let mut at_mean = precision::calibration_windows(&scene, 64);
+    let data = RunData::open(&run).unwrap();
+    let RunData::Scene(scene) = &data else { panic!("a scene run") };
+    let mut at_mean = data.calibration(64).unwrap();
     for (b, mut band) in at_mean.axis_iter_mut(ndarray::Axis(1)).enumerate() {
         band.fill(scene.pre.pca.mean[b]);
     }
     let engine = EngineOptions { provider: Provider::Cpu, ..Default::default() };
     let (int8, _, _) =
         precision::lower(&window, None, Precision::Int8, Some((&at_mean, "windows at the PCA mean")), &engine).unwrap();
-    let (windows, labels) = precision::heldout_windows(&scene, 400);
+    let (windows, labels) = data.heldout(400).unwrap();
     for check in precision::agreement("windows", &window, &int8, &windows, &labels, 0.99, None) {
         if check.status != "skipped" {
             assert_eq!(check.status, "fail", "{check:?}");
