@@ -96,7 +96,8 @@ pub struct ExportReport {
     pub fold_bn: bool,
     pub nodes: usize,
     pub initializers: usize,
-    /// Float values stored in initializers.
+    /// Weights and biases stored in initializers, in whatever number type (shapes and the
+    /// quantization's scales and zero points aside).
     pub parameters: usize,
     pub inputs: Vec<TensorInfo>,
     pub outputs: Vec<TensorInfo>,
@@ -201,8 +202,7 @@ pub fn export(run_dir: &Path, options: &ExportOptions) -> Result<ExportReport> {
         fold_bn: options.fold_bn,
         nodes: graph.map_or(0, |g| g.node.len()),
         initializers: graph.map_or(0, |g| g.initializer.len()),
-        parameters: graph
-            .map_or(0, |g| g.initializer.iter().filter(|t| t.data_type == 1).map(|t| t.raw_data.len() / 4).sum()),
+        parameters: graph.map_or(0, |g| g.initializer.iter().map(parameter_count).sum()),
         inputs,
         outputs,
         precision,
@@ -213,6 +213,20 @@ pub fn export(run_dir: &Path, options: &ExportOptions) -> Result<ExportReport> {
         pass,
         triton,
     })
+}
+
+/// The values of a weight or bias initializer; 0 for shapes (int64) and quantization parameters.
+fn parameter_count(t: &pb::TensorProto) -> usize {
+    use pb::tensor_proto::DataType;
+    if t.name.ends_with("/scale") || t.name.ends_with("/zero_point") {
+        return 0;
+    }
+    match DataType::try_from(t.data_type) {
+        Ok(DataType::Float | DataType::Int32) => t.raw_data.len() / 4,
+        Ok(DataType::Float16) => t.raw_data.len() / 2,
+        Ok(DataType::Int8) => t.raw_data.len(),
+        _ => 0,
+    }
 }
 
 /// A folder beside the output for the files of one export, removed with what is left in it.

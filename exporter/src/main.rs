@@ -68,22 +68,23 @@ struct Args {
     /// Number type of the exported graphs: fp32, fp16 (weights and compute in float16, inputs
     /// and outputs float32) or int8 (QDQ: int8 weights per output channel, uint8 activations
     /// calibrated on the run's training windows). The PCA projection and softmax stay float32.
-    /// fp16 and int8 are checked against float32 on the run's held-out pixels (and the scene,
-    /// through the whole-scene graph) instead of the trainer's logits; they need the run's scene
-    /// (config.json says where) and split.json. Default output: RUN_DIR/model.<precision>.onnx.
+    /// fp16 and int8 are checked against float32 on the run's held-out pixels or photos (and the
+    /// scene, through the whole-scene graph) instead of the trainer's logits; they read the run's
+    /// data again (config.json says where) and its split.json. Default output:
+    /// RUN_DIR/model.<precision>.onnx.
     #[arg(long, default_value = "fp32", value_parser = ["fp32", "fp16", "int8"], help_heading = "Precision")]
     precision: String,
 
-    /// Training windows the int8 activation ranges are measured on (spread evenly over the
-    /// training pixels, so the same run gives the same file).
+    /// Training windows (or photos) the int8 activation ranges are measured on, spread evenly
+    /// over the training set, so the same run gives the same file.
     #[arg(long, default_value_t = 256, value_name = "N", help_heading = "Precision")]
     calibration: usize,
 
-    /// Held-out windows a fp16 or int8 export is checked on.
+    /// Held-out windows (or photos) a fp16 or int8 export is checked on.
     #[arg(long, default_value_t = 1000, value_name = "N", help_heading = "Precision")]
     check_samples: usize,
 
-    /// Smallest share of held-out windows and scene pixels, in percent, whose class must equal
+    /// Smallest share of held-out samples and scene pixels, in percent, whose class must equal
     /// float32's; below it the check fails and nothing is written.
     #[arg(long, default_value_t = 99.0, value_name = "PERCENT", help_heading = "Precision")]
     min_agreement: f64,

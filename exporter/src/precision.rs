@@ -107,15 +107,14 @@ pub fn lower(
     engine: &EngineOptions,
 ) -> Result<(pb::ModelProto, Option<pb::ModelProto>, Lowering)> {
     let keep: Vec<&str> = PREPROCESSING.iter().map(|(n, _)| *n).collect();
-    let graph = window.graph.as_ref().ok_or_else(|| Error::Inconsistent("the model has no graph".into()))?;
+    let graph = graph_of(window)?;
     let mut lowering = Lowering { precision, calibration: None, quantized: Vec::new(), kept_float: Vec::new() };
     let (window, scene) = match precision {
         Precision::Fp32 => (window.clone(), scene.cloned()),
         Precision::Fp16 => {
-            let present: Vec<&pb::NodeProto> = graph.node.iter().filter(|n| keep.contains(&n.name.as_str())).collect();
-            lowering.kept_float = present
+            lowering.kept_float = PREPROCESSING
                 .iter()
-                .filter_map(|n| PREPROCESSING.iter().find(|(name, _)| *name == n.name))
+                .filter(|(name, _)| graph.node.iter().any(|n| n.name == *name))
                 .map(|(node, why)| KeptFloat { node: node.to_string(), why: why.to_string() })
                 .collect();
             lowering.kept_float.push(KeptFloat { node: "probabilities".into(), why: "the softmax".into() });
@@ -133,10 +132,7 @@ pub fn lower(
             lowering.quantized = plan.quantized.clone();
             lowering.kept_float = plan.kept_float.clone();
             let scene = match scene {
-                Some(s) => {
-                    let g = s.graph.as_ref().ok_or_else(|| Error::Inconsistent("the model has no graph".into()))?;
-                    Some(quantize::to_int8(s, &Int8Plan::new(g, &PREPROCESSING), &ranges)?)
-                }
+                Some(s) => Some(quantize::to_int8(s, &Int8Plan::new(graph_of(s)?, &PREPROCESSING), &ranges)?),
                 None => None,
             };
             (quantize::to_int8(window, &plan, &ranges)?, scene)
@@ -147,6 +143,10 @@ pub fn lower(
         m
     };
     Ok((mark(window), scene.map(mark), lowering))
+}
+
+fn graph_of(model: &pb::ModelProto) -> Result<&pb::GraphProto> {
+    model.graph.as_ref().ok_or_else(|| Error::Inconsistent("the model has no graph".into()))
 }
 
 fn metadata(lowering: &Lowering) -> Vec<pb::StringStringEntryProto> {

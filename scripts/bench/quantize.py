@@ -1,6 +1,8 @@
 """Prism's int8 and fp16 exports against float32 and against the peer a user would reach for:
 onnxruntime.quantization.quantize_static (QDQ, per-channel int8 weights, uint8 activations) on
-the same float32 files with the same calibration windows. Run by scripts/bench-quantize.sh.
+the same float32 files with the same calibration inputs. Run by scripts/bench-quantize.sh.
+Scene runs (HybridSN: window and whole-scene graphs) and image runs (ResNet: photos decoded
+with PIL, resized and cropped as torchvision does; the exporter decodes its own) alike.
 
     quantize.py RUN_DIR WORK_DIR RUNTIME_BIN CALIBRATION RUNS
 
@@ -22,7 +24,7 @@ import time
 import numpy as np
 import onnx
 import onnxruntime as ort
-from onnx import helper, shape_inference, TensorProto
+from onnx import helper, TensorProto
 from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
 run_dir, work, runtime, calibration, runs = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
@@ -32,15 +34,8 @@ split = json.load(open(os.path.join(run_dir, "split.json")))
 cache = os.environ.get("PRISM_CACHE") or os.path.join(
     os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "prism"
 )
-data = config["data"]
-scene_path = data.get("data") or os.path.join(cache, "indian-pines", "Indian_pines_corrected.npy")
-gt_path = data.get("gt") or os.path.join(cache, "indian-pines", "Indian_pines_gt.npy")
-scene = np.load(scene_path).astype(np.float32)  # height x width x bands
-gt = np.load(gt_path)
-height, width, bands = scene.shape
-window = pre["window"]
-mean = np.asarray(pre["pca"]["mean"], np.float32)
-class_values = pre["class_values"]
+image_run = pre["task"] == "image"
+input_name = "image" if image_run else "spectra"
 
 
 def spread(items, count):
@@ -48,19 +43,58 @@ def spread(items, count):
     return items if count >= len(items) else [items[i * len(items) // count] for i in range(count)]
 
 
-def windows(pixels):
-    """Windows centred on pixels, outside pixels at the PCA mean, as runtime infer cuts them."""
-    half = window // 2
-    padded = np.broadcast_to(mean, (height + window, width + window, bands)).copy()
-    padded[half : half + height, half : half + width] = scene
-    out = np.stack([padded[y : y + window, x : x + window] for y, x in pixels])
-    return np.ascontiguousarray(out.transpose(0, 3, 1, 2))
+if image_run:
+    from PIL import Image
 
+    def photos(items):
+        """RGB in [0, 1], shorter side resized, centre crop: the evaluation transform."""
+        out = []
+        for path, _ in items:
+            img = Image.open(path).convert("RGB")
+            w, h = img.size
+            scale = pre["resize"] / min(w, h)
+            img = img.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.BILINEAR)
+            w, h = img.size
+            left, top = round((w - pre["crop"]) / 2), round((h - pre["crop"]) / 2)
+            img = img.crop((left, top, left + pre["crop"], top + pre["crop"]))
+            out.append(np.asarray(img, np.float32).transpose(2, 0, 1) / 255.0)
+        return np.ascontiguousarray(np.stack(out))
 
-calib = windows(spread(split["train"], calibration))
-heldout_pixels = spread(split["test"], 1000)
-heldout = windows(heldout_pixels)
-whole = np.ascontiguousarray(scene.transpose(2, 0, 1)[None])
+    calib = photos(spread(split["train"], calibration))
+    heldout_items = spread(split["test"], 1000)
+    heldout = photos(heldout_items)
+    heldout_truth = np.array([c for _, c in heldout_items])
+else:
+    cache = os.environ.get("PRISM_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "prism"
+    )
+    data = config["data"]
+    scene_path = data.get("data") or os.path.join(cache, "indian-pines", "Indian_pines_corrected.npy")
+    gt_path = data.get("gt") or os.path.join(cache, "indian-pines", "Indian_pines_gt.npy")
+    scene = np.load(scene_path).astype(np.float32)  # height x width x bands
+    gt = np.load(gt_path)
+    height, width, bands = scene.shape
+    window = pre["window"]
+    mean = np.asarray(pre["pca"]["mean"], np.float32)
+    class_values = pre["class_values"]
+
+    def windows(pixels):
+        """Windows centred on pixels, outside pixels at the PCA mean, as runtime infer cuts them."""
+        half = window // 2
+        padded = np.broadcast_to(mean, (height + window, width + window, bands)).copy()
+        padded[half : half + height, half : half + width] = scene
+        out = np.stack([padded[y : y + window, x : x + window] for y, x in pixels])
+        return np.ascontiguousarray(out.transpose(0, 3, 1, 2))
+
+    calib = windows(spread(split["train"], calibration))
+    heldout_pixels = spread(split["test"], 1000)
+    heldout = windows(heldout_pixels)
+    whole = np.ascontiguousarray(scene.transpose(2, 0, 1)[None])
+    test = np.zeros((height, width), bool)
+    for y, x in split["test"]:
+        test[y, x] = True
+    truth = np.vectorize(lambda v: class_values.index(v) if v in class_values else -1)(gt)
+    heldout_truth = np.array([truth[y, x] for y, x in heldout_pixels])
 
 
 class Reader(CalibrationDataReader):
@@ -77,8 +111,9 @@ def peer(src, dst, batches):
 
 
 t = time.perf_counter()
-peer(f"{work}/fp32.onnx", f"{work}/peer.onnx", [{"spectra": calib[i : i + 64]} for i in range(0, len(calib), 64)])
-peer(f"{work}/fp32.scene.onnx", f"{work}/peer.scene.onnx", [{"spectra": calib[i : i + 1]} for i in range(len(calib))])
+peer(f"{work}/fp32.onnx", f"{work}/peer.onnx", [{input_name: calib[i : i + 16]} for i in range(0, len(calib), 16)])
+if not image_run:
+    peer(f"{work}/fp32.scene.onnx", f"{work}/peer.scene.onnx", [{"spectra": calib[i : i + 1]} for i in range(len(calib))])
 peer_seconds = time.perf_counter() - t
 
 options = ort.SessionOptions()
@@ -87,20 +122,13 @@ options.intra_op_num_threads = os.cpu_count()
 
 def probabilities(path, x, batch=64):
     s = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
-    return np.concatenate([s.run(["probabilities"], {"spectra": x[i : i + batch]})[0] for i in range(0, len(x), batch)])
+    return np.concatenate([s.run(["probabilities"], {input_name: x[i : i + batch]})[0] for i in range(0, len(x), batch)])
 
 
-labels = {}
-for name in ["fp32", "int8", "fp16", "peer"]:
-    labels[name] = (
-        probabilities(f"{work}/{name}.scene.onnx", whole, 1)[0].argmax(0),
-        probabilities(f"{work}/{name}.onnx", heldout).argmax(1),
-    )
-test = np.zeros((height, width), bool)
-for y, x in split["test"]:
-    test[y, x] = True
-truth = np.vectorize(lambda v: class_values.index(v) if v in class_values else -1)(gt)
-heldout_truth = np.array([truth[y, x] for y, x in heldout_pixels])
+names = ["fp32", "int8", "fp16", "peer"]
+window_labels = {name: probabilities(f"{work}/{name}.onnx", heldout).argmax(1) for name in names}
+if not image_run:
+    scene_labels = {name: probabilities(f"{work}/{name}.scene.onnx", whole, 1)[0].argmax(0) for name in names}
 
 
 failures = []
@@ -127,7 +155,7 @@ def conv_macs(path, x):
         if n.output[0] not in known:
             m.graph.output.append(helper.make_tensor_value_info(n.output[0], TensorProto.FLOAT, None))
     s = ort.InferenceSession(m.SerializeToString(), options, providers=["CPUExecutionProvider"])
-    shapes = dict(zip([n.output[0] for n in nodes], [v.shape for v in s.run([n.output[0] for n in nodes], {"spectra": x})]))
+    shapes = dict(zip([n.output[0] for n in nodes], [v.shape for v in s.run([n.output[0] for n in nodes], {input_name: x})]))
     inits = {t.name: list(t.dims) for t in m.graph.initializer}
     producers = {o: n for n in m.graph.node for o in n.output}
     total = {"int8": 0, "float": 0}
@@ -174,52 +202,73 @@ def peak(sizes=(2048, 3072), repeat=5):
 
 
 peaks = peak()
-size = f"{height}x{width}"
-rows = []
-for name in ["fp32", "int8", "fp16", "peer"]:
-    scene_labels, window_labels = labels[name]
-    row = {
-        "name": name,
-        "bytes": os.path.getsize(f"{work}/{name}.scene.onnx"),
-        "agree_scene": float((scene_labels == labels["fp32"][0]).mean()),
-        "agree_windows": float((window_labels == labels["fp32"][1]).mean()),
-        "oa_test": float((scene_labels[test] == truth[test]).mean()),
-        "oa_heldout": float((window_labels == heldout_truth).mean()),
-        "macs": None if name == "fp16" else conv_macs(f"{work}/{name}.scene.onnx", whole),
-    }
+
+
+def timings(name, graph, extra):
+    row = {}
     for engine in ["ort", "tract"]:
         if name == "fp16" and engine == "tract":
             continue  # tract computes float16 in software on x86-64: minutes per scene
-        row[f"{engine}_scene_ms"] = bench(f"{work}/{name}.scene.onnx", engine, ["--size", size])
-        row[f"{engine}_windows_ms"] = bench(f"{work}/{name}.onnx", engine, ["--batch", "64"])
-    rows.append(row)
+        row[engine] = bench(graph, engine, extra)
+    return row
 
-fp32 = rows[0]
-print(f"Run: {run_dir} ({config['model']['arch']}, {window} x {window} windows, {pre['raw_bands']} raw bands, PCA to {len(pre['pca']['components'])})")
-print(f"Calibration: {calibration} training windows (the same for Prism and the peer); peer quantized in {peer_seconds:.1f} s")
-print(f"Scene {size} ({test.sum()} test pixels); held-out windows: {len(heldout_pixels)}; {runs} timed runs each, median")
-print(f"Peak on this machine (onnxruntime MatMul / MatMulInteger, {os.cpu_count()} threads, best of 2048^3 and 3072^3): float32 {peaks['float32'] / 1e9:.1f} GMAC/s, int8 {peaks['int8'] / 1e9:.1f} GMAC/s")
-print()
-print("| file | size | vs fp32 | scene labels = fp32 | windows = fp32 | OA test (scene) | OA held-out windows | ort scene ms | speed-up | tract scene ms | speed-up | ort windows x64 ms | speed-up |")
-print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
-for r in rows:
-    ratio = lambda key: f"{fp32[key] / r[key]:.2f}x" if r.get(key) else "-"
-    ms = lambda key: f"{r[key]:.1f}" if r.get(key) else ("fails" if key in r else "not run")
-    print(f"| {r['name']} | {r['bytes'] / 1e6:.1f} MB | {100 * r['bytes'] / fp32['bytes']:.1f} % | {100 * r['agree_scene']:.2f} % | "
-          f"{100 * r['agree_windows']:.2f} % | {100 * r['oa_test']:.2f} % | {100 * r['oa_heldout']:.2f} % | {ms('ort_scene_ms')} | {ratio('ort_scene_ms')} | "
-          f"{ms('tract_scene_ms')} | {ratio('tract_scene_ms')} | {ms('ort_windows_ms')} | {ratio('ort_windows_ms')} |")
-print()
-print("Multiply-accumulates of the whole-scene graph and where they run (ONNX Runtime, CPU):")
-print()
-print("| file | GMAC in int8 nodes | GMAC in float nodes | achieved GMAC/s | of float32 peak | of int8 peak |")
-print("|---|---|---|---|---|---|")
-for r in rows:
-    if r["name"] == "fp16":
-        continue
-    macs = r["macs"]["int8"] + r["macs"]["float"]
-    rate = macs / (r["ort_scene_ms"] / 1e3)
-    print(f"| {r['name']} | {r['macs']['int8'] / 1e9:.2f} | {r['macs']['float'] / 1e9:.2f} | {rate / 1e9:.1f} | "
-          f"{100 * rate / peaks['float32']:.0f} % | {100 * rate / peaks['int8']:.0f} % |")
+
+def ratio(fp32, row, engine):
+    return f"{row[engine]:.1f} ({fp32[engine] / row[engine]:.2f}x)" if row.get(engine) else ("fails" if engine in row else "not timed")
+
+
+def macs_table(rows, graph_of, x):
+    print("Multiply-accumulates and where they run (ONNX Runtime, CPU):")
+    print()
+    print("| file | GMAC in int8 nodes | GMAC in float nodes | achieved GMAC/s | of float32 peak | of int8 peak |")
+    print("|---|---|---|---|---|---|")
+    for r in rows:
+        if r["name"] == "fp16" or not r["time"].get("ort"):
+            continue
+        macs = conv_macs(graph_of(r["name"]), x)
+        rate = (macs["int8"] + macs["float"]) / (r["time"]["ort"] / 1e3)
+        print(f"| {r['name']} | {macs['int8'] / 1e9:.2f} | {macs['float'] / 1e9:.2f} | {rate / 1e9:.1f} | "
+              f"{100 * rate / peaks['float32']:.0f} % | {100 * rate / peaks['int8']:.0f} % |")
+
+
+print(f"Calibration: {calibration} training {'photos' if image_run else 'windows'} (the same for Prism and the peer); peer quantized in {peer_seconds:.1f} s")
+print(f"Peak on this machine (onnxruntime MatMul / MatMulInteger, {os.cpu_count()} threads, best of 2048^3 and 3072^3): "
+      f"float32 {peaks['float32'] / 1e9:.1f} GMAC/s, int8 {peaks['int8'] / 1e9:.1f} GMAC/s")
+if image_run:
+    batch = 32
+    print(f"Run: {run_dir} ({config['model']['arch']}, {pre['crop']} x {pre['crop']} photos, {len(pre['class_names'])} classes); "
+          f"held-out photos: {len(heldout)}; {runs} timed runs each, median, batches of 1 and {batch}")
+    print()
+    print(f"| file | size | vs fp32 | top-1 = fp32 | accuracy | ort ms, batch 1 | tract ms, batch 1 | ort ms, batch {batch} | tract ms, batch {batch} |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    rows = []
+    for name in names:
+        graph = f"{work}/{name}.onnx"
+        rows.append({"name": name, "time": timings(name, graph, ["--batch", str(batch)]), "one": timings(name, graph, ["--batch", "1"])})
+        r, fp = rows[-1], rows[0]
+        print(f"| {name} | {os.path.getsize(graph) / 1e6:.1f} MB | {100 * os.path.getsize(graph) / os.path.getsize(f'{work}/fp32.onnx'):.1f} % | "
+              f"{100 * (window_labels[name] == window_labels['fp32']).mean():.2f} % | {100 * (window_labels[name] == heldout_truth).mean():.2f} % | "
+              f"{ratio(fp['one'], r['one'], 'ort')} | {ratio(fp['one'], r['one'], 'tract')} | {ratio(fp['time'], r['time'], 'ort')} | {ratio(fp['time'], r['time'], 'tract')} |")
+    print()
+    macs_table(rows, lambda name: f"{work}/{name}.onnx", heldout[:batch])
+else:
+    size = f"{height}x{width}"
+    print(f"Run: {run_dir} ({config['model']['arch']}, {window} x {window} windows, {pre['raw_bands']} raw bands, PCA to {len(pre['pca']['components'])})")
+    print(f"Scene {size} ({test.sum()} test pixels); held-out windows: {len(heldout_pixels)}; {runs} timed runs each, median")
+    print()
+    print("| file | size | vs fp32 | scene labels = fp32 | windows = fp32 | OA test (scene) | OA held-out windows | ort scene ms | tract scene ms | ort windows x64 ms | tract windows x64 ms |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    rows = []
+    for name in names:
+        scene_graph = f"{work}/{name}.scene.onnx"
+        rows.append({"name": name, "time": timings(name, scene_graph, ["--size", size]), "windows": timings(name, f"{work}/{name}.onnx", ["--batch", "64"])})
+        r, fp = rows[-1], rows[0]
+        print(f"| {name} | {os.path.getsize(scene_graph) / 1e6:.1f} MB | {100 * os.path.getsize(scene_graph) / os.path.getsize(f'{work}/fp32.scene.onnx'):.1f} % | "
+              f"{100 * (scene_labels[name] == scene_labels['fp32']).mean():.2f} % | {100 * (window_labels[name] == window_labels['fp32']).mean():.2f} % | "
+              f"{100 * (scene_labels[name][test] == truth[test]).mean():.2f} % | {100 * (window_labels[name] == heldout_truth).mean():.2f} % | "
+              f"{ratio(fp['time'], r['time'], 'ort')} | {ratio(fp['time'], r['time'], 'tract')} | {ratio(fp['windows'], r['windows'], 'ort')} | {ratio(fp['windows'], r['windows'], 'tract')} |")
+    print()
+    macs_table(rows, lambda name: f"{work}/{name}.scene.onnx", whole)
 
 print()
 print("fp16 is not timed on tract: tract 0.23 computes float16 in software on x86-64 (minutes per scene).")
