@@ -485,7 +485,11 @@ impl LoweredReport {
             lines.push(format!("against float32 (top-1 agreement at least {} %):", 100.0 * self.min_agreement));
         }
         for a in &self.agreement {
-            let what = if a.on == "scene" { "scene pixels" } else { "held-out windows" };
+            let what = match a.on.as_str() {
+                "scene" => "scene pixels",
+                "images" => "held-out photos",
+                _ => "held-out windows",
+            };
             let mut line = format!("  {} on {}: {}", a.on, a.engine, a.status.to_uppercase());
             if a.samples > 0 {
                 line.push_str(&format!(

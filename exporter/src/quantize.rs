@@ -111,6 +111,22 @@ impl Int8Plan {
                 plan.activations.push(output);
             }
         }
+        // Between quantized layers, residual additions and pools stay in integers too: ONNX
+        // Runtime fuses `DequantizeLinear -> Add -> QuantizeLinear` into `QLinearAdd` and does
+        // the same for pools, sparing a float round trip and a layout change each (ResNet-18's
+        // last block and its global pool: 3 % of its time on 2 cores).
+        for node in &graph.node {
+            let read = node.input.iter().filter(|i| !i.is_empty());
+            let all_quantized = read.clone().count() > 0 && read.clone().all(|i| plan.activations.contains(i));
+            let output = match node.op_type.as_str() {
+                "Add" if all_quantized => activated_output(&node.output[0], &readers),
+                "GlobalAveragePool" | "AveragePool" | "MaxPool" if all_quantized => node.output[0].clone(),
+                _ => continue,
+            };
+            if !outputs.contains(output.as_str()) {
+                plan.activations.push(output);
+            }
+        }
         let mut seen = HashSet::new();
         plan.activations.retain(|a| seen.insert(a.clone()));
         plan
