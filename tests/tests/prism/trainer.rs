@@ -373,8 +373,11 @@ fn lower_precision_exports_agree_with_float32_needs_pypi() {
     for (precision, largest_share) in [("int8", 0.40), ("fp16", 0.60)] {
         let file = dir.path().join(format!("hybridsn.{precision}.onnx"));
         let args = ["--run", run_dir.to_str().unwrap(), "--out", file.to_str().unwrap()];
-        let out =
-            run("exporter", &[&args[..], &["--precision", precision, "--check-samples", "400", "--json"]].concat());
+        // After 5 epochs (OA about 80 %) many pixels are near ties between two classes, so int8
+        // changes more of them than on a trained model (99.4-99.5 % kept here, 99.65 % for the
+        // pipeline's): the threshold leaves room for another machine's training to differ.
+        let check = ["--precision", precision, "--check-samples", "400", "--min-agreement", "97", "--json"];
+        let out = run("exporter", &[&args[..], &check[..]].concat());
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         let lowered = &report["lowered"];
@@ -389,7 +392,7 @@ fn lower_precision_exports_agree_with_float32_needs_pypi() {
             .collect();
         assert!(passed.contains(&("windows", "ort")) && passed.contains(&("scene", "ort")), "{lowered}");
         for check in checks.iter().filter(|c| c["status"] == "pass") {
-            assert!(check["top1_agreement"].as_f64().unwrap() >= 0.99, "{check}");
+            assert!(check["top1_agreement"].as_f64().unwrap() >= 0.97, "{check}");
         }
         assert!(checks.iter().all(|c| c["status"] != "fail" && c["status"] != "error"), "{lowered}");
         let info = run("runtime", &["info", file.to_str().unwrap()]);
@@ -417,7 +420,7 @@ fn lower_precision_exports_agree_with_float32_needs_pypi() {
     let (int8, _, _) =
         precision::lower(&window, None, Precision::Int8, Some((&at_mean, "windows at the PCA mean")), &engine).unwrap();
     let (windows, labels) = data.heldout(400).unwrap();
-    for check in precision::agreement("windows", &window, &int8, &windows, &labels, 0.99, None) {
+    for check in precision::agreement("windows", &window, &int8, &windows, &labels, 0.97, None) {
         if check.status != "skipped" {
             assert_eq!(check.status, "fail", "{check:?}");
             assert!(check.top1_agreement < 0.9, "{check:?}");
