@@ -176,7 +176,8 @@ impl Graph {
     }
 }
 
-fn tensor(name: &str, dims: &[usize], data_type: DataType, raw_data: Vec<u8>) -> pb::TensorProto {
+/// An initializer of `dims` holding `raw_data` (little-endian values of `data_type`).
+pub(crate) fn tensor(name: &str, dims: &[usize], data_type: DataType, raw_data: Vec<u8>) -> pb::TensorProto {
     pb::TensorProto {
         name: name.to_string(),
         dims: dims.iter().map(|&d| d as i64).collect(),

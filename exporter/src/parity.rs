@@ -133,9 +133,9 @@ impl EngineParity {
     }
 }
 
-/// Runs `model` on the sample's input with tract, and with ONNX Runtime (CPU) when its library
-/// is found, and compares the first output with the sample's logits.
-pub fn check(model: &Path, sample: &Sample, tol: Tolerance, ort_library: Option<&Path>) -> Vec<EngineParity> {
+/// The engines a check runs on: tract, and ONNX Runtime's CPU provider (skipped when its
+/// library is not found).
+pub fn check_engines(ort_library: Option<&Path>) -> Vec<(&'static str, EngineOptions)> {
     let tract = EngineOptions { engine: EngineChoice::Tract, ..Default::default() };
     let ort = EngineOptions {
         engine: EngineChoice::Ort,
@@ -143,7 +143,13 @@ pub fn check(model: &Path, sample: &Sample, tol: Tolerance, ort_library: Option<
         ort_library: ort_library.map(Path::to_path_buf),
         ..Default::default()
     };
-    vec![on_engine("tract", model, sample, tol, &tract), on_engine("ort", model, sample, tol, &ort)]
+    vec![("tract", tract), ("ort", ort)]
+}
+
+/// Runs `model` on the sample's input on each of [`check_engines`] and compares the first
+/// output with the sample's logits.
+pub fn check(model: &Path, sample: &Sample, tol: Tolerance, ort_library: Option<&Path>) -> Vec<EngineParity> {
+    check_engines(ort_library).iter().map(|(name, options)| on_engine(name, model, sample, tol, options)).collect()
 }
 
 fn on_engine(name: &str, model: &Path, sample: &Sample, tol: Tolerance, options: &EngineOptions) -> EngineParity {

@@ -9,11 +9,12 @@ use std::time::Instant;
 
 use ndarray::{ArrayD, Axis, IxDyn};
 use prism_onnx::pb;
-use prism_runtime::engine::{self, EngineChoice, EngineOptions, Provider, Source};
+use prism_runtime::engine::{self, EngineOptions, Source};
 use prost::Message;
 use serde::Serialize;
 
 use crate::calibrate::{self, RunData, RunScene};
+use crate::parity;
 use crate::quantize::{self, Int8Plan, KeptFloat};
 use crate::{Error, Result};
 
@@ -204,18 +205,6 @@ impl Agreement {
     }
 }
 
-/// The engines a check runs on: tract, and ONNX Runtime's CPU provider when its library is found.
-pub fn check_engines(ort_library: Option<&Path>) -> Vec<(&'static str, EngineOptions)> {
-    let tract = EngineOptions { engine: EngineChoice::Tract, ..Default::default() };
-    let ort = EngineOptions {
-        engine: EngineChoice::Ort,
-        provider: Provider::Cpu,
-        ort_library: ort_library.map(Path::to_path_buf),
-        ..Default::default()
-    };
-    vec![("tract", tract), ("ort", ort)]
-}
-
 /// Probabilities (`[n, classes]` or `[1, classes, h, w]`) of both graphs on `input`, and seconds.
 type Run = (ArrayD<f32>, f64);
 
@@ -239,7 +228,7 @@ fn probabilities(bytes: &[u8], name: &str, input: &ArrayD<f32>, options: &Engine
 
 /// Checks `lowered` against `fp32` on held-out windows (`on = "windows"`, input `[n, ...]`, one
 /// label per window) or on a scene (`"scene"`, input `[1, bands, h, w]`, a label per pixel in
-/// row-major order), on every engine of [`check_engines`].
+/// row-major order), on every engine of [`parity::check_engines`].
 pub fn agreement(
     on: &str,
     fp32: &pb::ModelProto,
@@ -251,7 +240,7 @@ pub fn agreement(
 ) -> Vec<Agreement> {
     let half = lowered.metadata_props.iter().any(|p| p.key == "prism.precision" && p.value == "fp16");
     let (fp32, lowered) = (&fp32.encode_to_vec(), &lowered.encode_to_vec());
-    check_engines(ort_library)
+    parity::check_engines(ort_library)
         .into_iter()
         .map(|(name, options)| {
             if half && name == "tract" && cfg!(target_arch = "x86_64") {

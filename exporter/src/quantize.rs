@@ -24,7 +24,7 @@ use std::collections::{HashMap, HashSet};
 use prism_onnx::pb;
 use prism_onnx::pb::tensor_proto::DataType;
 
-use crate::graph::attr;
+use crate::graph::{attr, tensor};
 use crate::{Error, Result};
 
 /// The range of one activation seen during calibration.
@@ -293,7 +293,7 @@ fn dequantized(
         _ => vec![0u8; scales.len()],
     };
     let zero_point = format!("{name}/zero_point");
-    initializers.insert(zero_point.clone(), raw_tensor(&zero_point, &[scales.len()], kind, zeros));
+    initializers.insert(zero_point.clone(), tensor(&zero_point, &[scales.len()], kind, zeros));
     let out = format!("{name}/dq");
     nodes.push(node("DequantizeLinear", &out, &[&q, &scale, &zero_point], &out, vec![attr::int("axis", 0)]));
     out
@@ -307,7 +307,7 @@ fn pair(
 ) -> [pb::NodeProto; 2] {
     let scale_name = float_initializer(initializers, &format!("{value}/scale"), &[], &[scale]);
     let zero_name = format!("{value}/zero_point");
-    initializers.insert(zero_name.clone(), raw_tensor(&zero_name, &[], DataType::Uint8, vec![zero]));
+    initializers.insert(zero_name.clone(), tensor(&zero_name, &[], DataType::Uint8, vec![zero]));
     let (q, dq) = (format!("{value}/q"), format!("{value}/dq"));
     [
         node("QuantizeLinear", &q, &[value, &scale_name, &zero_name], &q, vec![]),
@@ -322,18 +322,8 @@ fn float_initializer(
     data: &[f32],
 ) -> String {
     let raw = data.iter().flat_map(|v| v.to_le_bytes()).collect();
-    initializers.insert(name.to_string(), raw_tensor(name, dims, DataType::Float, raw));
+    initializers.insert(name.to_string(), tensor(name, dims, DataType::Float, raw));
     name.to_string()
-}
-
-fn raw_tensor(name: &str, dims: &[usize], kind: DataType, raw_data: Vec<u8>) -> pb::TensorProto {
-    pb::TensorProto {
-        name: name.to_string(),
-        dims: dims.iter().map(|&d| d as i64).collect(),
-        data_type: kind as i32,
-        raw_data: raw_data.into(),
-        ..Default::default()
-    }
 }
 
 fn node(op: &str, name: &str, inputs: &[&str], output: &str, attribute: Vec<pb::AttributeProto>) -> pb::NodeProto {
@@ -445,7 +435,7 @@ fn gemm_to_matmul(graph: &mut pb::GraphProto) {
         let name = format!("{}/t", weight.name);
         let raw: Vec<u8> = transposed.iter().flat_map(|v| v.to_le_bytes()).collect();
         initializers.insert(name.clone(), graph.initializer.len());
-        graph.initializer.push(raw_tensor(&name, &[cols, rows], DataType::Float, raw));
+        graph.initializer.push(tensor(&name, &[cols, rows], DataType::Float, raw));
         let product = format!("{}/matmul", node.name);
         nodes.push(self::node("MatMul", &product, &[&node.input[0], &name], &product, vec![]));
         match node.input.get(2).filter(|b| !b.is_empty()) {
@@ -505,7 +495,7 @@ mod tests {
     fn weights_come_back_within_half_a_step_per_channel() {
         let values: Vec<f32> =
             (0..24).map(|i| ((i * 37 % 23) as f32 - 11.0) * if i < 12 { 0.01 } else { 3.0 }).collect();
-        let weight = raw_tensor("w", &[2, 12], DataType::Float, values.iter().flat_map(|v| v.to_le_bytes()).collect());
+        let weight = tensor("w", &[2, 12], DataType::Float, values.iter().flat_map(|v| v.to_le_bytes()).collect());
         let (q, scales) = quantize_weight(&weight);
         assert_eq!(scales.len(), 2);
         assert!(scales[1] / scales[0] > 100.0, "one scale per output channel: {scales:?}");
