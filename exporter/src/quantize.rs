@@ -75,7 +75,7 @@ pub struct Int8Plan {
 }
 
 /// Why 3-D convolutions stay float: the numbers behind the rule.
-const WHY_3D: &str = "3-D convolution: ONNX Runtime 1.23's int8 3-D kernel is slower than its float one (HybridSN conv1 on Indian Pines, 2 cores: 355 ms int8, 11 ms float)";
+const WHY_3D: &str = "3-D convolution: ONNX Runtime 1.31's int8 3-D kernel is slower than its float one (HybridSN conv1 on Indian Pines, 2 cores: 355 ms int8, 11 ms float)";
 
 impl Int8Plan {
     /// Plans the rewrite of `graph`. Every `Conv` and `Gemm` with its weight in an initializer is
