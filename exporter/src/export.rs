@@ -484,6 +484,9 @@ impl LoweredReport {
         if !self.agreement.is_empty() {
             lines.push(format!("against float32 (top-1 agreement at least {} %):", 100.0 * self.min_agreement));
         }
+        if !self.agreement.is_empty() && self.agreement.iter().all(|a| a.status == "skipped") {
+            lines.push("  no engine here could check this file (reasons below): it is written unchecked".into());
+        }
         for a in &self.agreement {
             let what = match a.on.as_str() {
                 "scene" => "scene pixels",
