@@ -3,7 +3,8 @@
 # tract-only C example, of libprism.so and of the `runtime` binary (with ort, and tract only),
 # what each links, and process start to first answer for HybridSN (Indian Pines shape, a
 # 32 x 32 scene) and ResNet-18 (one photo) on tract and ort, against ONNX Runtime's own C API
-# driven by a minimal C program (scripts/bench/ort_c_peer.c) in the same run.
+# driven by a minimal C program (scripts/bench/ort_c_peer.c) in the same run; with the file cache
+# warm, and (as root) after dropping the page cache, as on a device's first start (COLD_RUNS=3).
 #
 #   scripts/bench-capi.sh [--runs 10]
 set -euo pipefail

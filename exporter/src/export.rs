@@ -287,16 +287,20 @@ fn check_scene_graph(
         return Ok(None);
     };
     let range = value_range(&sample.input);
-    // On the CPU provider, as the parity check: this checks the file's graph, and a GPU's
-    // arithmetic need not be float32's (on an H200 the CUDA provider was 0.2 off here, on
-    // random input with raw-band magnitudes, while the scene's labels matched the CPU's).
-    let engine = EngineOptions {
+    Ok(Some(check_scene(out, &scene_path(out), pre, (12, 9), range, tol, &cpu_engine(options))?))
+}
+
+/// ONNX Runtime when its library is found, else tract, on the CPU provider, as the parity check:
+/// the checks are of the file's graph, and a GPU's arithmetic need not be float32's (on an H200
+/// the CUDA provider was 0.2 off on a random scene with raw-band magnitudes, while the real
+/// scene's labels matched the CPU's).
+fn cpu_engine(options: &ExportOptions) -> EngineOptions {
+    EngineOptions {
         engine: EngineChoice::Auto,
         provider: Provider::Cpu,
         ort_library: options.ort_library.clone(),
         ..Default::default()
-    };
-    Ok(Some(check_scene(out, &scene_path(out), pre, (12, 9), range, tol, &engine)?))
+    }
 }
 
 /// The float16 or int8 rewrite of both graphs, int8 calibrated on the run's training windows,
@@ -309,16 +313,14 @@ fn lower_run(
 ) -> Result<(pb::ModelProto, Option<pb::ModelProto>, Option<LoweredReport>)> {
     let lower = &options.lower;
     let data = RunData::open(run)?;
-    let engine = EngineOptions {
-        engine: EngineChoice::Auto,
-        provider: Provider::Cpu,
-        ort_library: options.ort_library.clone(),
-        ..Default::default()
+    let inputs = match lower.precision {
+        Precision::Int8 => Some(data.calibration(lower.calibration)?),
+        _ => None,
     };
-    let inputs = data.calibration(lower.calibration)?;
     let source = data.describe("training");
+    let calibration = inputs.as_ref().map(|inputs| (inputs, source.as_str()));
     let (lowered, lowered_scene, lowering) =
-        precision::lower(&window, scene.as_ref(), lower.precision, Some((&inputs, &source)), &engine)?;
+        precision::lower(&window, scene.as_ref(), lower.precision, calibration, &cpu_engine(options))?;
     let agreement = if options.parity.is_some() {
         let scenes = scene.as_ref().zip(lowered_scene.as_ref());
         precision::check_run(&data, (&window, &lowered), scenes, lower, options.ort_library.as_deref())?

@@ -6,7 +6,10 @@ example and for ONNX Runtime's own C API (ort_c_peer), in the same run.
 
 Each command runs once to warm the file cache, then RUNS times; a run is a whole process: load
 the library and the model, read the input, answer once, exit ("cold" for the process, warm for
-the file cache). Prints Markdown tables and a JSON line per measurement.
+the file cache). Then, where this process may write /proc/sys/vm/drop_caches (root), each runs
+COLD_RUNS more times (default 3) after the kernel's page cache is dropped: the libraries, the
+model and the input read from the disk, as on a device's first start. Prints Markdown tables
+and a JSON line per measurement.
 """
 
 import json
@@ -19,6 +22,7 @@ import tempfile
 import time
 
 work, runs = sys.argv[1], int(sys.argv[2])
+cold_runs = int(os.environ.get("COLD_RUNS", "3"))
 with open(os.path.join(work, "plan.json")) as f:
     plan = json.load(f)
 
@@ -54,11 +58,24 @@ def seconds(command):
     return elapsed
 
 
+def drop_page_cache():
+    """Empties the kernel's page cache; False where this process may not."""
+    try:
+        os.sync()
+        with open("/proc/sys/vm/drop_caches", "w") as f:
+            f.write("3\n")
+        return True
+    except OSError:
+        return False
+
+
+cold = cold_runs > 0 and drop_page_cache()
 print()
-print(f"Process start to first answer, median of {runs} runs (min), seconds; ratio = Prism / ONNX Runtime's C API")
+print(f"Process start to first answer, median of {runs} runs (min), seconds; ratio = Prism / ONNX Runtime's C API;"
+      + (f" cold cache: median of {cold_runs} runs, each after the page cache was dropped" if cold else " cold cache not measured (dropping the page cache needs root)"))
 print()
-print("| model | program | engine | median | min | ratio |")
-print("|---|---|---|---:|---:|---:|")
+print("| model | program | engine | median | min | ratio | cold cache | ratio |")
+print("|---|---|---|---:|---:|---:|---:|---:|")
 for case in plan["timings"]:
     peer = None
     # Interleaved, so that a noisy neighbour slows every program of a case alike.
@@ -69,12 +86,22 @@ for case in plan["timings"]:
     for _ in range(runs):
         for i, command in enumerate(commands):
             times[i].append(seconds(command))
+    cold_times = [[] for _ in commands]
+    for _ in range(cold_runs if cold else 0):
+        for i, command in enumerate(commands):
+            drop_page_cache()
+            cold_times[i].append(seconds(command))
     peer = statistics.median(times[0])
-    rows = [("ONNX Runtime C API", "ort", times[0])] + [(p["program"], p["engine"], t) for p, t in zip(case["prism"], times[1:])]
-    for program, engine, t in rows:
+    peer_cold = statistics.median(cold_times[0]) if cold else None
+    rows = [("ONNX Runtime C API", "ort", times[0], cold_times[0])] + [
+        (p["program"], p["engine"], t, c) for p, t, c in zip(case["prism"], times[1:], cold_times[1:])]
+    for program, engine, t, c in rows:
         median = statistics.median(t)
         ratio = median / peer
-        print(f"| {case['model']} | {program} | {engine} | {median:.3f} | {min(t):.3f} | {ratio:.2f} |")
+        cold_median = statistics.median(c) if c else None
+        cold_cells = f"{cold_median:.3f} | {cold_median / peer_cold:.2f}" if c else "- | -"
+        print(f"| {case['model']} | {program} | {engine} | {median:.3f} | {min(t):.3f} | {ratio:.2f} | {cold_cells} |")
         record = {"model": case["model"], "program": program, "engine": engine, "median_s": median,
-                  "min_s": min(t), "ratio_to_ort_c": ratio}
+                  "min_s": min(t), "ratio_to_ort_c": ratio, "cold_median_s": cold_median,
+                  "cold_ratio_to_ort_c": cold_median / peer_cold if c else None}
         print(json.dumps(record), file=sys.stderr)
