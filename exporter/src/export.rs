@@ -136,11 +136,12 @@ pub struct ExportReport {
 pub fn export(run_dir: &Path, options: &ExportOptions) -> Result<ExportReport> {
     let ir = ir_version(options.opset)?;
     let run = RunDir::read(run_dir)?;
-    let sample = match options.parity {
-        Some(_) => Some(run.sample()?),
-        None => None,
-    };
     let precision = options.lower.precision;
+    // A lowered export is checked against float32 on the run's data, not the trainer's sample.
+    let sample = match (options.parity, precision) {
+        (Some(_), Precision::Fp32) => Some(run.sample()?),
+        _ => None,
+    };
     let default_name = match precision {
         Precision::Fp32 => "model.onnx".to_string(),
         other => format!("model.{other}.onnx"),
@@ -161,12 +162,10 @@ pub fn export(run_dir: &Path, options: &ExportOptions) -> Result<ExportReport> {
     if let Some(scene) = &scene_model {
         write_bytes_atomic(&scene_path(&staged), &scene.encode_to_vec())?;
         scene_graph.written = true;
-        if lowered.is_none() {
-            scene_graph.check = check_scene_graph(&run, options, &staged, sample.as_ref())?;
-        }
+        scene_graph.check = check_scene_graph(&run, options, &staged, sample.as_ref())?;
     }
-    let parity = match (options.parity, &sample, &lowered) {
-        (Some(tol), Some(sample), None) => Some(parity::check(&staged, sample, tol, options.ort_library.as_deref())),
+    let parity = match (options.parity, &sample) {
+        (Some(tol), Some(sample)) => Some(parity::check(&staged, sample, tol, options.ort_library.as_deref())),
         _ => None,
     };
     let pass = parity.iter().flatten().all(EngineParity::ok)

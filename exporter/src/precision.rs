@@ -8,6 +8,7 @@ use std::str::FromStr;
 use std::time::Instant;
 
 use ndarray::{ArrayD, Axis, IxDyn};
+use prism_data::scene::SceneSource;
 use prism_onnx::pb;
 use prism_runtime::engine::{self, EngineOptions, Source};
 use prost::Message;
@@ -305,24 +306,20 @@ fn compare(
 
 /// The scene (or its centred `limit x limit` part) as the whole-scene graph takes it, with the
 /// classes of its test pixels (`None` elsewhere), row-major.
-pub fn scene_input(scene: &RunScene, limit: usize) -> (ArrayD<f32>, Vec<Option<usize>>) {
+pub fn scene_input(scene: &RunScene, limit: usize) -> Result<(ArrayD<f32>, Vec<Option<usize>>)> {
     let s = &scene.scene;
     let (h, w) = (s.height.min(limit), s.width.min(limit));
     let (y0, x0) = ((s.height - h) / 2, (s.width - w) / 2);
-    let mut input = ArrayD::zeros(IxDyn(&[1, s.bands, h, w]));
-    for b in 0..s.bands {
-        for y in 0..h {
-            for x in 0..w {
-                input[[0, b, y, x]] = s.data[(b * s.height + y0 + y) * s.width + x0 + x];
-            }
-        }
-    }
+    // Inside the scene throughout, so the fill is never used.
+    let block = s.block(y0 as isize, x0 as isize, h, w, &scene.pre.pca.mean)?;
+    let input =
+        ArrayD::from_shape_vec(IxDyn(&[1, s.bands, h, w]), block).map_err(|e| Error::Inconsistent(e.to_string()))?;
     let test: std::collections::HashSet<(usize, usize)> = scene.test.iter().copied().collect();
     let labels = (0..h * w)
         .map(|i| (y0 + i / w, x0 + i % w))
         .map(|p| if test.contains(&p) { scene.class(p) } else { None })
         .collect();
-    (input, labels)
+    Ok((input, labels))
 }
 
 /// Checks a lowered export against float32: the window (or image) graphs on the run's held-out
@@ -341,7 +338,7 @@ pub fn check_run(
     let on = if matches!(data, RunData::Images(_)) { "images" } else { "windows" };
     let mut all = agreement(on, graphs.0, graphs.1, &inputs, &labels, options.min_agreement, ort_library);
     if let (Some((fp32, lowered)), RunData::Scene(scene)) = (scene_graphs, data) {
-        let (input, labels) = scene_input(scene, SCENE_CHECK_LIMIT);
+        let (input, labels) = scene_input(scene, SCENE_CHECK_LIMIT)?;
         all.extend(agreement("scene", fp32, lowered, &input, &labels, options.min_agreement, ort_library));
     }
     Ok(all)
