@@ -459,6 +459,19 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_variable_may_claim_any_other_dimension() {
+        // Found by the mat73 fuzz target: a uint8 variable of 0 x 18446744073709551615 (its stored
+        // dimensions patched) holds no values, so it opens; its boxes are empty or refused.
+        let bytes = include_bytes!("../../../fuzz/corpus/mat73/found-huge-empty-dimension.mat").to_vec();
+        let path = Path::new("found.mat");
+        let array = MatArray::open_from(path, Cursor::new(bytes.clone()), None).unwrap().unwrap();
+        assert_eq!(array.shape(), [0, usize::MAX]);
+        assert_eq!(read(path, &mut Cursor::new(&bytes), None).unwrap().len(), 0);
+        assert_eq!(array.read_box(&[0..0, usize::MAX / 3..usize::MAX - usize::MAX / 3]).unwrap().len(), 0);
+        assert!(array.read_box(&[0..1, 0..1]).is_err(), "a box past the first dimension reads");
+    }
+
+    #[test]
     fn corrupt_bytes_never_panic() {
         let path = Path::new("corrupt.mat");
         for (file, step, keys) in [
