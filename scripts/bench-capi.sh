@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # What an edge program embedding Prism ships and waits for: stripped sizes of the static
-# tract-only C example, of libprism.so and of the `runtime` binary (with ort, and tract only),
+# tract-only C example (and its size-first build, `--small`), of libprism.so and of the `runtime` binary (with ort, and tract only),
 # what each links, and process start to first answer for HybridSN (Indian Pines shape, a
 # 32 x 32 scene) and ResNet-18 (one photo) on tract and ort, against ONNX Runtime's own C API
 # driven by a minimal C program (scripts/bench/ort_c_peer.c) in the same run; with the file cache
@@ -27,6 +27,7 @@ cargo build --release --locked -p prism-runtime --no-default-features --features
   --target-dir "$target/capi-tract" >&2
 shared=$(scripts/build-c-example.sh 2>/dev/null | tail -1)
 static=$(scripts/build-c-example.sh --static 2>/dev/null | tail -1)
+small=$(scripts/build-c-example.sh --small 2>/dev/null | tail -1)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 "$py" scripts/bench/ort_api_index.py "$work/ort_api_index.h"
@@ -60,9 +61,11 @@ import json, sys
 work = sys.argv[1]
 def prism(args):
     return [{"program": "Prism C example", "engine": e, "command": ["$shared", "--engine", e] + args} for e in ["ort", "tract"]] + \
-           [{"program": "Prism C example, static", "engine": "tract", "command": ["$static", "--engine", "tract"] + args}]
+           [{"program": "Prism C example, static", "engine": "tract", "command": ["$static", "--engine", "tract"] + args},
+            {"program": "Prism C example, small", "engine": "tract", "command": ["$small", "--engine", "tract"] + args}]
 plan = {
-  "files": {"C example, static, tract only": "$static", "libprism.so (ort + tract)": "$target/release/libprism.so",
+  "files": {"C example, static, tract only": "$static", "C example, small (static, tract only, panics abort)": "$small",
+            "libprism.so (ort + tract)": "$target/release/libprism.so",
             "runtime (ort + tract)": "$target/release/runtime", "runtime (tract only)": "$target/capi-tract/release/runtime"},
   "timings": [
     {"model": "HybridSN, 32 x 32 scene", "peer": ["${peer[0]}", "${peer[1]}", f"{work}/hybridsn.scene.onnx", "$scene_in", "$scene_out", f"{work}/scene.f32", "0", "1", "200", "32", "32"],

@@ -4,10 +4,14 @@
 #
 #   scripts/build-c-example.sh            # shared: target/c/classify, linked to libprism.so
 #   scripts/build-c-example.sh --static   # tract only, static: target/c/classify-static
+#   scripts/build-c-example.sh --small    # the same, size first: target/c/classify-small
 #
 # The shared build runs ONNX Runtime when its library is found (ORT_DYLIB_PATH, the project's
 # .venv) and tract otherwise; the static one links libprism.a built with tract and the image
-# decoders only, so it needs no ONNX Runtime, no Python and no libprism.so at run time.
+# decoders only, so it needs no ONNX Runtime, no Python and no libprism.so at run time. The small
+# one trades two things for size (docs/guide.md, "C and C++"): a panic aborts the process instead
+# of returning PRISM_STATUS_PANIC (no unwinding code or tables), and the program is not
+# position-independent (no address randomisation of its own code, no relocations to ship).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
@@ -49,8 +53,19 @@ case ${1:-} in
       -Wl,--gc-sections -Wl,-z,noexecstack
     echo "$target/c/classify-static"
     ;;
+  --small)
+    # RUSTFLAGS reach only the library's crates with --target given (not build scripts).
+    host=$(rustc -vV | sed -n 's/^host: //p')
+    RUSTFLAGS="${RUSTFLAGS:-} -C force-unwind-tables=no" \
+      cargo build --profile edge-small --locked -p prism-capi --no-default-features --features tract,images \
+      --target "$host" --target-dir "$target/capi-small"
+    "$cc" "${flags[@]}" examples/c/classify.c -o "$target/c/classify-small" \
+      "$target/capi-small/$host/edge-small/libprism.a" -static-libgcc -lpthread -ldl -lm -lrt -lutil \
+      -Wl,--gc-sections -Wl,-z,noexecstack -no-pie
+    echo "$target/c/classify-small"
+    ;;
   *)
-    echo "usage: scripts/build-c-example.sh [--static]" >&2
+    echo "usage: scripts/build-c-example.sh [--static | --small]" >&2
     exit 2
     ;;
 esac

@@ -29,7 +29,8 @@ typedef enum PrismStatus {
   PRISM_STATUS_SHAPE = 5,
   // An engine or execution provider that is missing or failed.
   PRISM_STATUS_ENGINE = 6,
-  // A bug in the library, caught before it reached the host.
+  // A bug in the library, caught before it reached the host (a library built with
+  // `panic = "abort"`, as `scripts/build-c-example.sh --small` builds it, aborts instead).
   PRISM_STATUS_PANIC = 7,
 } PrismStatus;
 

@@ -26,7 +26,8 @@ pub enum PrismStatus {
     Shape = 5,
     /// An engine or execution provider that is missing or failed.
     Engine = 6,
-    /// A bug in the library, caught before it reached the host.
+    /// A bug in the library, caught before it reached the host (a library built with
+    /// `panic = "abort"`, as `scripts/build-c-example.sh --small` builds it, aborts instead).
     Panic = 7,
 }
 

@@ -1,7 +1,8 @@
 //! The C API as a C program uses it: `examples/c/classify.c` built with the system's C compiler
 //! (`scripts/build-c-example.sh`) against libprism answers as `runtime infer --json` does, on
 //! torchvision's ResNet-18 from `torch.onnx` and on a Prism HybridSN export, on ONNX Runtime and
-//! on tract; the static tract-only build links no ONNX Runtime and gives the same answers; and
+//! on tract; the static tract-only builds (`--static`, and `--small` where a panic aborts) link no
+//! ONNX Runtime, give the same answers and refuse bad models with a message; and
 //! valgrind finds no leak and no invalid access in a run.
 
 use std::path::{Path, PathBuf};
@@ -122,30 +123,44 @@ fn the_c_example_answers_as_runtime_infer() {
 }
 
 #[test]
-fn the_static_tract_build_needs_no_onnx_runtime() {
+fn the_static_tract_builds_need_no_onnx_runtime() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let shared = c_example("");
-    let static_ = c_example("--static");
-    let ldd = Command::new("ldd").arg(&static_).output().unwrap();
-    let linked = String::from_utf8_lossy(&ldd.stdout).into_owned();
-    for lib in linked.lines().filter_map(|l| l.split_whitespace().next()) {
-        let system = ["linux-vdso", "libc.so", "libm.so", "ld-linux", "libpthread", "libdl", "librt", "libutil"];
-        assert!(system.iter().any(|s| lib.contains(s)), "the static example links {lib}:\n{linked}");
-    }
     let (hybridsn, scenes) = hybridsn(d);
-    // No ONNX Runtime to be found: `auto` lands on tract and says so.
-    let out = Command::new(&static_)
-        .env("ORT_DYLIB_PATH", "")
-        .env_remove("VIRTUAL_ENV")
-        .arg(&hybridsn)
-        .arg(&scenes[0])
-        .output()
-        .unwrap();
-    let alone = json_lines(&out, "the static example").remove(0);
-    assert_eq!(alone["engine"], "tract");
     let out = Command::new(&shared).args(["--engine", "tract"]).arg(&hybridsn).arg(&scenes[0]).output().unwrap();
-    assert_eq!(alone["labels"], json_lines(&out, "the shared example")[0]["labels"]);
+    let expected = json_lines(&out, "the shared example").remove(0);
+    // A corrupt model, and one that made tract 0.23 panic before Prism's checks refused it.
+    let garbage = d.join("corrupt.onnx");
+    std::fs::write(&garbage, b"\x08\x07\x12\x04abcd:\x10\x12\x0e\x0a\x01x").unwrap();
+    let undefined = root().join("fuzz/corpus/onnx_tract/found-undefined-output.onnx");
+    for kind in ["--static", "--small"] {
+        let program = c_example(kind);
+        let ldd = Command::new("ldd").arg(&program).output().unwrap();
+        let linked = String::from_utf8_lossy(&ldd.stdout).into_owned();
+        for lib in linked.lines().filter_map(|l| l.split_whitespace().next()) {
+            let system = ["linux-vdso", "libc.so", "libm.so", "ld-linux", "libpthread", "libdl", "librt", "libutil"];
+            assert!(system.iter().any(|s| lib.contains(s)), "the {kind} example links {lib}:\n{linked}");
+        }
+        // No ONNX Runtime to be found: `auto` lands on tract and says so.
+        let out = Command::new(&program)
+            .env("ORT_DYLIB_PATH", "")
+            .env_remove("VIRTUAL_ENV")
+            .arg(&hybridsn)
+            .arg(&scenes[0])
+            .output()
+            .unwrap();
+        let alone = json_lines(&out, &format!("the {kind} example")).remove(0);
+        assert_eq!(alone["engine"], "tract", "{kind}");
+        assert_eq!(alone["labels"], expected["labels"], "{kind}");
+        // Bad models are errors, not aborts, in the build where a panic would abort.
+        for model in [&garbage, &undefined] {
+            let out = Command::new(&program).arg(model).arg(&scenes[0]).output().unwrap();
+            let message = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(1), "{kind} on {}: {message}", model.display());
+            assert!(message.starts_with("classify: ") && message.lines().count() == 1, "{kind}: {message}");
+        }
+    }
 }
 
 #[test]
