@@ -33,6 +33,22 @@ Libs.private: -lpthread -ldl -lm -lrt -lutil
 Cflags: -I\${includedir}
 PC
 flags=(-std=c11 -O2 -Wall -Wextra -Werror -I capi/include)
+# The tract-only static library (Cargo's arguments after the common ones), and the example linked
+# against it: LIB OUT [LINK FLAGS...]. Its own target folder, since the same crate with other
+# features would otherwise rebuild in turn. The link takes what Rust's standard library needs from
+# the system (`--print native-static-libs`), with libgcc linked in, so that only the C library and
+# the loader remain; unused sections are dropped (--gc-sections), and tract's assembly kernels
+# need no executable stack.
+build_tract() {
+  cargo build --locked -p prism-capi --no-default-features --features tract,images "$@"
+}
+link_static() {
+  local lib=$1 out=$2
+  shift 2
+  "$cc" "${flags[@]}" examples/c/classify.c -o "$out" "$lib" -static-libgcc -lpthread -ldl -lm -lrt -lutil \
+    -Wl,--gc-sections -Wl,-z,noexecstack "$@"
+  echo "$out"
+}
 case ${1:-} in
   "")
     cargo build --release --locked -p prism-capi
@@ -41,28 +57,16 @@ case ${1:-} in
     echo "$target/c/classify"
     ;;
   --static)
-    # Its own target folder: the same crate with other features would otherwise rebuild in turn.
     # The `edge` profile (Cargo.toml) sizes it for shipping: fat LTO, optimised for size.
-    cargo build --profile edge --locked -p prism-capi --no-default-features --features tract,images \
-      --target-dir "$target/capi-tract"
-    # What Rust's standard library needs from the system (`--print native-static-libs`), with
-    # libgcc linked in, so that only the C library and the loader remain; unused sections are
-    # dropped (--gc-sections), and tract's assembly kernels need no executable stack.
-    "$cc" "${flags[@]}" examples/c/classify.c -o "$target/c/classify-static" \
-      "$target/capi-tract/edge/libprism.a" -static-libgcc -lpthread -ldl -lm -lrt -lutil \
-      -Wl,--gc-sections -Wl,-z,noexecstack
-    echo "$target/c/classify-static"
+    build_tract --profile edge --target-dir "$target/capi-tract"
+    link_static "$target/capi-tract/edge/libprism.a" "$target/c/classify-static"
     ;;
   --small)
     # RUSTFLAGS reach only the library's crates with --target given (not build scripts).
     host=$(rustc -vV | sed -n 's/^host: //p')
     RUSTFLAGS="${RUSTFLAGS:-} -C force-unwind-tables=no" \
-      cargo build --profile edge-small --locked -p prism-capi --no-default-features --features tract,images \
-      --target "$host" --target-dir "$target/capi-small"
-    "$cc" "${flags[@]}" examples/c/classify.c -o "$target/c/classify-small" \
-      "$target/capi-small/$host/edge-small/libprism.a" -static-libgcc -lpthread -ldl -lm -lrt -lutil \
-      -Wl,--gc-sections -Wl,-z,noexecstack -no-pie
-    echo "$target/c/classify-small"
+      build_tract --profile edge-small --target "$host" --target-dir "$target/capi-small"
+    link_static "$target/capi-small/$host/edge-small/libprism.a" "$target/c/classify-small" -no-pie
     ;;
   *)
     echo "usage: scripts/build-c-example.sh [--static | --small]" >&2
