@@ -5,7 +5,8 @@
 //! [`model::Model`] with typed predictions, the scene tiler that classifies a scene read block by
 //! block through [`scene::SceneSource`], and what an ONNX file says of itself ([`onnx_info`]).
 //! Features: `ort`, `tract` (the engines), `files` (reading images, `.npy` and MATLAB scenes
-//! from files, through `prism-data`), `cli` (the `runtime` binary). With
+//! from files, through `prism-data`), `protocol` (the Open Inference Protocol's requests and
+//! config.pbtxt, without a network: [`protocol`]), `cli` (the `runtime` binary). With
 //! `default-features = false, features = ["tract"]` it compiles no file-format parser, no PNG
 //! encoder and no command-line crate.
 
@@ -13,6 +14,8 @@ pub mod engine;
 mod error;
 pub mod model;
 pub mod onnx_info;
+#[cfg(feature = "protocol")]
+pub mod protocol;
 
 pub use error::{Error, Result};
 /// Images: the resize, crop and scale a model's pipeline applies; with `files`, decoding.

@@ -14,10 +14,10 @@ use std::time::Instant;
 
 use ndarray::{ArrayD, ArrayViewD, Axis, Slice, concatenate};
 use prism_runtime::model::Model;
+use prism_runtime::protocol::Fault;
+use prism_runtime::protocol::config::Policy;
 use tokio::sync::oneshot;
 
-use super::config::Policy;
-use super::inference::Fault;
 use super::metrics::Metrics;
 
 type Outputs = Vec<(String, ArrayD<f32>)>;

@@ -7,10 +7,12 @@ use std::sync::Arc;
 
 use tonic::{Request, Response, Status};
 
-use super::inference::{Fault, InferRequest, InputTensor, Server, bytes_of, floats_from_bytes};
-use super::proto::grpc_inference_service_server::{GrpcInferenceService, GrpcInferenceServiceServer};
-use super::proto::model_infer_response::InferOutputTensor;
-use super::proto::*;
+use prism_runtime::protocol::proto::model_infer_response::InferOutputTensor;
+use prism_runtime::protocol::proto::*;
+use prism_runtime::protocol::{Fault, bytes_of, decode_grpc};
+
+use super::inference::Server;
+use super::service::grpc_inference_service_server::{GrpcInferenceService, GrpcInferenceServiceServer};
 
 /// The service on `server`, with its message size limit.
 pub fn service(server: Arc<Server>) -> GrpcInferenceServiceServer<Grpc> {
@@ -80,7 +82,7 @@ impl GrpcInferenceService for Grpc {
     async fn model_infer(&self, request: Request<ModelInferRequest>) -> Result<Response<ModelInferResponse>, Status> {
         let request = request.into_inner();
         let (name, version) = (request.model_name.clone(), request.model_version.clone());
-        let decoded = match decode(request) {
+        let decoded = match decode_grpc(request) {
             Ok(decoded) => decoded,
             Err(e) => return Err(status(self.0.refuse("grpc", &name, e))),
         };
@@ -104,27 +106,4 @@ impl GrpcInferenceService for Grpc {
             raw_output_contents: response.outputs.iter().map(|(_, value)| bytes_of(value)).collect(),
         }))
     }
-}
-
-fn decode(request: ModelInferRequest) -> Result<InferRequest, Fault> {
-    let raw = request.raw_input_contents;
-    if !raw.is_empty() && raw.len() != request.inputs.len() {
-        return Err(Fault::Invalid(format!(
-            "{} inputs but {} raw_input_contents: there must be one per input, or none",
-            request.inputs.len(),
-            raw.len()
-        )));
-    }
-    let mut inputs = Vec::with_capacity(request.inputs.len());
-    for (i, input) in request.inputs.into_iter().enumerate() {
-        let data = match (raw.get(i), input.contents) {
-            (Some(bytes), _) if input.datatype == "FP32" => floats_from_bytes(&input.name, bytes)?,
-            (Some(_), _) => Vec::new(), // the datatype is refused by name when checked against the model
-            (None, Some(contents)) => contents.fp32_contents,
-            (None, None) => return Err(Fault::Invalid(format!("input `{}` has no contents", input.name))),
-        };
-        inputs.push(InputTensor { name: input.name, datatype: input.datatype, shape: input.shape, data });
-    }
-    let outputs = request.outputs.into_iter().map(|o| o.name).collect();
-    Ok(InferRequest { id: request.id, inputs, outputs })
 }

@@ -12,11 +12,10 @@ use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use prism_runtime::protocol::{BinaryOutputs, Fault, InferResponse, bytes_of, config, decode_http_body};
+use serde_json::{Value, json};
 
-use super::config;
-use super::inference::{Fault, InferRequest, InferResponse, InputTensor, Server, bytes_of, floats_from_bytes};
+use super::inference::Server;
 use super::repository::Served;
 
 const HEADER_LENGTH: &str = "inference-header-content-length";
@@ -83,7 +82,7 @@ async fn model_metadata(State(server): State<Arc<Server>>, Path(params): ModelPa
         Err(e) => return fault(e),
     };
     let metadata = model.metadata();
-    let tensors = |tensors: &[super::proto::model_metadata_response::TensorMetadata]| -> Vec<Value> {
+    let tensors = |tensors: &[prism_runtime::protocol::proto::model_metadata_response::TensorMetadata]| -> Vec<Value> {
         tensors.iter().map(|t| json!({ "name": t.name, "datatype": t.datatype, "shape": t.shape })).collect()
     };
     Json(json!({
@@ -125,7 +124,7 @@ async fn infer(
 ) -> Response {
     let (name, version) = (param(&params, "name"), param(&params, "version"));
     let decoded = match body {
-        Ok(body) => decode(&headers, &body),
+        Ok(body) => decode_http_body(headers.get(HEADER_LENGTH).map(HeaderValue::as_bytes), &body),
         Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(Fault::TooLarge(format!(
             "the request is larger than {} MiB (--max-request-size)",
             server.max_request >> 20
@@ -142,120 +141,7 @@ async fn infer(
     }
 }
 
-#[derive(Deserialize)]
-struct JsonRequest {
-    #[serde(default)]
-    id: String,
-    #[serde(default)]
-    parameters: Map<String, Value>,
-    inputs: Vec<JsonInput>,
-    #[serde(default)]
-    outputs: Vec<JsonOutput>,
-}
-
-#[derive(Deserialize)]
-struct JsonInput {
-    name: String,
-    shape: Vec<i64>,
-    datatype: String,
-    #[serde(default)]
-    parameters: Map<String, Value>,
-    data: Option<Value>,
-}
-
-#[derive(Deserialize)]
-struct JsonOutput {
-    name: String,
-    #[serde(default)]
-    parameters: Map<String, Value>,
-}
-
-/// Which outputs go back as binary data: all (`binary_data_output`), or those asked so.
-struct Binary {
-    all: bool,
-    names: Vec<String>,
-}
-
-impl Binary {
-    fn wants(&self, name: &str) -> bool {
-        self.all || self.names.iter().any(|n| n == name)
-    }
-}
-
-fn decode(headers: &HeaderMap, body: &[u8]) -> Result<(InferRequest, Binary), Fault> {
-    let json_length = match headers.get(HEADER_LENGTH) {
-        None => body.len(),
-        Some(value) => {
-            value.to_str().ok().and_then(|v| v.trim().parse::<usize>().ok()).filter(|&n| n <= body.len()).ok_or_else(
-                || Fault::Invalid(format!("{HEADER_LENGTH} is not a length within the body's {} bytes", body.len())),
-            )?
-        }
-    };
-    let (json, mut binary) = body.split_at(json_length);
-    let request: JsonRequest = serde_json::from_slice(json)
-        .map_err(|e| Fault::Invalid(format!("the request is not the protocol's JSON: {e}")))?;
-    let mut inputs = Vec::with_capacity(request.inputs.len());
-    for input in request.inputs {
-        let data = match (input.parameters.get("binary_data_size"), &input.data) {
-            (Some(size), _) => {
-                let size = size
-                    .as_u64()
-                    .and_then(|s| usize::try_from(s).ok())
-                    .filter(|&s| s <= binary.len())
-                    .ok_or_else(|| {
-                        Fault::Invalid(format!("input `{}`: binary_data_size exceeds the binary data sent", input.name))
-                    })?;
-                let (bytes, rest) = binary.split_at(size);
-                binary = rest;
-                if input.datatype != "FP32" {
-                    Vec::new() // the datatype is refused by name when checked against the model
-                } else {
-                    floats_from_bytes(&input.name, bytes)?
-                }
-            }
-            (None, Some(data)) => {
-                let mut values = Vec::new();
-                flatten(&input.name, data, &mut values)?;
-                values
-            }
-            (None, None) => {
-                return Err(Fault::Invalid(format!("input `{}` has neither data nor binary_data_size", input.name)));
-            }
-        };
-        inputs.push(InputTensor { name: input.name, datatype: input.datatype, shape: input.shape, data });
-    }
-    if !binary.is_empty() {
-        return Err(Fault::Invalid(format!(
-            "{} bytes of binary data follow the inputs' binary_data_size",
-            binary.len()
-        )));
-    }
-    let binary = Binary {
-        all: request.parameters.get("binary_data_output").and_then(Value::as_bool).unwrap_or(false),
-        names: request
-            .outputs
-            .iter()
-            .filter(|o| o.parameters.get("binary_data").and_then(Value::as_bool).unwrap_or(false))
-            .map(|o| o.name.clone())
-            .collect(),
-    };
-    let outputs = request.outputs.into_iter().map(|o| o.name).collect();
-    Ok((InferRequest { id: request.id, inputs, outputs }, binary))
-}
-
-/// The values of a JSON tensor, flat or nested, in row-major order.
-fn flatten(name: &str, data: &Value, out: &mut Vec<f32>) -> Result<(), Fault> {
-    match data {
-        Value::Array(items) => items.iter().try_for_each(|item| flatten(name, item, out)),
-        Value::Number(n) => {
-            out.push(n.as_f64().unwrap_or(f64::NAN) as f32);
-            Ok(())
-        }
-        other => Err(Fault::Invalid(format!("input `{name}`: `{other}` is not a number"))),
-    }
-}
-
-fn encode(response: InferResponse, binary: &Binary) -> Response {
+fn encode(response: InferResponse, binary: &BinaryOutputs) -> Response {
     let mut blobs: Vec<u8> = Vec::new();
     let outputs: Vec<Value> = response
         .outputs
@@ -295,50 +181,4 @@ fn encode(response: InferResponse, binary: &Binary) -> Response {
         body,
     )
         .into_response()
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use super::*;
-
-    fn headers(length: usize) -> HeaderMap {
-        let mut headers = HeaderMap::new();
-        headers.insert(HEADER_LENGTH, HeaderValue::from(length));
-        headers
-    }
-
-    #[test]
-    fn json_and_binary_inputs_decode_alike() {
-        let json = br#"{"inputs":[{"name":"x","shape":[2,2],"datatype":"FP32","data":[[1,2],[3,4.5]]}]}"#;
-        let (plain, _) = decode(&HeaderMap::new(), json).unwrap();
-        let header = br#"{"inputs":[{"name":"x","shape":[2,2],"datatype":"FP32","parameters":{"binary_data_size":16}}],
-                          "outputs":[{"name":"y","parameters":{"binary_data":true}}]}"#;
-        let mut body = header.to_vec();
-        body.extend([1.0f32, 2.0, 3.0, 4.5].iter().flat_map(|v| v.to_le_bytes()));
-        let (binary, wants) = decode(&headers(header.len()), &body).unwrap();
-        assert_eq!(plain.inputs[0].data, vec![1.0, 2.0, 3.0, 4.5]);
-        assert_eq!(binary.inputs[0].data, plain.inputs[0].data);
-        assert!(wants.wants("y") && !wants.wants("z"));
-    }
-
-    #[test]
-    fn malformed_bodies_are_named() {
-        let cases: [(&[u8], Option<usize>, &str); 5] = [
-            (b"{", None, "not the protocol's JSON"),
-            (br#"{"inputs":[{"name":"x","shape":[1],"datatype":"FP32","data":["a"]}]}"#, None, "is not a number"),
-            (br#"{"inputs":[{"name":"x","shape":[1],"datatype":"FP32"}]}"#, None, "neither data nor"),
-            (
-                br#"{"inputs":[{"name":"x","shape":[1],"datatype":"FP32","parameters":{"binary_data_size":8}}]}abcd"#,
-                Some(91),
-                "exceeds",
-            ),
-            (br#"{"inputs":[]}"#, Some(99), "not a length"),
-        ];
-        for (body, length, expected) in cases {
-            let headers = length.map(headers).unwrap_or_default();
-            let error = decode(&headers, body).err().unwrap().to_string();
-            assert!(error.contains(expected), "{}: {error}", String::from_utf8_lossy(body));
-        }
-    }
 }

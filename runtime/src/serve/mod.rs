@@ -1,14 +1,16 @@
 //! `runtime serve`: models behind the Open Inference Protocol (KServe v2, which Triton, KServe and
 //! Seldon speak), over HTTP/REST and gRPC, with dynamic batching.
 //!
+//! - The protocol without its transport is in the library ([`prism_runtime::protocol`]): the
+//!   messages, requests decoded from bytes and checked against the model, faults that name the
+//!   problem, `config.pbtxt`.
 //! - [`repository`] finds the models (Triton's repository layout, or files named on the command
-//!   line), reads each `config.pbtxt` ([`config`]) and fills in what it leaves out from the ONNX
-//!   file itself.
+//!   line), reads each `config.pbtxt` and fills in what it leaves out from the ONNX file itself.
 //! - [`batcher`] queues each model's requests (bounded) and runs them in batches on a pool of
 //!   engines, one thread per instance.
-//! - [`inference`] is the protocol without its transport: requests checked against the model,
-//!   faults that name the problem; [`http`] (axum) and [`grpc`] (tonic, service written from the
-//!   protocol's documentation in `proto/inference.proto`) put it on the wire.
+//! - [`inference`] answers a decoded request: the model it names, its queue, its deadline;
+//!   [`http`] (axum) and [`grpc`] (tonic, service written from the protocol's documentation in
+//!   `proto/inference.proto`) put it on the wire.
 //! - [`metrics`] counts requests, batch sizes, queue and compute time (prometheus-client).
 //!
 //! Crates: tokio for the network, axum for HTTP (routing, body limits and graceful shutdown
@@ -28,20 +30,16 @@ use tokio::net::TcpListener;
 use crate::cli::{EngineArgs, positive};
 
 mod batcher;
-mod config;
 mod grpc;
 mod http;
 mod inference;
 mod metrics;
 mod repository;
 
-/// The messages and service of `proto/inference.proto`.
+/// The gRPC service of `proto/inference.proto`, on the library's messages.
 #[allow(clippy::all, clippy::pedantic, unreachable_pub)]
-pub mod proto {
-    tonic::include_proto!("inference");
-
-    /// The file's descriptors, for protobuf's text and JSON formats.
-    pub const DESCRIPTORS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/inference.bin"));
+mod service {
+    include!(concat!(env!("OUT_DIR"), "/service/inference.rs"));
 }
 
 use inference::Server;
@@ -118,7 +116,7 @@ pub fn run(args: Args) -> Result<()> {
     let metrics = Arc::new(metrics::Metrics::default());
     let models = repository::load(&args, &metrics)?;
     let server = Arc::new(Server {
-        models: models.into_iter().map(|m| (m.name.clone(), Arc::new(m))).collect::<BTreeMap<_, _>>(),
+        models: models.into_iter().map(|m| (m.signature.model.clone(), Arc::new(m))).collect::<BTreeMap<_, _>>(),
         metrics,
         max_request: args.max_request_size << 20,
         timeout: Duration::from_secs_f64(args.timeout),

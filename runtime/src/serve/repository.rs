@@ -8,22 +8,20 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use prism_runtime::model::{LoadOptions, Model, scene_graph_path};
+use prism_runtime::protocol::config::{self, Defaults};
+use prism_runtime::protocol::proto::{ModelConfig, ModelMetadataResponse, model_metadata_response::TensorMetadata};
+use prism_runtime::protocol::{Signature, Spec};
 
 use super::Args;
 use super::batcher::Batcher;
-use super::config::{self, Defaults, Spec};
 use super::metrics::Metrics;
-use super::proto::{ModelConfig, ModelMetadataResponse, model_metadata_response::TensorMetadata};
 
 /// A model being served.
 pub struct Served {
-    pub name: String,
+    /// Its name, input, outputs and largest batch.
+    pub signature: Signature,
     pub version: String,
     pub config: ModelConfig,
-    pub input: Spec,
-    pub outputs: Vec<Spec>,
-    /// Largest batch; 0 when the model takes no batch dimension.
-    pub max_batch: usize,
     pub batcher: Batcher,
 }
 
@@ -63,8 +61,8 @@ pub fn load(args: &Args, metrics: &Arc<Metrics>) -> Result<Vec<Served>> {
     let mut served: Vec<Served> = Vec::new();
     for entry in entries {
         let model = entry.load(args, &defaults, metrics)?;
-        if served.iter().any(|s| s.name == model.name) {
-            bail!("two models are named `{}`", model.name);
+        if served.iter().any(|s| s.signature.model == model.signature.model) {
+            bail!("two models are named `{}`", model.signature.model);
         }
         served.push(model);
     }
@@ -150,7 +148,7 @@ impl Entry {
             "[serve] model `{name}` version {} from {}: {} on {}/{}, {instances} instance(s), {}",
             self.version,
             self.file.display(),
-            spec_text(&effective.input, policy.max_batch),
+            spec_text(&effective.signature.input, policy.max_batch),
             model.engine(),
             model.provider(),
             match (policy.max_batch, policy.merge) {
@@ -162,18 +160,9 @@ impl Entry {
         for note in model.notes() {
             eprintln!("[serve] model `{name}`: {note}");
         }
-        let max_batch = policy.max_batch;
         let batcher = Batcher::start(&name, Arc::new(model), policy, args.queue, Arc::clone(metrics))
             .with_context(|| format!("model `{name}`: cannot start its threads"))?;
-        Ok(Served {
-            name,
-            version: self.version,
-            config,
-            input: effective.input,
-            outputs: effective.outputs,
-            max_batch,
-            batcher,
-        })
+        Ok(Served { signature: effective.signature, version: self.version, config, batcher })
     }
 }
 
@@ -184,27 +173,20 @@ fn spec_text(spec: &Spec, max_batch: usize) -> String {
 }
 
 impl Served {
-    /// A tensor's shape as clients send it: with a free batch dimension when the model batches.
-    pub fn shape(&self, spec: &Spec) -> Vec<i64> {
-        let batch = (self.max_batch > 0).then_some(-1);
-        batch.into_iter().chain(spec.dims.iter().copied()).collect()
-    }
-
-    /// The input's shape as clients send it.
-    pub fn input_shape(&self) -> Vec<i64> {
-        self.shape(&self.input)
-    }
-
     /// The protocol's model metadata.
     pub fn metadata(&self) -> ModelMetadataResponse {
-        let tensor =
-            |spec: &Spec| TensorMetadata { name: spec.name.clone(), datatype: "FP32".into(), shape: self.shape(spec) };
+        let signature = &self.signature;
+        let tensor = |spec: &Spec| TensorMetadata {
+            name: spec.name.clone(),
+            datatype: "FP32".into(),
+            shape: signature.shape(spec),
+        };
         ModelMetadataResponse {
-            name: self.name.clone(),
+            name: signature.model.clone(),
             versions: vec![self.version.clone()],
             platform: self.config.platform.clone(),
-            inputs: vec![tensor(&self.input)],
-            outputs: self.outputs.iter().map(tensor).collect(),
+            inputs: vec![tensor(&signature.input)],
+            outputs: signature.outputs.iter().map(tensor).collect(),
         }
     }
 }

@@ -5,12 +5,20 @@
 use std::path::Path;
 use std::time::Duration;
 
-use anyhow::{Context, Result, anyhow, bail};
 use prism_onnx::{Dim, OnnxInfo, TensorInfo};
 use prost::Message;
 use prost_reflect::{DescriptorPool, DynamicMessage, MessageDescriptor, SerializeOptions};
 
 use super::proto::{DataType, ModelConfig, ModelDynamicBatching, ModelInput, ModelOutput, model_instance_group};
+use super::signature::{Signature, Spec};
+use crate::{Error, Result};
+
+/// Returns early with [`Error::Invalid`] and a formatted message.
+macro_rules! bail {
+    ($($message:tt)*) => {
+        return Err(Error::Invalid(format!($($message)*)))
+    };
+}
 
 /// What the command line sets for models without a config.pbtxt.
 #[derive(Clone, Debug)]
@@ -18,14 +26,6 @@ pub struct Defaults {
     pub max_batch: usize,
     pub delay: Duration,
     pub instances: usize,
-}
-
-/// A graph input or output as clients see it: dimensions without the batch when the model
-/// batches, -1 where any size goes.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Spec {
-    pub name: String,
-    pub dims: Vec<i64>,
 }
 
 /// How a model's requests are run.
@@ -47,15 +47,15 @@ pub struct Policy {
 #[derive(Clone, Debug)]
 pub struct Effective {
     pub config: ModelConfig,
-    pub input: Spec,
-    pub outputs: Vec<Spec>,
+    pub signature: Signature,
     pub policy: Policy,
 }
 
 fn descriptor() -> Result<MessageDescriptor> {
-    let pool =
-        DescriptorPool::decode(super::proto::DESCRIPTORS).context("the compiled-in descriptors do not decode")?;
-    pool.get_message_by_name("inference.ModelConfig").ok_or_else(|| anyhow!("inference.ModelConfig is not compiled in"))
+    let pool = DescriptorPool::decode(super::proto::DESCRIPTORS)
+        .map_err(|e| Error::Invalid(format!("the compiled-in descriptors do not decode: {e}")))?;
+    pool.get_message_by_name("inference.ModelConfig")
+        .ok_or_else(|| Error::Invalid("inference.ModelConfig is not compiled in".into()))
 }
 
 /// Reads a config.pbtxt.
@@ -64,8 +64,8 @@ fn descriptor() -> Result<MessageDescriptor> {
 /// An unreadable file, text that is not a model configuration, or fields this server does not
 /// read (named in the message).
 pub fn read(path: &Path) -> Result<ModelConfig> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    parse(&text).with_context(|| path.display().to_string())
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    parse(&text).map_err(|e| Error::format(path, e.to_string()))
 }
 
 /// Parses the text of a config.pbtxt.
@@ -75,12 +75,12 @@ pub fn read(path: &Path) -> Result<ModelConfig> {
 pub fn parse(text: &str) -> Result<ModelConfig> {
     let text = colon_before_lists(text);
     let message = DynamicMessage::parse_text_format(descriptor()?, &text).map_err(|e| {
-        anyhow!(
+        Error::Invalid(format!(
             "{e} (runtime serve reads name, platform, backend, version_policy, max_batch_size, input, output, \
              instance_group, default_model_filename, dynamic_batching and parameters)"
-        )
+        ))
     })?;
-    Ok(message.transcode_to()?)
+    message.transcode_to().map_err(|e| Error::Invalid(format!("not a model configuration: {e}")))
 }
 
 /// `input [ ... ]` as `input: [ ... ]`. The text format lets the colon go before a list of
@@ -129,9 +129,10 @@ fn colon_before_lists(text: &str) -> String {
 /// # Errors
 /// Only if the compiled-in descriptors are broken.
 pub fn to_json(config: &ModelConfig) -> Result<serde_json::Value> {
-    let message = DynamicMessage::decode(descriptor()?, config.encode_to_vec().as_slice())?;
+    let broken = |e: &dyn std::fmt::Display| Error::Invalid(format!("the configuration does not encode: {e}"));
+    let message = DynamicMessage::decode(descriptor()?, config.encode_to_vec().as_slice()).map_err(|e| broken(&e))?;
     let options = SerializeOptions::new().use_proto_field_name(true).stringify_64_bit_integers(false);
-    Ok(message.serialize_with_options(serde_json::value::Serializer, &options)?)
+    message.serialize_with_options(serde_json::value::Serializer, &options).map_err(|e| broken(&e))
 }
 
 /// Engines to load: the instance groups' counts, or the default.
@@ -165,7 +166,9 @@ pub fn effective(name: &str, given: Option<ModelConfig>, onnx: &OnnxInfo, defaul
     }
     let free_batch = matches!(input.shape.first(), Some(Dim::Symbolic(_)));
     let max_batch = match &given {
-        Some(config) => usize::try_from(config.max_batch_size).map_err(|_| anyhow!("max_batch_size is negative"))?,
+        Some(config) => {
+            usize::try_from(config.max_batch_size).map_err(|_| Error::Invalid("max_batch_size is negative".into()))?
+        }
         None if free_batch => defaults.max_batch,
         None => 0,
     };
@@ -230,7 +233,8 @@ pub fn effective(name: &str, given: Option<ModelConfig>, onnx: &OnnxInfo, defaul
         .map(|o| ModelOutput { name: o.name.clone(), data_type: fp32, dims: o.dims.clone(), ..Default::default() })
         .collect();
     config.dynamic_batching = batching.filter(|_| policy.merge);
-    Ok(Effective { config, input, outputs, policy })
+    let signature = Signature { model: name.to_string(), input, outputs, max_batch };
+    Ok(Effective { config, signature, policy })
 }
 
 /// Records where the engines run, once they are loaded.
@@ -302,7 +306,7 @@ mod tests {
         let policy =
             Policy { max_batch: 8, merge: true, preferred: vec![4], delay: Duration::from_micros(100), instances: 2 };
         assert_eq!(effective.policy, policy);
-        assert_eq!(effective.input, Spec { name: "x".into(), dims: vec![3, 5] });
+        assert_eq!(effective.signature.input, Spec { name: "x".into(), dims: vec![3, 5] });
         let json = to_json(&effective.config).unwrap();
         assert_eq!(json["input"][0]["dims"], serde_json::json!([3, 5]), "{json}");
         assert_eq!(json["dynamic_batching"]["max_queue_delay_microseconds"], 100, "{json}");
@@ -319,9 +323,9 @@ mod tests {
     #[test]
     fn without_a_config_the_graph_decides() {
         let free = effective("m", None, &onnx(vec![batch(), Dim::Fixed(4)], vec![batch()]), &defaults()).unwrap();
-        assert_eq!((free.policy.max_batch, free.policy.merge, free.input.dims.clone()), (64, true, vec![4]));
+        assert_eq!((free.policy.max_batch, free.policy.merge, free.signature.input.dims.clone()), (64, true, vec![4]));
         let fixed = effective("m", None, &onnx(vec![Dim::Fixed(1), Dim::Fixed(4)], vec![]), &defaults()).unwrap();
-        assert_eq!((fixed.policy.max_batch, fixed.policy.merge, fixed.input.dims), (0, false, vec![1, 4]));
+        assert_eq!((fixed.policy.max_batch, fixed.policy.merge, fixed.signature.input.dims), (0, false, vec![1, 4]));
     }
 
     #[test]
