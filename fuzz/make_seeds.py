@@ -193,10 +193,78 @@ def run_json():
         (folder / name).write_bytes("\0".join(parts).encode())
 
 
+def serve():
+    """Requests as Triton's clients send them, and config.pbtxt as the exporter and Triton's
+    documentation write it. The gRPC seeds are encoded with tritonclient's own messages."""
+    from tritonclient.grpc import service_pb2
+
+    http = target("serve_http")
+    values = np.arange(12, dtype=np.float32).reshape(2, 2, 3) / 7
+    inputs = {"name": "x", "shape": [2, 2, 3], "datatype": "FP32"}
+    json_bodies = {
+        "nested.json": {"id": "1", "inputs": [{**inputs, "data": values.tolist()}]},
+        "flat.json": {"inputs": [{**inputs, "data": values.ravel().tolist()}], "outputs": [{"name": "y"}]},
+        "fp16.json": {"inputs": [{**inputs, "datatype": "FP16", "data": values.ravel().tolist()}]},
+    }
+    for name, body in json_bodies.items():
+        (http / name).write_bytes(json.dumps(body).encode())
+    # The binary tensor data extension: the target reads "<header length>\n" first.
+    header = json.dumps(
+        {
+            "inputs": [{**inputs, "parameters": {"binary_data_size": values.nbytes}}],
+            "outputs": [{"name": "y", "parameters": {"binary_data": True}}],
+            "parameters": {"binary_data_output": True},
+        }
+    ).encode()
+    (http / "binary").write_bytes(b"%d\n" % len(header) + header + values.tobytes())
+
+    grpc = target("serve_grpc")
+    tensor = service_pb2.ModelInferRequest().InferInputTensor(name="x", datatype="FP32", shape=[2, 2, 3])
+    raw = service_pb2.ModelInferRequest(model_name="m", id="1", inputs=[tensor])
+    raw.raw_input_contents.append(values.tobytes())
+    raw.outputs.add(name="y")
+    (grpc / "raw").write_bytes(raw.SerializeToString())
+    typed = service_pb2.ModelInferRequest(model_name="m", model_version="1", inputs=[tensor])
+    typed.inputs[0].contents.fp32_contents.extend(values.ravel().tolist())
+    (grpc / "typed").write_bytes(typed.SerializeToString())
+
+    config = target("serve_config")
+    (config / "exporter.pbtxt").write_text(
+        'name: "hybridsn"\nplatform: "onnxruntime_onnx"\nmax_batch_size: 64\n'
+        'input [\n  {\n    name: "x"\n    data_type: TYPE_FP32\n    dims: [ 2, 3 ]\n  }\n]\n'
+        'output [\n  {\n    name: "y"\n    data_type: TYPE_FP32\n    dims: [ 5 ]\n  }\n]\n'
+        "dynamic_batching { }\n"
+    )
+    (config / "triton.pbtxt").write_text(
+        '# as Triton\'s documentation writes them\nbackend: "onnxruntime"\nmax_batch_size: 8\n'
+        'version_policy: { latest: { num_versions: 1 } }\n'
+        'instance_group [ { count: 2 kind: KIND_CPU }, { count: 1 kind: KIND_GPU gpus: [ 0 ] } ]\n'
+        "dynamic_batching { preferred_batch_size: [ 4, 8 ] max_queue_delay_microseconds: 100 }\n"
+        'parameters { key: "k" value: { string_value: "v" } }\n'
+    )
+
+
+def safetensors():
+    """Weights files as safetensors' own writer makes them: float32 tensors, a float16 one, and
+    PyTorch's int64 batch-norm counter."""
+    from safetensors.numpy import save
+
+    folder = target("safetensors")
+    rng = np.random.default_rng(31)
+    f32 = {"conv.weight": rng.standard_normal((4, 2, 3, 3)).astype(np.float32), "conv.bias": np.zeros(4, np.float32)}
+    counter = {"bn.num_batches_tracked": np.array(7, dtype=np.int64)}
+    (folder / "f32.safetensors").write_bytes(save(f32, metadata={"format": "pt"}))
+    (folder / "counter.safetensors").write_bytes(save({**f32, **counter}))
+    (folder / "f16.safetensors").write_bytes(save({"fc.weight": np.ones((3, 2), np.float16)}))
+    (folder / "empty.safetensors").write_bytes(save({"e": np.zeros((0, 3), np.float32)}))
+
+
 arrays()
 images()
 models()
 run_json()
+serve()
+safetensors()
 for folder in sorted(CORPUS.iterdir()):
     files = list(folder.iterdir())
     print(f"{folder.name}: {len(files)} files, {sum(f.stat().st_size for f in files)} bytes")

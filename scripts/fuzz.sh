@@ -23,7 +23,8 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-TARGETS=(npy npy_build mat5 mat5_build mat73 onnx_info onnx_tract run_json image)
+TARGETS=(npy npy_build mat5 mat5_build mat73 onnx_info onnx_tract onnx_metadata run_json safetensors image
+    serve_http serve_grpc serve_config)
 
 say() { echo "[fuzz] $*" >&2; }
 
@@ -39,15 +40,19 @@ dict_of() {
         mat5 | mat5_build) echo dict/mat.dict ;;
         mat73) echo dict/hdf5.dict ;;
         onnx_info | onnx_tract) echo dict/onnx.dict ;;
-        run_json) echo dict/json.dict ;;
+        run_json | onnx_metadata) echo dict/json.dict ;;
+        safetensors) echo dict/safetensors.dict ;;
+        serve_http | serve_grpc) echo dict/serve.dict ;;
+        serve_config) echo dict/pbtxt.dict ;;
         image) echo dict/image.dict ;;
     esac
 }
 
-# Cargo features a target needs (run_json reads run directories through the exporter).
+# Cargo features a target needs (run_json and safetensors read run directories through the
+# exporter).
 features_of() {
     case "$1" in
-        run_json) echo "--features=exporter" ;;
+        run_json | safetensors) echo "--features=exporter" ;;
         *) echo "" ;;
     esac
 }

@@ -50,8 +50,16 @@ impl TensorFile {
     /// NaN or infinite values.
     pub fn read(path: &Path) -> Result<Self> {
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-        let file = SafeTensors::deserialize(&bytes)
-            .map_err(|e| Error::format(path, format!("not a safetensors file: {e}")))?;
+        Self::parse(path, &bytes)
+    }
+
+    /// [`TensorFile::read`] for a file's bytes; `path` names it in errors.
+    ///
+    /// # Errors
+    /// As [`TensorFile::read`], but for reading the file.
+    pub fn parse(path: &Path, bytes: &[u8]) -> Result<Self> {
+        let file =
+            SafeTensors::deserialize(bytes).map_err(|e| Error::format(path, format!("not a safetensors file: {e}")))?;
         let mut tensors = BTreeMap::new();
         for (name, view) in file.iter() {
             if is_counter(name) {

@@ -2,6 +2,8 @@
 //! file reaches, with the checks that hold whatever the bytes (an error or a value, never a
 //! panic; two ways of reading the same values agree). A failed check is a finding.
 
+pub mod protocol;
+
 use std::io::Cursor;
 use std::ops::Range;
 use std::path::Path;

@@ -3,6 +3,7 @@
 //! what it leaves out, checked against the ONNX file for what it says.
 
 use std::path::Path;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use prism_onnx::{Dim, OnnxInfo, TensorInfo};
@@ -51,11 +52,16 @@ pub struct Effective {
     pub policy: Policy,
 }
 
+/// `inference.ModelConfig`'s descriptor, decoded once.
 fn descriptor() -> Result<MessageDescriptor> {
-    let pool = DescriptorPool::decode(super::proto::DESCRIPTORS)
-        .map_err(|e| Error::Invalid(format!("the compiled-in descriptors do not decode: {e}")))?;
-    pool.get_message_by_name("inference.ModelConfig")
-        .ok_or_else(|| Error::Invalid("inference.ModelConfig is not compiled in".into()))
+    static DESCRIPTOR: OnceLock<Result<MessageDescriptor, String>> = OnceLock::new();
+    let decoded = DESCRIPTOR.get_or_init(|| {
+        let pool = DescriptorPool::decode(super::proto::DESCRIPTORS)
+            .map_err(|e| format!("the compiled-in descriptors do not decode: {e}"))?;
+        pool.get_message_by_name("inference.ModelConfig")
+            .ok_or_else(|| "inference.ModelConfig is not compiled in".into())
+    });
+    decoded.clone().map_err(Error::Invalid)
 }
 
 /// Reads a config.pbtxt.
@@ -135,14 +141,25 @@ pub fn to_json(config: &ModelConfig) -> Result<serde_json::Value> {
     message.serialize_with_options(serde_json::value::Serializer, &options).map_err(|e| broken(&e))
 }
 
+/// The most engines one model may ask for: each is a session with its own thread and memory,
+/// so a count past this is a typing error, not a plan.
+pub const MAX_INSTANCES: usize = 256;
+
 /// Engines to load: the instance groups' counts, or the default.
-pub fn instances(given: Option<&ModelConfig>, defaults: &Defaults) -> usize {
-    match given {
+///
+/// # Errors
+/// More than [`MAX_INSTANCES`] in all.
+pub fn instances(given: Option<&ModelConfig>, defaults: &Defaults) -> Result<usize> {
+    let count = match given {
         Some(config) if !config.instance_group.is_empty() => {
             config.instance_group.iter().map(|g| g.count.max(1) as usize).sum()
         }
         _ => defaults.instances.max(1),
+    };
+    if count > MAX_INSTANCES {
+        bail!("instance_group asks for {count} instances; runtime serve loads at most {MAX_INSTANCES} per model");
     }
+    Ok(count)
 }
 
 /// Completes `given` (a config.pbtxt, if any) from the ONNX file and checks one against the
@@ -219,7 +236,7 @@ pub fn effective(name: &str, given: Option<ModelConfig>, onnx: &OnnxInfo, defaul
             .map(|b| b.preferred_batch_size.iter().filter_map(|&n| usize::try_from(n).ok()).collect())
             .unwrap_or_default(),
         delay: Duration::from_micros(batching.as_ref().map_or(0, |b| b.max_queue_delay_microseconds)),
-        instances: instances(given.as_ref(), defaults),
+        instances: instances(given.as_ref(), defaults)?,
     };
     config.name = name.to_string();
     config.platform = "onnxruntime_onnx".into();
@@ -345,6 +362,9 @@ mod tests {
         let fixed = onnx(vec![Dim::Fixed(1), Dim::Fixed(4)], vec![]);
         let error = effective("m", Some(parse("max_batch_size: 8").unwrap()), &fixed, &defaults()).unwrap_err();
         assert!(error.to_string().contains("no free first dimension"), "{error}");
+        let many = parse("max_batch_size: 4 instance_group [ { count: 200 }, { count: 57 } ]").unwrap();
+        let error = effective("m", Some(many), &graph, &defaults()).unwrap_err().to_string();
+        assert!(error.contains("257 instances") && error.contains("at most 256"), "{error}");
         let error = parse("max_batch_size: 8 optimization { }").unwrap_err().to_string();
         assert!(error.contains("optimization") && error.contains("runtime serve reads"), "{error}");
     }

@@ -129,7 +129,8 @@ fn files(models: &[PathBuf]) -> Vec<Entry> {
 
 impl Entry {
     fn load(self, args: &Args, defaults: &Defaults, metrics: &Arc<Metrics>) -> Result<Served> {
-        let instances = config::instances(self.config.as_ref(), defaults);
+        let instances =
+            config::instances(self.config.as_ref(), defaults).with_context(|| format!("{}", self.file.display()))?;
         let options = LoadOptions { sessions: instances, windows_only: true, ..args.engine.load_options() };
         let model =
             Model::load(&self.file, &options).with_context(|| format!("cannot load {}", self.file.display()))?;
