@@ -111,7 +111,9 @@ pub fn grpc(bytes: &[u8]) {
 }
 
 /// A `config.pbtxt`: parsed, answered as JSON (which must work for any configuration that
-/// parses), completed against a graph with a free batch dimension and one without.
+/// parses), completed against a graph with a free batch dimension and one without; its
+/// instance groups placed (each at least one engine, at most 256 in all) and its version policy
+/// applied to versions 1, 2 and 7 (some of those, in order, or an error).
 pub fn config_pbtxt(bytes: &[u8]) {
     let Ok(text) = std::str::from_utf8(bytes) else { return };
     let Ok(given) = config::parse(text) else { return };
@@ -127,8 +129,16 @@ pub fn config_pbtxt(bytes: &[u8]) {
         };
         if let Ok(effective) = config::effective("m", Some(given.clone()), &graph, &defaults) {
             assert_eq!(effective.signature.max_batch, effective.policy.max_batch);
-            assert!(effective.policy.instances >= 1 && effective.policy.instances <= config::MAX_INSTANCES);
             config::to_json(&effective.config).expect("the configuration in effect answers as JSON");
         }
+    }
+    if let Ok(placements) = config::placements(Some(&given), &defaults) {
+        let total: usize = placements.iter().map(|p| p.count).sum();
+        assert!(placements.iter().all(|p| p.count >= 1) && total <= config::MAX_INSTANCES, "{placements:?}");
+    }
+    let available = [1, 2, 7];
+    if let Ok(served) = config::served_versions(Some(&given), &available) {
+        assert!(!served.is_empty() && served.iter().all(|v| available.contains(v)), "{served:?}");
+        assert!(served.windows(2).all(|w| w[0] < w[1]), "versions out of order: {served:?}");
     }
 }

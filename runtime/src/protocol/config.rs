@@ -40,8 +40,6 @@ pub struct Policy {
     pub preferred: Vec<usize>,
     /// How long the first request of a batch may wait for others.
     pub delay: Duration,
-    /// Engines, each on its own thread.
-    pub instances: usize,
 }
 
 /// The configuration in effect, as `/config` answers it, and what the server takes from it.
@@ -145,21 +143,111 @@ pub fn to_json(config: &ModelConfig) -> Result<serde_json::Value> {
 /// so a count past this is a typing error, not a plan.
 pub const MAX_INSTANCES: usize = 256;
 
-/// Engines to load: the instance groups' counts, or the default.
+/// Where a group of a model's engines runs: config.pbtxt's `instance_group` kinds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Device {
+    /// Where the command line's engine flags say (`KIND_AUTO`, `KIND_MODEL`, no config).
+    Flags,
+    /// On the CPU (`KIND_CPU`): ONNX Runtime's CPU provider, or tract.
+    Cpu,
+    /// On a GPU (`KIND_GPU`): the CUDA device of this index, or the one `--gpu` names.
+    Gpu(Option<usize>),
+}
+
+/// A group of engines on one device.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Placement {
+    pub device: Device,
+    pub count: usize,
+}
+
+/// The engines to load and where: a group per `instance_group` entry (a `KIND_GPU` group once
+/// per GPU it lists, as Triton does), or the default count where the flags say.
 ///
 /// # Errors
-/// More than [`MAX_INSTANCES`] in all.
-pub fn instances(given: Option<&ModelConfig>, defaults: &Defaults) -> Result<usize> {
-    let count = match given {
-        Some(config) if !config.instance_group.is_empty() => {
-            config.instance_group.iter().map(|g| g.count.max(1) as usize).sum()
-        }
-        _ => defaults.instances.max(1),
-    };
-    if count > MAX_INSTANCES {
-        bail!("instance_group asks for {count} instances; runtime serve loads at most {MAX_INSTANCES} per model");
+/// An unknown kind, a negative GPU index, GPUs listed for a CPU group, more than
+/// [`MAX_INSTANCES`] in all.
+pub fn placements(given: Option<&ModelConfig>, defaults: &Defaults) -> Result<Vec<Placement>> {
+    use model_instance_group::Kind;
+    let groups = given.map_or(&[][..], |config| config.instance_group.as_slice());
+    let mut placements = Vec::new();
+    if groups.is_empty() {
+        placements.push(Placement { device: Device::Flags, count: defaults.instances.max(1) });
     }
-    Ok(count)
+    for group in groups {
+        // Triton's default count is 1.
+        let count = usize::try_from(group.count).unwrap_or(0).max(1);
+        let mut gpus = Vec::with_capacity(group.gpus.len());
+        for &gpu in &group.gpus {
+            gpus.push(usize::try_from(gpu).map_err(|_| {
+                Error::Invalid(format!("instance_group `{}`: gpus lists {gpu}, not a device index", group.name))
+            })?);
+        }
+        match Kind::try_from(group.kind) {
+            Ok(Kind::Gpu) if gpus.is_empty() => placements.push(Placement { device: Device::Gpu(None), count }),
+            Ok(Kind::Gpu) => {
+                placements.extend(gpus.iter().map(|&gpu| Placement { device: Device::Gpu(Some(gpu)), count }))
+            }
+            Ok(_) if !gpus.is_empty() => {
+                bail!("instance_group `{}`: gpus are listed but its kind is not KIND_GPU", group.name)
+            }
+            Ok(Kind::Cpu) => placements.push(Placement { device: Device::Cpu, count }),
+            Ok(Kind::Auto | Kind::Model) => placements.push(Placement { device: Device::Flags, count }),
+            Err(_) => bail!("instance_group `{}`: unknown kind {}", group.name, group.kind),
+        }
+    }
+    let total: usize = placements.iter().map(|p| p.count).sum();
+    if total > MAX_INSTANCES {
+        bail!("instance_group asks for {total} instances; runtime serve loads at most {MAX_INSTANCES} per model");
+    }
+    Ok(placements)
+}
+
+/// The versions to serve of those a model's folder has (`available`): config.pbtxt's
+/// `version_policy`, by default the highest, as Triton's `latest { num_versions: 1 }`. In
+/// ascending order.
+///
+/// # Errors
+/// No version available, `latest` of none, a `specific` version the folder does not have.
+pub fn served_versions(given: Option<&ModelConfig>, available: &[u64]) -> Result<Vec<u64>> {
+    use super::proto::model_version_policy::PolicyChoice;
+    let mut available = available.to_vec();
+    available.sort_unstable();
+    available.dedup();
+    if available.is_empty() {
+        bail!("no version to serve");
+    }
+    let policy = given.and_then(|c| c.version_policy.as_ref()).and_then(|p| p.policy_choice.as_ref());
+    let served = match policy {
+        None => available.split_off(available.len() - 1),
+        Some(PolicyChoice::Latest(latest)) => {
+            if latest.num_versions == 0 {
+                bail!("version_policy latest {{ num_versions: 0 }} serves no version");
+            }
+            let keep = available.len().min(latest.num_versions as usize);
+            available.split_off(available.len() - keep)
+        }
+        Some(PolicyChoice::All(_)) => available,
+        Some(PolicyChoice::Specific(specific)) => {
+            let mut wanted = Vec::with_capacity(specific.versions.len());
+            for &version in &specific.versions {
+                match u64::try_from(version).ok().filter(|v| available.contains(v)) {
+                    Some(v) => wanted.push(v),
+                    None => bail!(
+                        "version_policy names version {version}, which is not in the folder (versions: {})",
+                        available.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+                    ),
+                }
+            }
+            wanted.sort_unstable();
+            wanted.dedup();
+            if wanted.is_empty() {
+                bail!("version_policy specific {{ }} names no version");
+            }
+            wanted
+        }
+    };
+    Ok(served)
 }
 
 /// Completes `given` (a config.pbtxt, if any) from the ONNX file and checks one against the
@@ -236,7 +324,6 @@ pub fn effective(name: &str, given: Option<ModelConfig>, onnx: &OnnxInfo, defaul
             .map(|b| b.preferred_batch_size.iter().filter_map(|&n| usize::try_from(n).ok()).collect())
             .unwrap_or_default(),
         delay: Duration::from_micros(batching.as_ref().map_or(0, |b| b.max_queue_delay_microseconds)),
-        instances: instances(given.as_ref(), defaults)?,
     };
     config.name = name.to_string();
     config.platform = "onnxruntime_onnx".into();
@@ -254,14 +341,22 @@ pub fn effective(name: &str, given: Option<ModelConfig>, onnx: &OnnxInfo, defaul
     Ok(Effective { config, signature, policy })
 }
 
-/// Records where the engines run, once they are loaded.
-pub fn set_instances(config: &mut ModelConfig, count: usize, provider: &str) {
-    let kind = if provider == "cpu" { model_instance_group::Kind::Cpu } else { model_instance_group::Kind::Gpu };
-    config.instance_group = vec![super::proto::ModelInstanceGroup {
-        count: i32::try_from(count).unwrap_or(i32::MAX),
-        kind: kind as i32,
-        ..Default::default()
-    }];
+/// Records where the engines run, once they are loaded: a group per placement, `KIND_CPU` for
+/// those on the CPU provider (or tract), `KIND_GPU` with its device for the others.
+pub fn set_instances(config: &mut ModelConfig, loaded: &[(Placement, &str, usize)]) {
+    use model_instance_group::Kind;
+    config.instance_group = loaded
+        .iter()
+        .map(|&(placement, provider, gpu)| {
+            let on_cpu = provider == "cpu";
+            super::proto::ModelInstanceGroup {
+                count: i32::try_from(placement.count).unwrap_or(i32::MAX),
+                kind: if on_cpu { Kind::Cpu } else { Kind::Gpu } as i32,
+                gpus: if on_cpu { Vec::new() } else { vec![i32::try_from(gpu).unwrap_or(i32::MAX)] },
+                ..Default::default()
+            }
+        })
+        .collect();
 }
 
 /// Checks the tensors a config.pbtxt lists against the graph's.
@@ -320,8 +415,7 @@ mod tests {
         assert_eq!((config.name.as_str(), config.max_batch_size), ("hybridsn", 8));
         let graph = onnx(vec![batch(), Dim::Fixed(3), Dim::Fixed(5)], vec![batch(), Dim::Fixed(16)]);
         let effective = effective("hybridsn", Some(config), &graph, &defaults()).unwrap();
-        let policy =
-            Policy { max_batch: 8, merge: true, preferred: vec![4], delay: Duration::from_micros(100), instances: 2 };
+        let policy = Policy { max_batch: 8, merge: true, preferred: vec![4], delay: Duration::from_micros(100) };
         assert_eq!(effective.policy, policy);
         assert_eq!(effective.signature.input, Spec { name: "x".into(), dims: vec![3, 5] });
         let json = to_json(&effective.config).unwrap();
@@ -362,10 +456,56 @@ mod tests {
         let fixed = onnx(vec![Dim::Fixed(1), Dim::Fixed(4)], vec![]);
         let error = effective("m", Some(parse("max_batch_size: 8").unwrap()), &fixed, &defaults()).unwrap_err();
         assert!(error.to_string().contains("no free first dimension"), "{error}");
-        let many = parse("max_batch_size: 4 instance_group [ { count: 200 }, { count: 57 } ]").unwrap();
-        let error = effective("m", Some(many), &graph, &defaults()).unwrap_err().to_string();
-        assert!(error.contains("257 instances") && error.contains("at most 256"), "{error}");
         let error = parse("max_batch_size: 8 optimization { }").unwrap_err().to_string();
         assert!(error.contains("optimization") && error.contains("runtime serve reads"), "{error}");
+    }
+
+    #[test]
+    fn instance_groups_say_where_engines_run() {
+        let placed = |text: &str| placements(Some(&parse(text).unwrap()), &defaults());
+        let text = "instance_group [ { count: 2 kind: KIND_CPU }, { kind: KIND_GPU gpus: [ 0, 1 ] }, \
+                    { count: 3 kind: KIND_GPU }, { count: 0 } ]";
+        let expected = [
+            Placement { device: Device::Cpu, count: 2 },
+            Placement { device: Device::Gpu(Some(0)), count: 1 },
+            Placement { device: Device::Gpu(Some(1)), count: 1 },
+            Placement { device: Device::Gpu(None), count: 3 },
+            Placement { device: Device::Flags, count: 1 },
+        ];
+        assert_eq!(placed(text).unwrap(), expected);
+        let none = placements(None, &Defaults { instances: 3, ..defaults() }).unwrap();
+        assert_eq!(none, [Placement { device: Device::Flags, count: 3 }]);
+        let cases = [
+            ("instance_group [ { count: 200 }, { count: 57 } ]", "257 instances"),
+            ("instance_group [ { name: \"g\" kind: KIND_CPU gpus: [ 0 ] } ]", "`g`: gpus are listed"),
+            ("instance_group [ { kind: KIND_GPU gpus: [ -1 ] } ]", "gpus lists -1"),
+        ];
+        for (text, expected) in cases {
+            let error = placed(text).unwrap_err().to_string();
+            assert!(error.contains(expected), "{text}: {error}");
+        }
+    }
+
+    #[test]
+    fn version_policies_choose_among_the_folders_versions() {
+        let served = |text: &str, available: &[u64]| served_versions(Some(&parse(text).unwrap()), available);
+        assert_eq!(served_versions(None, &[3, 1, 10]).unwrap(), [10]);
+        assert_eq!(served("version_policy { latest { num_versions: 2 } }", &[3, 1, 10]).unwrap(), [3, 10]);
+        assert_eq!(served("version_policy { latest { num_versions: 9 } }", &[3, 1]).unwrap(), [1, 3]);
+        assert_eq!(served("version_policy { all { } }", &[2, 1]).unwrap(), [1, 2]);
+        assert_eq!(served("version_policy { specific { versions: [ 1, 1 ] } }", &[2, 1]).unwrap(), [1]);
+        let cases = [
+            (
+                "version_policy { specific { versions: [ 4 ] } }",
+                "version 4, which is not in the folder (versions: 1, 2)",
+            ),
+            ("version_policy { latest { num_versions: 0 } }", "serves no version"),
+            ("version_policy { specific { } }", "names no version"),
+        ];
+        for (text, expected) in cases {
+            let error = served(text, &[1, 2]).unwrap_err().to_string();
+            assert!(error.contains(expected), "{text}: {error}");
+        }
+        assert!(served_versions(None, &[]).is_err());
     }
 }

@@ -48,24 +48,27 @@ pub struct Batcher {
 }
 
 impl Batcher {
-    /// Starts one thread per instance, all running `model` (whose pool holds as many engines).
+    /// Starts one thread per instance, each running its model (instances of one group share a
+    /// model, whose pool holds as many engines).
     ///
     /// # Errors
     /// The system refuses a thread.
     pub fn start(
         name: &str,
-        model: Arc<Model>,
+        instances: Vec<Arc<Model>>,
         policy: Policy,
         capacity: usize,
         metrics: Arc<Metrics>,
     ) -> std::io::Result<Batcher> {
         let (sender, receiver) = sync_channel(capacity);
         let receiver = Arc::new(Mutex::new(receiver));
-        let threads = (0..policy.instances)
-            .map(|i| {
+        let threads = instances
+            .into_iter()
+            .enumerate()
+            .map(|(i, model)| {
                 let worker = Worker {
                     name: name.to_string(),
-                    model: Arc::clone(&model),
+                    model,
                     policy: policy.clone(),
                     queue: Arc::clone(&receiver),
                     metrics: Arc::clone(&metrics),
@@ -275,9 +278,8 @@ mod tests {
     fn requests_run_together_get_their_own_rows_back() {
         let metrics = Arc::new(Metrics::default());
         // A long queue delay, so that the three requests below meet in one batch.
-        let policy =
-            Policy { max_batch: 8, merge: true, preferred: vec![], delay: Duration::from_millis(300), instances: 1 };
-        let batcher = Batcher::start("relu", Arc::new(relu()), policy, 16, Arc::clone(&metrics)).unwrap();
+        let policy = Policy { max_batch: 8, merge: true, preferred: vec![], delay: Duration::from_millis(300) };
+        let batcher = Batcher::start("relu", vec![Arc::new(relu())], policy, 16, Arc::clone(&metrics)).unwrap();
         let inputs: Vec<ArrayD<f32>> = [1usize, 2, 3]
             .iter()
             .enumerate()

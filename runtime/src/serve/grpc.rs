@@ -67,7 +67,7 @@ impl GrpcInferenceService for Grpc {
     ) -> Result<Response<ModelMetadataResponse>, Status> {
         let request = request.into_inner();
         let model = self.0.model(&request.name, &request.version).map_err(status)?;
-        Ok(Response::new(model.metadata()))
+        Ok(Response::new(model.metadata(self.0.versions(&request.name))))
     }
 
     async fn model_config(

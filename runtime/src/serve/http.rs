@@ -81,7 +81,7 @@ async fn model_metadata(State(server): State<Arc<Server>>, Path(params): ModelPa
         Ok(model) => model,
         Err(e) => return fault(e),
     };
-    let metadata = model.metadata();
+    let metadata = model.metadata(server.versions(&param(&params, "name")));
     let tensors = |tensors: &[prism_runtime::protocol::proto::model_metadata_response::TensorMetadata]| -> Vec<Value> {
         tensors.iter().map(|t| json!({ "name": t.name, "datatype": t.datatype, "shape": t.shape })).collect()
     };

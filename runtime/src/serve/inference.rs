@@ -13,9 +13,12 @@ use prism_runtime::protocol::{Fault, InferRequest, InferResponse};
 use super::metrics::Metrics;
 use super::repository::Served;
 
+/// A model's versions being served, by number.
+pub type Versions = BTreeMap<u64, Arc<Served>>;
+
 /// What the transports share: the models, the limits, the metrics.
 pub struct Server {
-    pub models: BTreeMap<String, Arc<Served>>,
+    pub models: BTreeMap<String, Versions>,
     pub metrics: Arc<Metrics>,
     /// Largest request, in bytes.
     pub max_request: usize,
@@ -27,19 +30,28 @@ pub struct Server {
 }
 
 impl Server {
-    /// The model `name` at `version` (empty: the one served).
+    /// The model `name` at `version` (empty: the highest version served, as Triton chooses).
     pub fn model(&self, name: &str, version: &str) -> Result<&Arc<Served>, Fault> {
-        let model = self.models.get(name).ok_or_else(|| {
+        let versions = self.models.get(name).ok_or_else(|| {
             let known: Vec<&str> = self.models.keys().map(String::as_str).collect();
             Fault::NotFound(format!("unknown model `{name}` (served: {})", known.join(", ")))
         })?;
-        if !version.is_empty() && version != model.version {
-            return Err(Fault::NotFound(format!(
+        let found = if version.is_empty() {
+            versions.values().next_back()
+        } else {
+            version.parse::<u64>().ok().and_then(|v| versions.get(&v))
+        };
+        found.ok_or_else(|| {
+            Fault::NotFound(format!(
                 "model `{name}` has no version {version} (served: {})",
-                model.version
-            )));
-        }
-        Ok(model)
+                self.versions(name).join(", ")
+            ))
+        })
+    }
+
+    /// The versions of `name` served, in ascending order.
+    pub fn versions(&self, name: &str) -> Vec<String> {
+        self.models.get(name).map(|v| v.keys().map(ToString::to_string).collect()).unwrap_or_default()
     }
 
     /// Checks, queues and answers one request, and counts it.

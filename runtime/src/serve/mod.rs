@@ -52,8 +52,9 @@ Examples:
   curl localhost:8000/metrics
 
 The repository is Triton's layout, as `exporter --triton-repo` writes it:
-  <DIR>/<model>/config.pbtxt          optional: max_batch_size, instance_group, dynamic_batching
-  <DIR>/<model>/<version>/model.onnx  the highest version is served
+  <DIR>/<model>/config.pbtxt          optional: max_batch_size, instance_group (KIND_CPU,
+                                      KIND_GPU with gpus), dynamic_batching, version_policy
+  <DIR>/<model>/<version>/model.onnx  the highest version, or those version_policy names
 Ctrl-C or SIGTERM stops accepting, answers the requests in flight, then exits 0.";
 
 /// Serve models over the Open Inference Protocol (KServe v2): HTTP/REST and gRPC, with dynamic
@@ -116,7 +117,7 @@ pub fn run(args: Args) -> Result<()> {
     let metrics = Arc::new(metrics::Metrics::default());
     let models = repository::load(&args, &metrics)?;
     let server = Arc::new(Server {
-        models: models.into_iter().map(|m| (m.signature.model.clone(), Arc::new(m))).collect::<BTreeMap<_, _>>(),
+        models: versions(models),
         metrics,
         max_request: args.max_request_size << 20,
         timeout: Duration::from_secs_f64(args.timeout),
@@ -126,12 +127,22 @@ pub fn run(args: Args) -> Result<()> {
     });
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start tokio")?;
     runtime.block_on(listen(&args, Arc::clone(&server)))?;
-    for model in server.models.values() {
+    for model in server.models.values().flat_map(BTreeMap::values) {
         model.batcher.close();
     }
     let count = |n: &std::sync::atomic::AtomicU64| n.load(std::sync::atomic::Ordering::Relaxed);
     eprintln!("[serve] stopped: {} requests answered, {} refused", count(&server.answered), count(&server.refused));
     Ok(())
+}
+
+/// The models by name, and each one's versions by number.
+fn versions(models: Vec<repository::Served>) -> BTreeMap<String, inference::Versions> {
+    let mut by_name: BTreeMap<String, inference::Versions> = BTreeMap::new();
+    for model in models {
+        let version = model.version.parse().unwrap_or_default();
+        by_name.entry(model.signature.model.clone()).or_default().insert(version, Arc::new(model));
+    }
+    by_name
 }
 
 async fn listen(args: &Args, server: Arc<Server>) -> Result<()> {

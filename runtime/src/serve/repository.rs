@@ -7,8 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
+use prism_runtime::engine::{EngineChoice, EngineOptions, Provider};
 use prism_runtime::model::{LoadOptions, Model, scene_graph_path};
-use prism_runtime::protocol::config::{self, Defaults};
+use prism_runtime::protocol::config::{self, Defaults, Device, Placement};
 use prism_runtime::protocol::proto::{ModelConfig, ModelMetadataResponse, model_metadata_response::TensorMetadata};
 use prism_runtime::protocol::{Signature, Spec};
 
@@ -61,7 +62,7 @@ pub fn load(args: &Args, metrics: &Arc<Metrics>) -> Result<Vec<Served>> {
     let mut served: Vec<Served> = Vec::new();
     for entry in entries {
         let model = entry.load(args, &defaults, metrics)?;
-        if served.iter().any(|s| s.signature.model == model.signature.model) {
+        if served.iter().any(|s| s.signature.model == model.signature.model && s.version == model.version) {
             bail!("two models are named `{}`", model.signature.model);
         }
         served.push(model);
@@ -89,21 +90,25 @@ fn scan(dir: &Path) -> Result<Vec<Entry>> {
             .map(|c| c.default_model_filename.clone())
             .filter(|f| !f.is_empty())
             .unwrap_or_else(|| "model.onnx".into());
-        let versions = std::fs::read_dir(&folder).with_context(|| format!("cannot read {}", folder.display()))?;
-        let latest = versions
+        let read = std::fs::read_dir(&folder).with_context(|| format!("cannot read {}", folder.display()))?;
+        let available: Vec<u64> = read
             .filter_map(|e| e.ok())
-            .filter_map(|e| Some((e.file_name().to_str()?.parse::<u64>().ok()?, e.path())))
-            .filter(|(_, path)| path.join(&file_name).is_file())
-            .max_by_key(|(version, _)| *version);
-        let Some((version, path)) = latest else {
+            .filter_map(|e| e.file_name().to_str()?.parse::<u64>().ok())
+            .filter(|version| folder.join(version.to_string()).join(&file_name).is_file())
+            .collect();
+        if available.is_empty() {
             bail!("{}: no <version>/{file_name} in this model's folder", folder.display());
-        };
-        entries.push(Entry {
-            name: EntryName::Folder(name),
-            version: version.to_string(),
-            file: path.join(&file_name),
-            config,
-        });
+        }
+        let served = config::served_versions(config.as_ref(), &available)
+            .with_context(|| format!("{}", config_file.display()))?;
+        for version in served {
+            entries.push(Entry {
+                name: EntryName::Folder(name.clone()),
+                version: version.to_string(),
+                file: folder.join(version.to_string()).join(&file_name),
+                config: config.clone(),
+            });
+        }
     }
     if entries.is_empty() {
         bail!(
@@ -129,42 +134,72 @@ fn files(models: &[PathBuf]) -> Vec<Entry> {
 
 impl Entry {
     fn load(self, args: &Args, defaults: &Defaults, metrics: &Arc<Metrics>) -> Result<Served> {
-        let instances =
-            config::instances(self.config.as_ref(), defaults).with_context(|| format!("{}", self.file.display()))?;
-        let options = LoadOptions { sessions: instances, windows_only: true, ..args.engine.load_options() };
-        let model =
-            Model::load(&self.file, &options).with_context(|| format!("cannot load {}", self.file.display()))?;
-        let own = model.info().name.clone();
+        let file = self.file.display().to_string();
+        let placements = config::placements(self.config.as_ref(), defaults).with_context(|| file.clone())?;
+        // One pool of engines per placement; each instance's thread runs on its group's pool.
+        let mut groups: Vec<(Placement, Arc<Model>, usize)> = Vec::with_capacity(placements.len());
+        for placement in placements {
+            let engine = engine_options(&args.engine.options(), placement.device).with_context(|| file.clone())?;
+            let gpu = engine.gpu;
+            let options = LoadOptions { engine, sessions: placement.count, windows_only: true, ..Default::default() };
+            let model = Model::load(&self.file, &options).with_context(|| format!("cannot load {file}"))?;
+            groups.push((placement, Arc::new(model), gpu));
+        }
+        let first = Arc::clone(&groups[0].1);
+        let own = first.info().name.clone();
         let name = match self.name {
             EntryName::Folder(name) => name,
             EntryName::Own => own,
             EntryName::OwnScene => format!("{own}_scene"),
         };
-        let effective = config::effective(&name, self.config, &model.info().onnx, defaults)
-            .with_context(|| format!("model `{name}` ({})", self.file.display()))?;
+        let effective = config::effective(&name, self.config, &first.info().onnx, defaults)
+            .with_context(|| format!("model `{name}` ({file})"))?;
         let mut config = effective.config;
-        config::set_instances(&mut config, instances, model.provider());
+        let loaded: Vec<(Placement, &str, usize)> = groups.iter().map(|(p, m, gpu)| (*p, m.provider(), *gpu)).collect();
+        config::set_instances(&mut config, &loaded);
         let policy = effective.policy;
+        let engines: Vec<String> = groups
+            .iter()
+            .map(|(p, m, gpu)| {
+                let device = if m.provider() == "cpu" { String::new() } else { format!(" (GPU {gpu})") };
+                format!("{} on {}/{}{device}", p.count, m.engine(), m.provider())
+            })
+            .collect();
         eprintln!(
-            "[serve] model `{name}` version {} from {}: {} on {}/{}, {instances} instance(s), {}",
+            "[serve] model `{name}` version {} from {file}: {}, instances: {}, {}",
             self.version,
-            self.file.display(),
             spec_text(&effective.signature.input, policy.max_batch),
-            model.engine(),
-            model.provider(),
+            engines.join(" + "),
             match (policy.max_batch, policy.merge) {
                 (0, _) => "no batch dimension".to_string(),
                 (n, false) => format!("batches of up to {n} as sent (no dynamic_batching)"),
                 (n, true) => format!("dynamic batching up to {n}, queue delay {} µs", policy.delay.as_micros()),
             }
         );
-        for note in model.notes() {
+        for note in first.notes() {
             eprintln!("[serve] model `{name}`: {note}");
         }
-        let batcher = Batcher::start(&name, Arc::new(model), policy, args.queue, Arc::clone(metrics))
+        let instances = groups.iter().flat_map(|(p, m, _)| std::iter::repeat_n(m, p.count)).cloned().collect();
+        let batcher = Batcher::start(&name, instances, policy, args.queue, Arc::clone(metrics))
             .with_context(|| format!("model `{name}`: cannot start its threads"))?;
         Ok(Served { signature: effective.signature, version: self.version, config, batcher })
     }
+}
+
+/// The engine flags for a group of instances: as given, on the CPU, or on a GPU (CUDA, or
+/// TensorRT when the flags ask for it).
+fn engine_options(flags: &EngineOptions, device: Device) -> Result<EngineOptions> {
+    Ok(match device {
+        Device::Flags => flags.clone(),
+        Device::Cpu => EngineOptions { provider: Provider::Cpu, ..flags.clone() },
+        Device::Gpu(gpu) => {
+            if flags.engine == EngineChoice::Tract {
+                bail!("instance_group asks for KIND_GPU, but tract runs on the CPU only (--engine tract)");
+            }
+            let provider = if flags.provider == Provider::TensorRt { Provider::TensorRt } else { Provider::Cuda };
+            EngineOptions { provider, gpu: gpu.unwrap_or(flags.gpu), ..flags.clone() }
+        }
+    })
 }
 
 fn spec_text(spec: &Spec, max_batch: usize) -> String {
@@ -174,8 +209,8 @@ fn spec_text(spec: &Spec, max_batch: usize) -> String {
 }
 
 impl Served {
-    /// The protocol's model metadata.
-    pub fn metadata(&self) -> ModelMetadataResponse {
+    /// The protocol's model metadata; `versions` are those of the model served.
+    pub fn metadata(&self, versions: Vec<String>) -> ModelMetadataResponse {
         let signature = &self.signature;
         let tensor = |spec: &Spec| TensorMetadata {
             name: spec.name.clone(),
@@ -184,7 +219,7 @@ impl Served {
         };
         ModelMetadataResponse {
             name: signature.model.clone(),
-            versions: vec![self.version.clone()],
+            versions,
             platform: self.config.platform.clone(),
             inputs: vec![tensor(&signature.input)],
             outputs: signature.outputs.iter().map(tensor).collect(),

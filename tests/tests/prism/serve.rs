@@ -18,12 +18,20 @@ struct Serve {
     child: Child,
     http: String,
     grpc: String,
+    /// What it logged before listening.
+    started: String,
     log: std::sync::mpsc::Receiver<String>,
 }
 
 impl Serve {
     /// Starts the server on free ports and waits for the line that says where it listens.
     fn start(args: &[&str]) -> Serve {
+        Serve::try_start(args).unwrap_or_else(|log| panic!("runtime serve did not start:\n{log}"))
+    }
+
+    /// [`Serve::start`], or the server's log when it ends (or says nothing for two minutes)
+    /// before listening.
+    fn try_start(args: &[&str]) -> Result<Serve, String> {
         let mut child = Command::new(bin("runtime"))
             .args(["serve", "--http-port", "0", "--grpc-port", "0"])
             .args(args)
@@ -41,13 +49,14 @@ impl Serve {
         loop {
             let Ok(line) = log.recv_timeout(std::time::Duration::from_secs(120)) else {
                 let _ = child.kill();
-                let _ = child.wait();
-                panic!("runtime serve did not start:\n{}", seen.join("\n"));
+                let status = child.wait().unwrap();
+                return Err(format!("{}\n(exit: {status})", seen.join("\n")));
             };
             if let Some(rest) = line.strip_prefix("[serve] HTTP on http://") {
                 let (http, rest) = rest.split_once(", gRPC on ").unwrap();
                 let grpc = rest.split_once(',').unwrap().0;
-                return Serve { child, http: http.into(), grpc: grpc.into(), log };
+                let started = seen.join("\n");
+                return Ok(Serve { child, http: http.into(), grpc: grpc.into(), started, log });
             }
             seen.push(line);
         }
@@ -116,6 +125,51 @@ fn tritonclient_gets_onnxruntimes_answers_over_http_and_grpc() {
         assert!(status.success(), "{engine}: runtime serve ended with {status} after SIGTERM:\n{log}");
         assert!(log.contains("[serve] stopped"), "{engine}: {log}");
     }
+}
+
+#[test]
+fn version_policies_and_instance_kinds_are_acted_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    prism_tests::small_hybridsn(d, 4);
+    let repo = d.join("repo");
+    let (run_dir, out) = (d.join("run"), d.join("again.onnx"));
+    let export = run("exporter", &["--run", p(&run_dir), "--out", p(&out), "--triton-repo", p(&repo)]);
+    assert!(export.status.success(), "{}", String::from_utf8_lossy(&export.stderr));
+    std::fs::remove_dir_all(repo.join("hybridsn_scene")).unwrap();
+    run_python("serve_versions.py", &["prepare", p(&repo), "hybridsn"]);
+    // KIND_CPU must win over `--ep cuda`, which fails on a machine without CUDA and would run
+    // the model on a GPU where there is one.
+    let server = Serve::start(&["--model-repository", p(&repo), "--engine", "ort", "--ep", "cuda"]);
+    assert!(server.started.contains("instances: 2 on ort/cpu"), "{}", server.started);
+    let out = Command::new(prism_tests::python())
+        .arg(prism_tests::root().join("tests/python/serve_versions.py"))
+        .args(["check", &server.http, &server.grpc, p(&repo), "hybridsn"])
+        .output()
+        .unwrap();
+    let (status, log) = server.stop();
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{report}\n{}\nserver log:\n{log}", String::from_utf8_lossy(&out.stderr));
+    assert!(status.success(), "runtime serve ended with {status}:\n{log}");
+
+    run_python("serve_versions.py", &["gpu", p(&repo), "hybridsn"]);
+    let error = Serve::try_start(&["--model-repository", p(&repo), "--engine", "tract"]).err().unwrap();
+    assert!(error.contains("KIND_GPU") && error.contains("tract runs on the CPU only"), "{error}");
+    assert_eq!(error.lines().filter(|l| l.starts_with("error:")).count(), 1, "{error}");
+    match Serve::try_start(&["--model-repository", p(&repo), "--engine", "ort"]) {
+        // A machine with a GPU: the instance runs on it.
+        Ok(server) => {
+            let started = server.started.clone();
+            let (status, log) = server.stop();
+            assert!(started.contains("instances: 1 on ort/cuda (GPU 0)"), "{started}");
+            assert!(status.success(), "{log}");
+        }
+        Err(error) => assert!(error.to_lowercase().contains("cuda"), "KIND_GPU without a GPU: {error}"),
+    }
+}
+
+fn p(path: &Path) -> &str {
+    path.to_str().unwrap()
 }
 
 /// Runs `serve_faults.py` and returns its output.
