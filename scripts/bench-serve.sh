@@ -6,18 +6,20 @@
 # (`runtime bench`) and resident memory after 1,000 and after --memory-requests requests.
 #
 #   scripts/bench-serve.sh [--requests 300] [--seconds 20] [--memory-requests 100000]
+#                          [--protocols http,grpc]
 #
 # The peer lives in its own environment, target/bench-venv (created on the first run), so its
 # dependencies never touch the project's .venv.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-requests=300 seconds=20 memory=100000
+requests=300 seconds=20 memory=100000 protocols=http,grpc
 while [ $# -gt 0 ]; do
   case $1 in
     --requests) requests=${2:?}; shift 2 ;;
     --seconds) seconds=${2:?}; shift 2 ;;
     --memory-requests) memory=${2:?}; shift 2 ;;
-    *) echo "bench-serve.sh: unknown argument $1 (--requests N, --seconds S, --memory-requests N)" >&2; exit 2 ;;
+    --protocols) protocols=${2:?}; shift 2 ;;
+    *) echo "bench-serve.sh: unknown argument $1 (--requests N, --seconds S, --memory-requests N, --protocols http,grpc)" >&2; exit 2 ;;
   esac
 done
 cd "$root"
@@ -42,4 +44,4 @@ JSON
 "$py" "$root/tests/python/make_run.py" "$work/small.json" >&2
 "$target/release/exporter" --run "$work/small" --out "$work/small.onnx" --no-parity --no-scene 2>/dev/null
 echo "[bench-serve] $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), commit $(git rev-parse --short HEAD)" >&2
-"$py" "$root/scripts/bench/serve.py" "$target/release/runtime" "$peer/bin/python" "$work" "$requests" "$seconds" "$memory"
+"$py" "$root/scripts/bench/serve.py" "$target/release/runtime" "$peer/bin/python" "$work" "$requests" "$seconds" "$memory" "$protocols"

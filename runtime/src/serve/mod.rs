@@ -25,6 +25,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 
 use crate::cli::{EngineArgs, positive};
@@ -135,6 +136,10 @@ pub fn run(args: Args) -> Result<()> {
     Ok(())
 }
 
+/// HTTP/2 flow-control windows of the gRPC server, per request and per connection.
+const GRPC_STREAM_WINDOW: u32 = 8 << 20;
+const GRPC_CONNECTION_WINDOW: u32 = 32 << 20;
+
 /// The models by name, and each one's versions by number.
 fn versions(models: Vec<repository::Served>) -> BTreeMap<String, inference::Versions> {
     let mut by_name: BTreeMap<String, inference::Versions> = BTreeMap::new();
@@ -168,11 +173,23 @@ async fn listen(args: &Args, server: Arc<Server>) -> Result<()> {
     let when = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stop| *stop).await;
     };
+    // TCP_NODELAY on every connection: without it a small answer waits for the client's
+    // delayed acknowledgement (measured: 44 ms per gRPC request from tritonclient, against 6.5
+    // ms for the same model on KServe).
+    let http_listener = http_listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     let http =
         axum::serve(http_listener, http::router(Arc::clone(&server))).with_graceful_shutdown(when(stopping.clone()));
+    let grpc_incoming = tonic::transport::server::TcpIncoming::from(grpc_listener).with_nodelay(Some(true));
+    // HTTP/2's default 64 KiB window would make a client sending one HybridSN window (75 KB)
+    // wait a round trip for more credit halfway through every request; windows that hold a
+    // request of several MB whole avoid that.
     let grpc = tonic::transport::Server::builder()
+        .initial_stream_window_size(GRPC_STREAM_WINDOW)
+        .initial_connection_window_size(GRPC_CONNECTION_WINDOW)
         .add_service(grpc::service(Arc::clone(&server)))
-        .serve_with_incoming_shutdown(tonic::transport::server::TcpIncoming::from(grpc_listener), when(stopping));
+        .serve_with_incoming_shutdown(grpc_incoming, when(stopping));
     let (http, grpc) = tokio::join!(http, grpc);
     http.context("HTTP server failed")?;
     grpc.context("gRPC server failed")?;
