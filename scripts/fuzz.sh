@@ -23,7 +23,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-TARGETS=(npy npy_build mat5 mat5_build mat73 onnx_info onnx_tract onnx_metadata run_json safetensors image
+TARGETS=(npy npy_build mat5 mat5_build mat73 mat73_build onnx_info onnx_tract onnx_metadata run_json safetensors image
     serve_http serve_grpc serve_config)
 
 say() { echo "[fuzz] $*" >&2; }
@@ -38,7 +38,7 @@ dict_of() {
     case "$1" in
         npy | npy_build) echo dict/npy.dict ;;
         mat5 | mat5_build) echo dict/mat.dict ;;
-        mat73) echo dict/hdf5.dict ;;
+        mat73 | mat73_build) echo dict/hdf5.dict ;;
         onnx_info | onnx_tract) echo dict/onnx.dict ;;
         run_json | onnx_metadata) echo dict/json.dict ;;
         safetensors) echo dict/safetensors.dict ;;

@@ -616,6 +616,15 @@ impl<R: Read + Seek> Hdf5<R> {
             return Ok(out);
         }
         let rank = ranges.len();
+        if rank == 0 {
+            // A scalar (a rank-0 dataset, as h5py writes one): its one value.
+            match &index.storage {
+                Storage::Memory(data) => out.copy_from_slice(data),
+                Storage::Contiguous { address } => out = self.bytes(*address, size)?,
+                Storage::Fill | Storage::Chunked { .. } => {}
+            }
+            return Ok(out);
+        }
         match &index.storage {
             Storage::Memory(data) => copy_box(data, &index.shape, &vec![0; rank], ranges, size, &mut out),
             Storage::Fill => {}
@@ -678,6 +687,9 @@ impl<R: Read + Seek> Hdf5<R> {
                 }
                 Ok(())
             }
+            Storage::Fill | Storage::Chunked { .. } if shape.is_empty() => {
+                out.write_all(&self.read_box(index, &[]).map_err(CopyError::Read)?).map_err(CopyError::Write)
+            }
             Storage::Fill | Storage::Chunked { .. } => {
                 // Slabs of the first dimension, each within a row of chunks so that a chunk
                 // is read once when the budget holds a row.
@@ -686,10 +698,12 @@ impl<R: Read + Seek> Hdf5<R> {
                 let rows = index.chunk().map_or(1, |chunk| chunk[0]);
                 let mut slab: Vec<Range<u64>> = shape.iter().map(|&d| 0..d).collect();
                 for row in (0..shape[0]).step_by(usize::try_from(rows).unwrap_or(usize::MAX)) {
-                    let row_end = (row + rows).min(shape[0]);
+                    let row_end = row.saturating_add(rows).min(shape[0]);
                     let mut first = row;
                     while first < row_end {
-                        slab[0] = first..(first + planes).min(row_end);
+                        // A budget of usize::MAX over planes of one byte is more planes than
+                        // a u64 can count past `first`.
+                        slab[0] = first..first.saturating_add(planes).min(row_end);
                         out.write_all(&self.read_box(index, &slab).map_err(CopyError::Read)?)
                             .map_err(CopyError::Write)?;
                         first = slab[0].end;

@@ -472,6 +472,36 @@ mod tests {
     }
 
     #[test]
+    fn scalar_datasets_read_as_one_value() {
+        // Found by the mat73_build fuzz target: a rank-0 dataset (an h5py scalar; MATLAB writes
+        // 1 x 1) made reading a box, and copying the values of one never written, index past
+        // its dimensions. This file is h5py's: compact, contiguous and never written scalars.
+        let bytes = include_bytes!("../../../fuzz/corpus/mat73/found-scalar-datasets.mat").to_vec();
+        let path = Path::new("found.mat");
+        let names: Vec<String> = list(&mut Cursor::new(&bytes)).unwrap().into_iter().map(|v| v.name).collect();
+        assert_eq!(names, ["compact", "contiguous", "unwritten"]);
+        for (key, value) in [("compact", -7.0), ("contiguous", 2.5), ("unwritten", 4.25)] {
+            let whole = read(path, &mut Cursor::new(&bytes), Some(key)).unwrap();
+            assert_eq!((whole.shape.as_slice(), whole.to_f32()), (&[][..], vec![value]), "{key}");
+            let array = MatArray::open_from(path, Cursor::new(bytes.clone()), Some(key)).unwrap().unwrap();
+            assert_eq!(array.read_box(&[]).unwrap().to_f32(), [value], "{key}");
+            let mut npy = Vec::new();
+            unpack(path, &mut Cursor::new(&bytes), Some(key), (Path::new("found.npy"), &mut npy)).unwrap();
+            assert_eq!(crate::formats::read_npy_bytes(Path::new("found.npy"), &npy).unwrap().to_f32(), [value]);
+        }
+    }
+
+    #[test]
+    fn a_byte_vector_in_chunks_reads_whole() {
+        // Found by the mat73_build fuzz target: reading whole a dataset whose planes are one
+        // byte (a uint8 vector) counted usize::MAX / 1 planes past the second row of chunks, an
+        // overflow (so, in a release build, an empty box and an error). h5py's file.
+        let bytes = include_bytes!("../../../fuzz/corpus/mat73/found-byte-vector-in-chunks.mat").to_vec();
+        let whole = read(Path::new("found.mat"), &mut Cursor::new(&bytes), Some("bytes")).unwrap();
+        assert_eq!(whole.to_f32(), (0..10).map(|v| v as f32).collect::<Vec<_>>());
+    }
+
+    #[test]
     fn corrupt_bytes_never_panic() {
         let path = Path::new("corrupt.mat");
         for (file, step, keys) in [
