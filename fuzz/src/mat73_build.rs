@@ -298,8 +298,11 @@ pub fn build(input: &Input, header: &[u8]) -> (Vec<u8>, Option<Vec<Built>>) {
     for (i, variable) in input.variables.iter().take(3).enumerate() {
         let (address, values) = dataset(&mut w, variable);
         let mut name: String = variable.name.chars().filter(|&c| c != '\0').take(16).collect();
-        if name.is_empty() || name.starts_with('#') || links.iter().any(|(n, _)| n == &name) {
+        if name.is_empty() || name.starts_with('#') {
             name = format!("v{i}");
+        }
+        while links.iter().any(|(n, _)| n == &name) {
+            name.push('_');
         }
         links.push((name.clone(), address));
         built.push(Built { name, values });
