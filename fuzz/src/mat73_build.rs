@@ -11,11 +11,8 @@
 //! and a fuzz target must build its files in-process and fast, so this writes the few structures
 //! itself, field by field as the HDF5 file format specification (version 0 superblock) lays them.
 
-use std::io::Write;
-
 use arbitrary::Arbitrary;
-use flate2::Compression;
-use flate2::write::ZlibEncoder;
+use flate2::{Compress, Compression, FlushCompress, Status};
 
 const SIGNATURE: &[u8] = b"\x89HDF\r\n\x1a\n";
 const UNDEFINED: u64 = u64::MAX;
@@ -42,8 +39,8 @@ const CLASSES: [(&str, u8, u32, bool); 10] = [
 pub enum Storage {
     Compact,
     Contiguous,
-    /// Chunks of these dimensions (each taken modulo the dataset's, plus one), filtered, those
-    /// whose bit is set in `missing` never written.
+    /// Chunks of these dimensions (each taken modulo the dataset's, plus one; made larger until
+    /// there are at most 64), filtered, those whose bit is set in `missing` never written.
     Chunked {
         chunk: Vec<u8>,
         shuffle: bool,
@@ -396,8 +393,15 @@ fn dataset(w: &mut Writer, variable: &Variable) -> (u64, Vec<f32>) {
             layout
         }
         Storage::Chunked { chunk, shuffle: sh, deflate, fletcher32: fl, missing } if !dims.is_empty() => {
-            let chunk: Vec<u64> =
+            let mut chunk: Vec<u64> =
                 dims.iter().enumerate().map(|(i, &d)| u64::from(*chunk.get(i).unwrap_or(&0)) % d.max(1) + 1).collect();
+            // At most 64 chunks, one per bit of `missing`: the dimension cut most finely doubles
+            // its chunk until they are that few.
+            while dims.iter().zip(&chunk).map(|(&d, &c)| d.div_ceil(c)).product::<u64>() > 64 {
+                let cuts: Vec<u64> = dims.iter().zip(&chunk).map(|(&d, &c)| d.div_ceil(c)).collect();
+                let k = (0..cuts.len()).max_by_key(|&k| cuts[k]).unwrap_or(0);
+                chunk[k] = (chunk[k] * 2).min(dims[k]);
+            }
             if let Some(filters) = filter_message(*sh, *deflate, *fl, size) {
                 messages.push((0xb, filters));
             }
@@ -437,7 +441,7 @@ fn missing_at(i: usize, dims: &[u64], chunk: &[u64], missing: u64) -> bool {
         grid[k] = (rest % dims[k]) / chunk[k];
         rest /= dims[k];
     }
-    missing & (1 << (chunk_number(&grid, dims, chunk) % 64)) != 0
+    missing & (1 << chunk_number(&grid, dims, chunk)) != 0
 }
 
 /// The number of a chunk in C order of the grid of chunks.
@@ -458,6 +462,7 @@ fn chunks(
 ) -> u64 {
     let grid: Vec<u64> = dims.iter().zip(chunk).map(|(&d, &c)| d.div_ceil(c)).collect();
     let total: u64 = grid.iter().product();
+    let mut compressor = Compress::new(Compression::fast(), true);
     let chunk_values: u64 = chunk.iter().product();
     let mut written = Vec::new();
     for number in 0..total {
@@ -467,7 +472,7 @@ fn chunks(
             index[k] = rest % grid[k];
             rest /= grid[k];
         }
-        if missing & (1 << (number % 64)) != 0 {
+        if missing & (1 << number) != 0 {
             continue;
         }
         let mut data = vec![0u8; chunk_values as usize * size];
@@ -490,9 +495,14 @@ fn chunks(
             data = shuffle(&data, size);
         }
         if deflate {
-            let mut encoder = ZlibEncoder::new(Vec::new(), Compression::fast());
-            encoder.write_all(&data).expect("compressing to memory");
-            data = encoder.finish().expect("compressing to memory");
+            // One compressor for all the chunks: a new one's state is 256 KB, allocated and
+            // freed per chunk it would make units slow and AddressSanitizer's resident set large.
+            compressor.reset();
+            let mut out = Vec::with_capacity(data.len() + data.len() / 100 + 128);
+            let status =
+                compressor.compress_vec(&data, &mut out, FlushCompress::Finish).expect("compressing to memory");
+            assert_eq!(status, Status::StreamEnd, "the compressor's output was sized too small");
+            data = out;
         }
         if fl {
             let sum = fletcher32(&data);
