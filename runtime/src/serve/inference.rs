@@ -100,7 +100,7 @@ impl Server {
         let outputs = wanted.into_iter().filter_map(|n| outputs.remove_entry(&n)).collect();
         Ok(InferResponse {
             model_name: model.signature.model.clone(),
-            model_version: model.version.clone(),
+            model_version: model.version.to_string(),
             id: request.id,
             outputs,
         })

@@ -144,8 +144,7 @@ const GRPC_CONNECTION_WINDOW: u32 = 32 << 20;
 fn versions(models: Vec<repository::Served>) -> BTreeMap<String, inference::Versions> {
     let mut by_name: BTreeMap<String, inference::Versions> = BTreeMap::new();
     for model in models {
-        let version = model.version.parse().unwrap_or_default();
-        by_name.entry(model.signature.model.clone()).or_default().insert(version, Arc::new(model));
+        by_name.entry(model.signature.model.clone()).or_default().insert(model.version, Arc::new(model));
     }
     by_name
 }

@@ -21,7 +21,7 @@ use super::metrics::Metrics;
 pub struct Served {
     /// Its name, input, outputs and largest batch.
     pub signature: Signature,
-    pub version: String,
+    pub version: u64,
     pub config: ModelConfig,
     pub batcher: Batcher,
 }
@@ -29,7 +29,7 @@ pub struct Served {
 /// A model found, not yet loaded.
 struct Entry {
     name: EntryName,
-    version: String,
+    version: u64,
     file: PathBuf,
     config: Option<ModelConfig>,
 }
@@ -104,7 +104,7 @@ fn scan(dir: &Path) -> Result<Vec<Entry>> {
         for version in served {
             entries.push(Entry {
                 name: EntryName::Folder(name.clone()),
-                version: version.to_string(),
+                version,
                 file: folder.join(version.to_string()).join(&file_name),
                 config: config.clone(),
             });
@@ -123,10 +123,10 @@ fn scan(dir: &Path) -> Result<Vec<Entry>> {
 fn files(models: &[PathBuf]) -> Vec<Entry> {
     let mut entries = Vec::new();
     for file in models {
-        entries.push(Entry { name: EntryName::Own, version: "1".into(), file: file.clone(), config: None });
+        entries.push(Entry { name: EntryName::Own, version: 1, file: file.clone(), config: None });
         let scene = scene_graph_path(file);
         if scene != *file && scene.is_file() {
-            entries.push(Entry { name: EntryName::OwnScene, version: "1".into(), file: scene, config: None });
+            entries.push(Entry { name: EntryName::OwnScene, version: 1, file: scene, config: None });
         }
     }
     entries

@@ -79,24 +79,21 @@ impl Serve {
     }
 }
 
-/// A repository with a Prism HybridSN and its whole-scene graph (exporter --triton-repo) and
-/// torchvision's ResNet-18.
-fn repository(d: &Path) -> std::path::PathBuf {
+/// A repository with a Prism HybridSN and its whole-scene graph, as `exporter --triton-repo`
+/// writes it.
+fn hybridsn_repository(d: &Path) -> std::path::PathBuf {
     let repo = d.join("repo");
     prism_tests::small_hybridsn(d, 4);
-    let out = run(
-        "exporter",
-        &[
-            "--run",
-            d.join("run").to_str().unwrap(),
-            "--out",
-            d.join("again.onnx").to_str().unwrap(),
-            "--triton-repo",
-            repo.to_str().unwrap(),
-        ],
-    );
+    let (run_dir, again) = (d.join("run"), d.join("again.onnx"));
+    let out = run("exporter", &["--run", p(&run_dir), "--out", p(&again), "--triton-repo", p(&repo)]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(repo.join("hybridsn_scene/1/model.onnx").is_file(), "no whole-scene graph in the repository");
+    repo
+}
+
+/// [`hybridsn_repository`] and torchvision's ResNet-18.
+fn repository(d: &Path) -> std::path::PathBuf {
+    let repo = hybridsn_repository(d);
     run_python("foreign.py", &[d.to_str().unwrap()]);
     std::fs::create_dir_all(repo.join("resnet18/1")).unwrap();
     std::fs::copy(d.join("resnet18.onnx"), repo.join("resnet18/1/model.onnx")).unwrap();
@@ -130,12 +127,7 @@ fn tritonclient_gets_onnxruntimes_answers_over_http_and_grpc() {
 #[test]
 fn version_policies_and_instance_kinds_are_acted_on() {
     let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
-    prism_tests::small_hybridsn(d, 4);
-    let repo = d.join("repo");
-    let (run_dir, out) = (d.join("run"), d.join("again.onnx"));
-    let export = run("exporter", &["--run", p(&run_dir), "--out", p(&out), "--triton-repo", p(&repo)]);
-    assert!(export.status.success(), "{}", String::from_utf8_lossy(&export.stderr));
+    let repo = hybridsn_repository(dir.path());
     std::fs::remove_dir_all(repo.join("hybridsn_scene")).unwrap();
     run_python("serve_versions.py", &["prepare", p(&repo), "hybridsn"]);
     // KIND_CPU must win over `--ep cuda`, which fails on a machine without CUDA and would run
