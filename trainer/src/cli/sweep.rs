@@ -447,11 +447,34 @@ fn protocol(sweep: &Sweep) -> String {
         "no validation split, the last epoch's weights tested".into()
     };
     format!(
-        "{data}; {validation}; {}, batch {}, {optimizer} at learning rate {}{decay}, {schedule} schedule{warmup}",
+        "{data}; {validation}; {}, batch {}, {optimizer} at learning rate {}{decay}, {schedule} schedule{warmup}{}",
         count(sweep.epochs, "epoch"),
         sweep.batch_size,
         sweep.lr,
+        scene_options(sweep),
     )
+}
+
+/// The scene options a sweep sets away from the course's protocol, each as a clause (nothing when
+/// none is set).
+fn scene_options(sweep: &Sweep) -> String {
+    let mut options = Vec::new();
+    if sweep.split == SplitKind::Blocks {
+        options.push(format!(
+            "spatially disjoint split in blocks of {} x {} pixels, no training pixel within half a window of a held-out one",
+            sweep.block_size, sweep.block_size
+        ));
+    }
+    if sweep.pca_fit == PcaFit::Train {
+        options.push("PCA fitted on the training pixels only".to_string());
+    }
+    if sweep.augment_windows {
+        options.push("each training window flipped or turned at random (the square's eight symmetries)".to_string());
+    }
+    if sweep.label_smoothing > 0.0 {
+        options.push(format!("label smoothing {}", sweep.label_smoothing));
+    }
+    options.iter().map(|o| format!("; {o}")).collect()
 }
 
 /// The machines the runs trained on, each with its number of runs (a sweep may be continued
@@ -557,4 +580,37 @@ pub fn table(sweep: &Sweep, records: &[Record]) -> String {
         ));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sweep(extra: &str) -> Sweep {
+        let json = format!(
+            r#"{{"name": "t", "dataset": "indian-pines", "models": ["hybridsn"], "seeds": [0],
+                "test_ratios": [0.9], "val_ratio": 0.0, "epochs": 100, "batch_size": 128, "lr": 0.001,
+                "bands": 30, "window": 19, "runs": "runs/t", "results": "results/t.json"{extra}}}"#
+        );
+        serde_json::from_str(&json).unwrap()
+    }
+
+    #[test]
+    fn the_protocol_names_every_option_away_from_the_courses() {
+        let course = protocol(&sweep(""));
+        assert!(course.ends_with("constant schedule"), "{course}");
+        let options = protocol(&sweep(
+            r#", "split": "blocks", "block_size": 15, "pca_fit": "train", "augment_windows": true,
+               "label_smoothing": 0.1, "schedule": "cosine", "warmup_epochs": 5"#,
+        ));
+        for clause in [
+            "cosine schedule after 5 warm-up epochs",
+            "blocks of 15 x 15 pixels",
+            "PCA fitted on the training pixels only",
+            "flipped or turned at random",
+            "label smoothing 0.1",
+        ] {
+            assert!(options.contains(clause), "{clause:?} missing from {options:?}");
+        }
+    }
 }
