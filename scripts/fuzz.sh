@@ -17,10 +17,9 @@
 # is saved in fuzz/artifacts/TARGET/ and the run fails. Its last status line (executions,
 # coverage) is printed as `[fuzz] TARGET: ...` and kept with the whole log in fuzz/runs/TARGET.log.
 #
-# Environment: MALLOC_LIMIT_MB (default 100), RSS_LIMIT_MB (default 1024, 2048 for mat73_build, see
-# docs/fuzzing.md: AddressSanitizer's own
-# bookkeeping takes a few hundred MB), TIMEOUT_S (default 1), FUZZ_JOBS (cargo build jobs,
-# default 2). Arguments after SECONDS go to libFuzzer as they are (say -seed=1 or -runs=1000).
+# Environment: MALLOC_LIMIT_MB (default 100), RSS_LIMIT_MB (default 1024, 2048 for mat73_build;
+# AddressSanitizer's own bookkeeping takes a few hundred MB, see docs/fuzzing.md), TIMEOUT_S
+# (default 1), FUZZ_JOBS (cargo build jobs, default 2). Arguments after SECONDS go to libFuzzer as they are (say -seed=1 or -runs=1000).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
